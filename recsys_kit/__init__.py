@@ -1,0 +1,8 @@
+"""recsys_kit: the shared library of the LLM-powered e-commerce search and recommendation course.
+
+Notebooks teach; this package computes. One module per concept: ``constants``, ``paths``,
+``device``, ``encoders``, ``datasets``, ``ranking``, ``lexical``, ``hybrid``, ``rerank``,
+``metrics``, ``abtest`` and the course tooling in ``recsys_kit.course``.
+"""
+
+__version__ = "0.1.0"
