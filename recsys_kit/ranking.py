@@ -1,0 +1,441 @@
+"""Exact top-k retrieval over embeddings: the dense-retrieval workhorse of the course.
+
+:func:`topk` scores every query against every item and keeps the ``k`` best, chunked over the
+items so memory stays bounded whatever the catalogue size. :class:`Index` wraps it with ids and
+an optional text encoder. :func:`naive_topk_loop` is the slow Python loop from the training
+material, kept only for the teaching comparison.
+
+Conventions (tested in ``tests/test_ranking.py``):
+
+* **Larger score = better, for every metric.** ``"cosine"`` and ``"dot"`` return similarities;
+  ``"l2"`` returns *negative squared* Euclidean distances (``-||q - x||**2``, so the nearest
+  item has the largest score, at most 0).
+* **Ties are broken by the lower item index**, so results are deterministic across chunk sizes,
+  devices and threads (``torch.topk`` and ``np.argpartition`` alone do not promise that).
+* **k > n_items raises** ``ValueError`` rather than silently returning fewer columns.
+* Scores are computed in float32 (float64/float16 inputs are cast). A zero-norm vector has
+  cosine 0 with everything. Items must be finite (checking that would cost a full extra pass
+  per call; :class:`Index` checks once at construction).
+
+Memory bound: besides the inputs, one call holds one block of scores
+``n_queries x chunk_size x 4`` bytes, plus the running and per-chunk top-k
+``2 x n_queries x (k + 1) x (4 + 8)`` bytes (float32 scores + int64 indices); cosine/l2 add
+``chunk_size x 4`` bytes of item norms. ``chunk_size`` defaults to the number of items that fits
+:data:`CHUNK_BYTES_CPU` (16 MiB) or :data:`CHUNK_BYTES_GPU` (256 MiB) of scores.
+
+Example:
+    >>> import numpy as np
+    >>> items = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]], dtype=np.float32)
+    >>> scores, idx = topk(np.array([1.0, 0.1], dtype=np.float32), items, k=2)
+    >>> idx.tolist()
+    [[0, 2]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from recsys_kit.constants import DEFAULT_BATCH_SIZE, DEFAULT_K
+
+Metric = Literal["cosine", "dot", "l2"]
+METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
+
+#: Score-block budget per chunk on CPU: small enough to stay in the last-level cache region.
+CHUNK_BYTES_CPU = 16 * 2**20
+#: Score-block budget per chunk on an accelerator.
+CHUNK_BYTES_GPU = 256 * 2**20
+#: At most this many queries take the numpy matrix-vector route (memory-bound; no torch overhead).
+NUMPY_MAX_QUERIES = 1
+_EPS = 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------------
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; use one of {METRICS}")
+
+
+def _check_k(k: int, n_items: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    if k <= 0:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if k > n_items:
+        raise ValueError(
+            f"k={k} is larger than the number of items ({n_items}); pass k <= {n_items}"
+        )
+
+
+def _as_2d(x: Any, name: str) -> tuple[Any, bool]:
+    """Validate an array/tensor and return it 2-D plus whether it was 1-D."""
+    if isinstance(x, torch.Tensor):
+        if not (x.dtype.is_floating_point):
+            raise TypeError(f"{name} must be a floating tensor, got {x.dtype}; cast with .float()")
+    elif isinstance(x, np.ndarray):
+        if x.dtype.kind != "f":
+            raise TypeError(
+                f"{name} must be a floating array, got dtype {x.dtype}; "
+                "cast with .astype(np.float32)"
+            )
+    else:
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
+    if x.ndim == 1:
+        return x[None, :], True
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D (n, dim), got shape {tuple(x.shape)}")
+    return x, False
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    from recsys_kit.device import get_device
+
+    return get_device(device)
+
+
+# --------------------------------------------------------------------------------------------
+# kernels
+# --------------------------------------------------------------------------------------------
+def _order_rows(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row by (score descending, index ascending) with two stable sorts."""
+    idx, perm = torch.sort(idx, dim=1, stable=True)
+    vals = torch.gather(vals, 1, perm)
+    vals, perm = torch.sort(vals, dim=1, descending=True, stable=True)
+    return vals, torch.gather(idx, 1, perm)
+
+
+def _chunk_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of a score block with ties at the k-th place resolved towards lower indices."""
+    n = scores.shape[1]
+    if k >= n:
+        idx = torch.arange(n, device=scores.device).expand(scores.shape[0], n)
+        return _order_rows(scores, idx.contiguous())
+    # One extra column tells, per row, whether the k-th place is tied (then torch's choice of
+    # which tied item to keep is arbitrary and must be redone).
+    vals, idx = torch.topk(scores, k + 1, dim=1, sorted=True)
+    tied = vals[:, k] == vals[:, k - 1]
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    if bool(tied.any()):
+        for r in torch.nonzero(tied).flatten().tolist():
+            row, t = scores[r], vals[r, k - 1]
+            above = torch.nonzero(row > t).flatten()
+            equal = torch.nonzero(row == t).flatten()[: k - above.numel()]
+            sel = torch.cat([above, equal])
+            idx[r] = sel
+            vals[r] = row[sel]
+    return _order_rows(vals, idx)
+
+
+def _merge(
+    best: tuple[torch.Tensor, torch.Tensor] | None, new: tuple[torch.Tensor, torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge two ordered top-k lists; ``best`` holds lower indices, so a stable sort keeps ties."""
+    if best is None:
+        return new
+    vals = torch.cat([best[0], new[0]], dim=1)
+    idx = torch.cat([best[1], new[1]], dim=1)
+    vals, perm = torch.sort(vals, dim=1, descending=True, stable=True)
+    return vals[:, :k].contiguous(), torch.gather(idx, 1, perm[:, :k])
+
+
+def _topk_torch(
+    q: torch.Tensor, items: torch.Tensor, k: int, metric: str, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chunked GEMM + top-k on ``items.device``. ``q`` is (Q, d) float32 on the same device."""
+    if metric == "cosine":
+        q = q / q.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    elif metric == "l2":
+        q = q * 2.0  # rank by 2 q.x - ||x||^2; ||q||^2 is added back at the end
+    best = None
+    for start in range(0, items.shape[0], chunk_size):
+        block = items[start : start + chunk_size]
+        if block.dtype != torch.float32:
+            block = block.float()
+        scores = q @ block.T
+        if metric == "cosine":
+            scores /= block.norm(dim=1).clamp_min(_EPS)
+        elif metric == "l2":
+            scores -= (block * block).sum(dim=1)
+        vals, idx = _chunk_topk(scores, k)
+        best = _merge(best, (vals, idx + start), k)
+    vals, idx = best
+    if metric == "l2":
+        # Negative squared distance, clamped at 0 (rounding can give tiny positives).
+        vals = (vals - q.square().sum(dim=1, keepdim=True) / 4.0).clamp_max(0.0)
+        vals, idx = _order_rows(vals, idx)
+    return vals, idx
+
+
+def _topk_numpy_single(
+    q: np.ndarray, items: np.ndarray, k: int, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query on CPU: a matrix-vector product + argpartition (memory-bound, no torch)."""
+    q = q.astype(np.float32, copy=False)
+    items = items.astype(np.float32, copy=False)
+    scores = items @ q
+    if metric == "cosine":
+        norms = np.sqrt(np.einsum("ij,ij->i", items, items, dtype=np.float32))
+        scores /= np.maximum(norms, _EPS) * max(float(np.linalg.norm(q)), _EPS)
+    elif metric == "l2":
+        sq = np.einsum("ij,ij->i", items, items, dtype=np.float32)
+        scores = np.minimum(-(sq - 2.0 * scores + np.float32(q @ q)), 0.0)
+    n = scores.shape[0]
+    if k < n:
+        t = scores[np.argpartition(scores, n - k)[n - k]]  # k-th largest value
+        cand = np.flatnonzero(scores >= t)  # >= k items; all ties at t included, in index order
+    else:
+        cand = np.arange(n)
+    order = np.lexsort((cand, -scores[cand]))[:k]  # score desc, then index asc
+    sel = cand[order]
+    return scores[sel][None, :].astype(np.float32), sel[None, :].astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+def topk(
+    queries: np.ndarray | torch.Tensor,
+    items: np.ndarray | torch.Tensor,
+    k: int = DEFAULT_K,
+    metric: Metric = "cosine",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray] | tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k items for each query, best first, ties broken by the lower item index.
+
+    Args:
+        queries: (n_queries, dim) or (dim,) for one query; numpy array or torch tensor.
+        items: (n_items, dim) numpy array or torch tensor.
+        k: how many items to return per query, 1 <= k <= n_items.
+        metric: ``"cosine"``, ``"dot"`` or ``"l2"`` (negative squared distance). For
+            embeddings that are already L2-normalised, ``"dot"`` gives the same ranking as
+            ``"cosine"`` and skips a pass over the items to compute their norms.
+        device: where to compute. ``None``: a torch input's own device; for numpy input
+            :func:`recsys_kit.device.get_device` (``$RECSYS_DEVICE``, cuda > mps > cpu), except
+            a single query, which stays on CPU (the transfer would dominate).
+        chunk_size: items per block; ``None`` picks it from the memory budget (module doc).
+
+    Returns:
+        ``(scores, indices)``, each (n_queries, k): float32 scores and int64 item rows. numpy
+        in, numpy out; torch in, torch out (on the compute device).
+
+    Example:
+        >>> s, i = topk(np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32), k=1)
+        >>> i.ravel().tolist()
+        [0, 1, 2]
+    """
+    _check_metric(metric)
+    is_torch = isinstance(queries, torch.Tensor) or isinstance(items, torch.Tensor)
+    q2, _ = _as_2d(queries, "queries")
+    items2, items_1d = _as_2d(items, "items")
+    if items_1d:
+        raise ValueError(f"items must be 2-D (n_items, dim), got shape {tuple(items.shape)}")
+    if q2.shape[1] != items2.shape[1]:
+        raise ValueError(
+            f"dimension mismatch: queries have dim {q2.shape[1]}, items have dim "
+            f"{items2.shape[1]}; encode both with the same model"
+        )
+    n_items = items2.shape[0]
+    _check_k(k, n_items)
+    if q2.shape[0] == 0:
+        raise ValueError("queries is empty; pass at least one query vector")
+    if chunk_size is not None and chunk_size <= 0:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n_q = q2.shape[0]
+
+    if is_torch:
+        dev = (
+            _resolve_device(device)
+            if device is not None
+            else (items2.device if isinstance(items2, torch.Tensor) else q2.device)
+        )
+    elif device is None and n_q <= NUMPY_MAX_QUERIES:
+        dev = torch.device("cpu")
+    else:
+        dev = _resolve_device(device)
+
+    if not is_torch and dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES:
+        if not np.isfinite(q2).all():
+            raise ValueError("queries contain NaN or inf")
+        return _topk_numpy_single(q2[0], items2, k, metric)
+
+    qt = torch.as_tensor(q2).to(dev, torch.float32)
+    if not bool(torch.isfinite(qt).all()):
+        raise ValueError("queries contain NaN or inf")
+    it = torch.as_tensor(items2).to(dev)  # no copy when already there; cast per chunk
+    if chunk_size is None:
+        budget = CHUNK_BYTES_CPU if dev.type == "cpu" else CHUNK_BYTES_GPU
+        chunk_size = max(1024, budget // (4 * n_q))
+    with torch.inference_mode():
+        vals, idx = _topk_torch(qt, it, k, metric, int(chunk_size))
+    if is_torch:
+        return vals, idx
+    return vals.cpu().numpy(), idx.cpu().numpy()
+
+
+def naive_topk_loop(
+    query_vec: Sequence[float] | np.ndarray,
+    item_vecs: Sequence[Sequence[float]] | np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The slow way: a Python loop computing one cosine per item, then a full sort.
+
+    Kept deliberately naive for the teaching comparison with :func:`topk` (same results,
+    orders of magnitude slower). Ties go to the lower index, as in :func:`topk`.
+
+    Args:
+        query_vec: one query vector (dim,).
+        item_vecs: (n_items, dim) item vectors.
+        k: how many to return.
+
+    Returns:
+        ``(scores, indices)`` as 1-D arrays of length k.
+
+    Example:
+        >>> naive_topk_loop([1.0, 0.0], [[0.0, 1.0], [1.0, 0.0]], k=1)[1].tolist()
+        [1]
+    """
+    q = np.asarray(query_vec, dtype=np.float64)
+    _check_k(k, len(item_vecs))
+    sims = []
+    for i, item in enumerate(item_vecs):
+        v = np.asarray(item, dtype=np.float64)
+        denom = max(float(np.linalg.norm(q) * np.linalg.norm(v)), _EPS)
+        sims.append((float(np.dot(q, v)) / denom, i))
+    sims.sort(key=lambda pair: (-pair[0], pair[1]))
+    top = sims[:k]
+    return np.array([s for s, _ in top]), np.array([i for _, i in top], dtype=np.int64)
+
+
+class Index:
+    """Items embeddings + ids, searchable by vectors or (with an encoder) by text.
+
+    Cosine items are L2-normalised once at construction, so searches run as dot products.
+    ``search`` returns ``list[list[tuple[id, score]]]``: one list per query, best first.
+
+    Args:
+        items_embeddings: (n_items, dim) float array or tensor.
+        ids: one id per item (e.g. product ids).
+        encoder: an object with ``encode(texts) -> np.ndarray`` (e.g.
+            :class:`recsys_kit.encoders.TextEncoder`), needed to search by text.
+        metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+        device: where to keep the items (``None``: CPU, numpy matrix-vector for one query).
+
+    Example:
+        >>> idx = Index(np.eye(2, dtype=np.float32), ["a", "b"])
+        >>> idx.search(np.array([0.1, 1.0], dtype=np.float32), k=1)
+        [[('b', 0.9950371384620667)]]
+    """
+
+    def __init__(
+        self,
+        items_embeddings: np.ndarray | torch.Tensor,
+        ids: Sequence[Any],
+        encoder: Any | None = None,
+        metric: Metric = "cosine",
+        device: str | torch.device | None = None,
+    ) -> None:
+        _check_metric(metric)
+        items, one_d = _as_2d(items_embeddings, "items_embeddings")
+        if one_d:
+            raise ValueError("items_embeddings must be 2-D (n_items, dim)")
+        if len(ids) != items.shape[0]:
+            raise ValueError(
+                f"got {len(ids)} ids for {items.shape[0]} item embeddings; pass one id per row"
+            )
+        arr = (
+            items.detach().float().cpu().numpy()
+            if isinstance(items, torch.Tensor)
+            else np.ascontiguousarray(items, dtype=np.float32)
+        )
+        if not np.isfinite(arr).all():
+            raise ValueError("items_embeddings contain NaN or inf")
+        self.metric = metric
+        self._search_metric = "dot" if metric == "cosine" else metric
+        if metric == "cosine":
+            arr = arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), _EPS)
+        self.ids = list(ids)
+        self.encoder = encoder
+        self.device = torch.device("cpu") if device is None else _resolve_device(device)
+        self.items: np.ndarray | torch.Tensor = (
+            arr if self.device.type == "cpu" else torch.from_numpy(arr).to(self.device)
+        )
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        ids: Sequence[Any],
+        encoder: Any,
+        metric: Metric = "cosine",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        device: str | torch.device | None = None,
+    ) -> Index:
+        """Encode ``texts`` with ``encoder`` and index them under ``ids``."""
+        emb = encoder.encode(list(texts), batch_size=batch_size)
+        return cls(np.asarray(emb, dtype=np.float32), ids, encoder=encoder, metric=metric,
+                   device=device)  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self.items.shape[1])
+
+    def search_arrays(
+        self, queries: str | Sequence[str] | np.ndarray | torch.Tensor, k: int = DEFAULT_K
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`search` but returns ``(scores, row_indices)`` arrays (n_queries, k)."""
+        q = self._encode(queries)
+        if isinstance(q, torch.Tensor):
+            q = q.detach().float().cpu().numpy()
+        q = np.asarray(q, dtype=np.float32)
+        if self.metric == "cosine":  # items were normalised at construction
+            q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), _EPS)
+        if isinstance(self.items, torch.Tensor):
+            s, i = topk(torch.from_numpy(q), self.items, k, self._search_metric)
+            return s.cpu().numpy(), i.cpu().numpy()
+        return topk(q, self.items, k, self._search_metric, device="cpu")
+
+    def search(
+        self, queries: str | Sequence[str] | np.ndarray | torch.Tensor, k: int = DEFAULT_K
+    ) -> list[list[tuple[Any, float]]]:
+        """Top-k ``(id, score)`` pairs per query, best first.
+
+        Args:
+            queries: a text, a list of texts (needs ``encoder``), or query vectors (dim,) or
+                (n_queries, dim).
+            k: results per query (<= number of items).
+
+        Returns:
+            One list per query (a single text or vector still gives a list of one list).
+        """
+        scores, rows = self.search_arrays(queries, k)
+        return [
+            [(self.ids[j], float(s)) for s, j in zip(srow, irow, strict=True)]
+            for srow, irow in zip(scores, rows, strict=True)
+        ]
+
+    def _encode(self, queries: Any) -> np.ndarray | torch.Tensor:
+        if isinstance(queries, str):
+            queries = [queries]
+        if isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str):
+            if self.encoder is None:
+                raise ValueError(
+                    "this Index has no encoder, so it cannot search by text; pass vectors or "
+                    "build it with Index(..., encoder=TextEncoder()) / Index.from_texts"
+                )
+            return np.asarray(self.encoder.encode(list(queries)), dtype=np.float32)
+        if isinstance(queries, (np.ndarray, torch.Tensor)):
+            return queries
+        raise TypeError(
+            f"queries must be a str, a list of str or an array of vectors, got "
+            f"{type(queries).__name__}"
+        )
