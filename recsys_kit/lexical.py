@@ -1,8 +1,9 @@
 """BM25 lexical search over product text, for English and Chinese.
 
 Scoring is done by `bm25s <https://github.com/xhluca/bm25s>`_ (Lucene >= 8 BM25:
-``idf = ln(1 + (N - df + .5) / (df + .5))`` times ``tf / (tf + k1 (1 - b + b dl / avgdl))``); this module only supplies a tokenizer that handles both languages and
-returns results shaped like :func:`recsys_kit.ranking.topk`.
+``idf = ln(1 + (N - df + .5) / (df + .5))`` times ``tf / (tf + k1 (1 - b + b dl / avgdl))``);
+this module only supplies a tokenizer that handles both languages and returns results shaped
+like :func:`recsys_kit.ranking.topk`.
 
 Tokenizer (:func:`tokenize`): text is NFKC-normalised (full-width letters and digits become
 ASCII) and lowercased; then
