@@ -487,7 +487,8 @@ def product_text(catalog: pd.DataFrame, lang: str = "en") -> list[str]:
             raise KeyError(f"catalog has no {missing} column(s); use lang='en' for this catalog")
         title = catalog[cols[0]].fillna("").astype(str)
         desc = catalog[cols[1]].fillna("").astype(str)
-        parts.append((title + ". " + desc).str.strip(". "))
+        joined = (title + ". " + desc).where(desc.str.strip() != "", title)
+        parts.append(joined.where(title.str.strip() != "", desc))  # no dangling ". "
     text = parts[0] if len(parts) == 1 else parts[0] + " " + parts[1]
     return text.tolist()
 
@@ -523,7 +524,7 @@ def text_tokens(text: str) -> set[str]:
 
     Example:
         >>> sorted(text_tokens("Lumière 手提包"))
-        ['lumière', '提包', '手提']
+        ['lumière', '手提', '提包']
     """
     tokens: set[str] = set()
     for run in _TOKEN_RE.findall(text.lower()):
