@@ -209,7 +209,7 @@ def _term_pattern(term: str) -> str:
     if _LATIN.search(term[-1]):  # latin word: whole words only, optional plural ending
         body += r"(?:s|es)?(?![a-z0-9])"
     if _LATIN.search(term[0]):
-        body = r"(?<![a-z0-9])" + body
+        body = r"(?<![a-z0-9-])" + body  # "non-stick" is not the material "stick"
     return body
 
 
