@@ -1,0 +1,191 @@
+"""Offline evaluation of a recommender on a time-based (or leave-last-out) split.
+
+Protocol of :func:`evaluate_recommender`:
+
+1. Build the matrix from ``train`` only and fit the model on it.
+2. **Relevance** = the test interactions: each test user's "query" is their own id and its
+   relevant items are the products they interacted with in test. ``grade="binary"`` (default)
+   gives each such product grade 1; ``grade="weight"`` gives the largest event weight among its
+   test events (purchase 5 > cart 3 > view 1), so nDCG also rewards putting purchases first.
+3. With ``exclude_seen=True`` (default) recommendations skip products the user already had in
+   train, and those products are removed from the user's relevant set too (a model cannot be
+   asked to find what it is not allowed to show). Users left with nothing relevant are
+   skipped, and so are test users absent from train (cold-start users: CF has nothing to go
+   on). Both counts are reported.
+4. Accuracy metrics come from :func:`recsys_kit.metrics.evaluate` (``hit_rate@k``,
+   ``ndcg@k``, ``recall@k``, ...) on the top-``k`` lists; beyond-accuracy metrics from
+   :mod:`recsys_kit.metrics`: catalogue coverage, novelty (train popularity = distinct users
+   per product) and, when item embeddings are given, intra-list diversity.
+
+Example:
+    >>> import pandas as pd
+    >>> from recsys_kit.cf.base import PopularityRecommender
+    >>> train = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "product_id": [1, 2, 1, 3],
+    ...                       "event": "view"})
+    >>> test = pd.DataFrame({"user_id": ["b"], "product_id": [2], "event": "view"})
+    >>> # b already has product 1; 2 and 3 tie (one user each), the lower column (2) wins
+    >>> evaluate_recommender(PopularityRecommender(), train, test, k=1)["hit_rate@1"]
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_kit.cf.base import Recommender
+from recsys_kit.cf.interactions import _check_columns, build_matrix, event_weights
+from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS
+
+GRADES = ("binary", "weight")
+
+
+def test_qrels(
+    test: pd.DataFrame,
+    grade: str = "binary",
+    weights: Mapping[str, float] | None = EVENT_WEIGHTS,
+) -> dict[Any, dict[Any, float]]:
+    """Relevance judgments from test interactions: ``{user_id: {product_id: grade}}``.
+
+    Args:
+        test: the test log.
+        grade: ``"binary"`` (1 per product) or ``"weight"`` (strongest event weight).
+        weights: event weights for ``grade="weight"``.
+
+    Example:
+        >>> t = pd.DataFrame({"user_id": ["u", "u"], "product_id": [1, 1],
+        ...                   "event": ["view", "purchase"]})
+        >>> test_qrels(t, grade="weight")
+        {'u': {1: 5.0}}
+    """
+    if grade not in GRADES:
+        raise ValueError(f"grade must be one of {GRADES}, got {grade!r}")
+    _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    w = event_weights(test, weights) if grade == "weight" else np.ones(len(test))
+    best = (
+        pd.DataFrame({"u": test[COL_USER_ID].to_numpy(), "i": test[COL_PRODUCT_ID].to_numpy()})
+        .assign(g=w)
+        .groupby(["u", "i"], sort=True)["g"]
+        .max()
+    )
+    qrels: dict[Any, dict[Any, float]] = {}
+    for (user, item), g in best.items():
+        qrels.setdefault(user, {})[item] = float(g)
+    return qrels
+
+
+def _check_split(df: pd.DataFrame, expected: str, name: str) -> None:
+    if COL_SPLIT in df.columns:
+        other = set(df[COL_SPLIT].unique()) - {expected}
+        if other:
+            raise ValueError(
+                f"{name} contains rows with split {sorted(map(str, other))}; pass the two halves "
+                "of recsys_kit.datasets.train_test_split (or leave_last_out) separately"
+            )
+
+
+def evaluate_recommender(
+    model: Recommender,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int = 10,
+    metrics: Sequence[str] | None = None,
+    *,
+    items: Iterable | None = None,
+    weights: Mapping[str, float] | None = EVENT_WEIGHTS,
+    grade: str = "binary",
+    exclude_seen: bool = True,
+    item_embeddings: np.ndarray | None = None,
+    fit: bool = True,
+) -> dict[str, float]:
+    """Fit on ``train``, recommend ``k`` items to each test user, score against ``test``.
+
+    Args:
+        model: a recommender (fitted here unless ``fit=False``).
+        train, test: the two halves of the log (``split`` column optional, checked if present).
+        k: list length.
+        metrics: names for :func:`recsys_kit.metrics.evaluate`; default
+            ``["ndcg@k", "hit_rate@k", "recall@k"]``.
+        items: matrix columns (e.g. the whole catalogue, so never-seen products can be
+            recommended and coverage is over the catalogue); default: the train products.
+        weights: event weights for the matrix and for ``grade="weight"``.
+        grade: ``"binary"`` or ``"weight"`` relevance (module doc).
+        exclude_seen: skip train items in the lists and in the relevant sets.
+        item_embeddings: (n_items, dim) vectors aligned with the matrix columns, for
+            ``diversity@k`` (intra-list cosine distance); omitted when None.
+        fit: False evaluates ``model`` as fitted (it must have been fitted on
+            ``build_matrix(train, weights, items=items)``; the shape is checked).
+
+    Returns:
+        ``{metric: value}`` with the accuracy metrics, ``coverage@k``, ``novelty@k``,
+        ``diversity@k`` (with embeddings), ``n_users`` (evaluated), ``n_cold_users`` (test
+        users not in train) and ``n_users_no_new_items`` (skipped: nothing new to find).
+    """
+    from recsys_kit.hybrid import to_run
+    from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
+
+    if not isinstance(model, Recommender):
+        raise TypeError(f"model must be a recsys_kit.cf Recommender, got {type(model).__name__}")
+    _check_split(train, "train", "train")
+    _check_split(test, "test", "test")
+    _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    if metrics is None:
+        metrics = [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"]
+    matrix, user_index, item_index = build_matrix(train, weights, items=items, split=None)
+    if fit:
+        model.fit(matrix)
+    elif model.train_matrix is None or model.train_matrix.shape != matrix.shape:
+        raise ValueError(
+            f"fit=False: the model must already be fitted on a matrix of shape {matrix.shape} "
+            "(build_matrix(train, weights, items=items)); or pass fit=True"
+        )
+
+    test = test[[COL_USER_ID, COL_PRODUCT_ID] + (["event"] if "event" in test.columns else [])]
+    warm_user = user_index.get_indexer(test[COL_USER_ID]) >= 0
+    n_cold = int(test.loc[~warm_user, COL_USER_ID].nunique())
+    test = test[warm_user]
+    if exclude_seen:
+        # Drop (user, item) pairs already in train: they are never recommended.
+        rows = user_index.get_indexer(test[COL_USER_ID])
+        cols = item_index.get_indexer(test[COL_PRODUCT_ID])
+        seen = np.zeros(len(test), dtype=bool)
+        known = cols >= 0
+        seen[known] = np.asarray(matrix[rows[known], cols[known]]).ravel() > 0
+        n_before = test[COL_USER_ID].nunique()
+        test = test[~seen]
+        n_empty = int(n_before - test[COL_USER_ID].nunique())
+    else:
+        n_empty = 0
+    if len(test) == 0:
+        raise ValueError(
+            "no test user has an interaction to predict (all test users are new, or every test "
+            "item was already seen in train); check the split"
+        )
+    qrels = test_qrels(test, grade, weights)
+    users = list(qrels)
+    scores, cols = model.recommend(user_index.get_indexer(users), k, exclude_seen=exclude_seen)
+    # Rank-based run scores (k, k-1, ...) so the metrics see exactly this order; padded
+    # (-inf) entries are dropped.
+    ranks = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), scores.shape)
+    run = to_run(users, ranks, np.where(np.isfinite(scores), cols, -1), list(item_index))
+    out = dict(evaluate(qrels, run, list(metrics)))
+
+    lists = [row[np.isfinite(s)].tolist() for row, s in zip(cols, scores, strict=True)]
+    out[f"coverage@{k}"] = catalog_coverage(lists, matrix.shape[1])
+    popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    out[f"novelty@{k}"] = novelty(lists, dict(enumerate(popularity.tolist())), matrix.shape[0])
+    if item_embeddings is not None:
+        emb = np.asarray(item_embeddings)
+        if emb.ndim != 2 or len(emb) != matrix.shape[1]:
+            raise ValueError(
+                f"item_embeddings must be (n_items={matrix.shape[1]}, dim) aligned with the "
+                f"matrix columns, got shape {emb.shape}"
+            )
+        out[f"diversity@{k}"] = intra_list_diversity(lists, emb)
+    out["n_users"] = float(len(users))
+    out["n_cold_users"] = float(n_cold)
+    out["n_users_no_new_items"] = float(n_empty)
+    return out

@@ -1,0 +1,447 @@
+"""Matrix factorisation for implicit feedback: ALS (Hu, Koren & Volinsky 2008) and BPR.
+
+Both learn a ``factors``-dimensional vector per user (``user_factors``, rows ``x_u``) and per
+item (``item_factors``, rows ``y_i``) and score ``x_u . y_i``.
+
+**ALS** (weighted matrix factorisation). Every (user, item) cell is a target: preference
+``p_ui = 1`` if the user interacted, else 0, trusted with confidence ``c_ui = 1 + alpha r_ui``
+(``r_ui`` = the confidence weight from :func:`~recsys_kit.cf.build_matrix`). It minimises
+
+    sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + regularization (||X||^2 + ||Y||^2)
+
+by alternating exact least-squares solves: with ``Y`` fixed each user's vector is
+
+    x_u = (Y^T Y + Y^T (C_u - I) Y + lambda I)^-1  Y^T C_u p_u
+
+``Y^T Y`` is shared by all users (the "Y^T Y trick"), so only the items a user touched cost
+anything. ``solver="exact"`` does that solve for blocks of users at once (batched
+``numpy.linalg.solve``; the readable reference); ``solver="cg"`` (default) runs a few
+conjugate-gradient steps for *all* users simultaneously, warm-started from the last iteration
+(Takacs et al. 2011, what the ``implicit`` library does): faster, same optimum.
+
+**BPR** (Rendle et al. 2009) learns only the *order*: for a user ``u``, an item ``i`` they
+interacted with and a random item ``j`` they did not, it maximises ``log sigmoid(s_ui - s_uj)``
+with mini-batch Adam in torch (scores ``s_ui = x_u . y_i + b_i`` with an item bias).
+
+:class:`ImplicitALS` wraps the fast C++ ``implicit`` library (optional dependency) behind the
+same interface and the same objective, so the course can compare it with the reference.
+
+Example:
+    >>> import scipy.sparse as sp
+    >>> X = sp.random(50, 40, density=0.1, random_state=0, format="csr")
+    >>> als = ALS(factors=8, iterations=5, seed=0).fit(X)
+    >>> als.user_factors.shape, als.item_factors.shape
+    ((50, 8), (40, 8))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recsys_kit.cf.base import Recommender
+from recsys_kit.constants import SEED
+from recsys_kit.device import get_device
+
+SOLVERS = ("cg", "exact")
+#: Bytes of (nnz, factors, factors) outer products the exact solver builds per block of users.
+EXACT_BLOCK_BYTES = 64 * 2**20
+
+
+def init_factors(n: int, factors: int, rng: np.random.Generator) -> np.ndarray:
+    """Small random starting factors (float64), shared by ALS and the ``implicit`` adapter."""
+    return rng.standard_normal((n, factors)) * 0.01
+
+
+def _gram(y: np.ndarray, regularization: float) -> np.ndarray:
+    return y.T @ y + regularization * np.eye(y.shape[1])
+
+
+def als_solve_exact(conf: sp.csr_matrix, y: np.ndarray, regularization: float) -> np.ndarray:
+    """Closed-form least squares for every row of ``conf`` given the other side's factors.
+
+    Args:
+        conf: (n_rows, n_other) CSR of confidences ``c = 1 + alpha r`` on the observed cells.
+        y: (n_other, f) factors held fixed.
+        regularization: the L2 penalty ``lambda``.
+
+    Returns:
+        (n_rows, f) float64 factors.
+    """
+    f = y.shape[1]
+    out = np.zeros((conf.shape[0], f))
+    base = _gram(y, regularization)
+    rhs = np.asarray(conf @ y)  # Y^T C_u p_u: p_u is 1 exactly on the stored cells
+    budget = max(1, EXACT_BLOCK_BYTES // (8 * f * f))
+    indptr = conf.indptr
+    start = 0
+    while start < conf.shape[0]:
+        end = int(np.searchsorted(indptr, indptr[start] + budget, side="right")) - 1
+        end = min(max(end, start + 1), conf.shape[0])
+        lo, hi = indptr[start], indptr[end]
+        yi = y[conf.indices[lo:hi]]
+        outer = (yi[:, :, None] * yi[:, None, :]).reshape(hi - lo, f * f)
+        # Sum the (c - 1) y_i y_i^T of each row: a sparse (rows x nnz) matrix times the outers.
+        pick = sp.csr_matrix(
+            (conf.data[lo:hi] - 1.0, np.arange(hi - lo), indptr[start : end + 1] - lo),
+            shape=(end - start, hi - lo),
+        )
+        a = base[None] + np.asarray(pick @ outer).reshape(end - start, f, f)
+        out[start:end] = np.linalg.solve(a, rhs[start:end, :, None])[:, :, 0]
+        start = end
+    return out
+
+
+def als_solve_cg(
+    conf: sp.csr_matrix, y: np.ndarray, x: np.ndarray, regularization: float, steps: int = 3
+) -> np.ndarray:
+    """A few conjugate-gradient steps on every row's normal equations at once.
+
+    Same system as :func:`als_solve_exact`, never forming the (f x f) matrices: ``A x`` is
+    ``x (Y^T Y + lambda I) + sum_i (c_ui - 1)(x . y_i) y_i``, one sparse product for all rows.
+
+    Args:
+        conf: as in :func:`als_solve_exact`.
+        y: (n_other, f) fixed factors.
+        x: (n_rows, f) current factors (the warm start).
+        regularization: the L2 penalty.
+        steps: CG iterations (3 is plenty with the warm start).
+
+    Returns:
+        (n_rows, f) float64 updated factors.
+    """
+    base = _gram(y, regularization)
+    rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
+    cols = conf.indices
+    weight = conf.data - 1.0
+
+    def matvec(p: np.ndarray) -> np.ndarray:
+        dots = np.einsum("nf,nf->n", p[rows], y[cols]) * weight
+        return p @ base + sp.csr_matrix((dots, cols, conf.indptr), shape=conf.shape) @ y
+
+    x = x.copy()
+    r = np.asarray(conf @ y) - matvec(x)
+    p = r.copy()
+    rs_old = np.einsum("nf,nf->n", r, r)
+    for _ in range(steps):
+        ap = matvec(p)
+        pap = np.einsum("nf,nf->n", p, ap)
+        step = np.divide(rs_old, pap, out=np.zeros_like(rs_old), where=pap > 0)
+        x += step[:, None] * p
+        r -= step[:, None] * ap
+        rs_new = np.einsum("nf,nf->n", r, r)
+        if rs_new.max(initial=0.0) < 1e-20:
+            break
+        beta = np.divide(rs_new, rs_old, out=np.zeros_like(rs_new), where=rs_old > 0)
+        p = r + beta[:, None] * p
+        rs_old = rs_new
+    return x
+
+
+def als_loss(conf: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: float) -> float:
+    """The weighted squared loss of ALS over *all* cells, computed without densifying.
+
+    ``sum_all s^2`` (every cell, preference 0, confidence 1) is ``<X^T X, Y^T Y>``; the stored
+    cells then swap their ``s^2`` for ``c (1 - s)^2``.
+    """
+    rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
+    s = np.einsum("nf,nf->n", x[rows], y[conf.indices])
+    total = float(np.sum((x.T @ x) * (y.T @ y)))
+    total += float(np.sum(conf.data * (1.0 - s) ** 2 - s**2))
+    return total + regularization * float(np.sum(x * x) + np.sum(y * y))
+
+
+class _FactorModel(Recommender):
+    """Scores are ``user_factors @ item_factors.T`` (+ ``item_bias`` when present)."""
+
+    user_factors: np.ndarray | None = None
+    item_factors: np.ndarray | None = None
+    item_bias: np.ndarray | None = None
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        scores = self.user_factors[users] @ self.item_factors.T
+        return scores if self.item_bias is None else scores + self.item_bias
+
+
+class ALS(_FactorModel):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008), reference numpy implementation.
+
+    Args:
+        factors: latent dimension.
+        regularization: L2 penalty ``lambda`` on all factors.
+        alpha: confidence slope: ``c_ui = 1 + alpha r_ui``.
+        iterations: alternating sweeps (users then items).
+        seed: seeds the random starting factors; same seed, same result.
+        solver: ``"cg"`` (fast, default) or ``"exact"`` (batched closed form, the reference).
+        cg_steps: conjugate-gradient steps per sweep (``solver="cg"`` only).
+
+    Attributes:
+        user_factors, item_factors: float32 (n_users, factors) and (n_items, factors).
+        loss_history: the training loss after each iteration (it never increases for
+            ``"exact"``; plot it to see ALS converge).
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> X = sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3))))  # two taste groups
+        >>> als = ALS(factors=2, regularization=0.01, iterations=10, seed=0).fit(X)
+        >>> als.recommend([0], k=3, exclude_seen=False)[1].tolist()
+        [[0, 1, 2]]
+    """
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 10.0,
+        iterations: int = 15,
+        seed: int = SEED,
+        solver: str = "cg",
+        cg_steps: int = 3,
+    ) -> None:
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        for name, value in (
+            ("factors", factors),
+            ("iterations", iterations),
+            ("cg_steps", cg_steps),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if regularization < 0 or alpha < 0:
+            raise ValueError(
+                f"regularization and alpha must be >= 0, got {regularization} and {alpha}"
+            )
+        self.factors, self.regularization, self.alpha = factors, float(regularization), float(alpha)
+        self.iterations, self.seed, self.solver, self.cg_steps = iterations, seed, solver, cg_steps
+        self.loss_history: list[float] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"ALS(factors={self.factors}, regularization={self.regularization}, "
+            f"alpha={self.alpha}, iterations={self.iterations}, seed={self.seed}, "
+            f"solver={self.solver!r})"
+        )
+
+    def confidence(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """``c = 1 + alpha r`` on the stored cells (float64 CSR, same pattern)."""
+        conf = matrix.astype(np.float64)
+        conf.data = 1.0 + self.alpha * conf.data
+        return conf
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        rng = np.random.default_rng(self.seed)
+        x = init_factors(matrix.shape[0], self.factors, rng)
+        y = init_factors(matrix.shape[1], self.factors, rng)
+        self.fit_from(matrix, x, y)
+
+    def fit_from(self, matrix: sp.spmatrix, x: np.ndarray, y: np.ndarray) -> ALS:
+        """Run the ALS sweeps from given starting factors (used to compare with ``implicit``)."""
+        from recsys_kit.cf.base import check_matrix
+
+        matrix = check_matrix(matrix)
+        self.train_matrix = matrix
+        cui = self.confidence(matrix)
+        ciu = cui.T.tocsr()
+        x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+        self.loss_history = []
+        for _ in range(self.iterations):
+            if self.solver == "exact":
+                x = als_solve_exact(cui, y, self.regularization)
+                y = als_solve_exact(ciu, x, self.regularization)
+            else:
+                x = als_solve_cg(cui, y, x, self.regularization, self.cg_steps)
+                y = als_solve_cg(ciu, x, y, self.regularization, self.cg_steps)
+            self.loss_history.append(als_loss(cui, x, y, self.regularization))
+        self.user_factors = x.astype(np.float32)
+        self.item_factors = y.astype(np.float32)
+        return self
+
+
+class BPR(_FactorModel):
+    """Bayesian Personalised Ranking (Rendle et al. 2009) in torch.
+
+    Each epoch draws one (user, positive item, negative item) triple per stored cell of the
+    matrix (values are ignored: BPR is binary), with negatives drawn uniformly among the items
+    the user did not touch, and takes mini-batch Adam steps on
+    ``-log sigmoid(s_ui - s_uj) + regularization (|x_u|^2 + |y_i|^2 + |y_j|^2)``.
+
+    Args:
+        factors: latent dimension.
+        lr: Adam learning rate.
+        epochs: passes over the positive cells.
+        seed: seeds the initial factors and the sampling; same seed, same result on CPU.
+        regularization: L2 penalty per triple.
+        batch_size: triples per step.
+        device: ``None`` asks :func:`recsys_kit.device.get_device`.
+
+    Attributes:
+        user_factors, item_factors, item_bias: float32 numpy arrays after :meth:`fit`.
+        loss_history: mean BPR loss per epoch.
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> X = sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3))))
+        >>> bpr = BPR(factors=4, epochs=30, lr=0.05, device="cpu").fit(X)
+        >>> len(bpr.loss_history)
+        30
+    """
+
+    def __init__(
+        self,
+        factors: int = 64,
+        lr: float = 0.01,
+        epochs: int = 30,
+        seed: int = SEED,
+        regularization: float = 1e-4,
+        batch_size: int = 1024,
+        device: str | torch.device | None = None,
+    ) -> None:
+        for name, value in (("factors", factors), ("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if lr <= 0 or regularization < 0:
+            raise ValueError(f"need lr > 0 and regularization >= 0, got {lr} and {regularization}")
+        self.factors, self.lr, self.epochs, self.seed = factors, float(lr), epochs, seed
+        self.regularization, self.batch_size = float(regularization), batch_size
+        self.device = device
+        self.loss_history: list[float] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"BPR(factors={self.factors}, lr={self.lr}, epochs={self.epochs}, seed={self.seed}, "
+            f"regularization={self.regularization})"
+        )
+
+    @staticmethod
+    def sample_negatives(
+        users: np.ndarray, positive_keys: np.ndarray, n_items: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Uniform random items, redrawn (up to 20 rounds) where the user already had them.
+
+        Args:
+            users: user row of each triple.
+            positive_keys: sorted ``user * n_items + item`` of every stored cell.
+            n_items: number of items.
+            rng: the generator (seeded by the model).
+        """
+        neg = rng.integers(0, n_items, size=len(users))
+        for _ in range(20):
+            keys = users * n_items + neg
+            pos = np.searchsorted(positive_keys, keys).clip(max=len(positive_keys) - 1)
+            clash = positive_keys[pos] == keys
+            if not clash.any():
+                break
+            neg[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+        return neg
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        device = get_device(self.device)
+        rng = np.random.default_rng(self.seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        n_users, n_items = matrix.shape
+        users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(matrix.indptr))
+        items = matrix.indices.astype(np.int64)
+        keys = users * n_items + items  # sorted: CSR rows in order, columns sorted
+        if n_items < 2 or len(keys) == 0:
+            raise ValueError("BPR needs at least 2 items and 1 interaction to form pairs")
+
+        scale = 1.0 / self.factors**0.5
+        uf = (torch.randn(n_users, self.factors, generator=gen) * scale).to(device)
+        itf = (torch.randn(n_items, self.factors, generator=gen) * scale).to(device)
+        bias = torch.zeros(n_items, device=device)
+        params = [p.requires_grad_() for p in (uf, itf, bias)]
+        opt = torch.optim.Adam(params, lr=self.lr)
+        self.loss_history = []
+        for _ in range(self.epochs):
+            order = rng.permutation(len(keys))
+            neg = self.sample_negatives(users[order], keys, n_items, rng)
+            u_all = torch.from_numpy(users[order]).to(device)
+            i_all = torch.from_numpy(items[order]).to(device)
+            j_all = torch.from_numpy(neg).to(device)
+            total = 0.0
+            for start in range(0, len(keys), self.batch_size):
+                u, i, j = (t[start : start + self.batch_size] for t in (u_all, i_all, j_all))
+                xu, yi, yj = uf[u], itf[i], itf[j]
+                diff = (xu * (yi - yj)).sum(dim=1) + bias[i] - bias[j]
+                reg = (xu.square() + yi.square() + yj.square()).sum(dim=1)
+                loss = (-torch.nn.functional.logsigmoid(diff) + self.regularization * reg).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(u)
+            self.loss_history.append(total / len(keys))
+        self.user_factors = uf.detach().cpu().numpy().astype(np.float32)
+        self.item_factors = itf.detach().cpu().numpy().astype(np.float32)
+        self.item_bias = bias.detach().cpu().numpy().astype(np.float32)
+
+
+def implicit_available() -> bool:
+    """Whether the optional ``implicit`` package imports here."""
+    try:
+        import implicit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ImplicitALS(_FactorModel):
+    """:class:`ALS` computed by the ``implicit`` library (C++, multi-threaded), same objective.
+
+    ``implicit`` reads the matrix values as the confidences themselves, so the adapter passes
+    ``1 + alpha r`` (and ``alpha=1`` to the library): the exact problem :class:`ALS` solves.
+    Starting factors come from the same seeded generator as :class:`ALS`.
+
+    Args:
+        factors, regularization, alpha, iterations, seed: as in :class:`ALS`.
+        use_cg: conjugate gradient (``implicit``'s default) or the exact Cholesky solve.
+
+    Raises:
+        ImportError: at :meth:`fit` when ``implicit`` is not installed, with the pip command.
+    """
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 10.0,
+        iterations: int = 15,
+        seed: int = SEED,
+        use_cg: bool = True,
+    ) -> None:
+        self.factors, self.regularization, self.alpha = factors, float(regularization), float(alpha)
+        self.iterations, self.seed, self.use_cg = iterations, seed, use_cg
+
+    def __repr__(self) -> str:
+        return (
+            f"ImplicitALS(factors={self.factors}, regularization={self.regularization}, "
+            f"alpha={self.alpha}, iterations={self.iterations}, seed={self.seed})"
+        )
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+            from threadpoolctl import threadpool_limits
+        except ImportError as err:
+            raise ImportError(
+                "ImplicitALS needs the `implicit` package: pip install implicit==0.7.3 "
+                "(or use recsys_kit.cf.ALS, the numpy reference)"
+            ) from err
+        rng = np.random.default_rng(self.seed)
+        conf = matrix.copy()
+        conf.data = 1.0 + self.alpha * conf.data
+        # implicit parallelises over users itself; BLAS threads on top only oversubscribe.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=1.0,
+                iterations=self.iterations,
+                use_cg=self.use_cg,
+                random_state=self.seed,
+            )
+            model.user_factors = init_factors(conf.shape[0], self.factors, rng).astype(np.float32)
+            model.item_factors = init_factors(conf.shape[1], self.factors, rng).astype(np.float32)
+            model.fit(conf, show_progress=False)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
