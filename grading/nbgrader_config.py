@@ -1,0 +1,52 @@
+"""nbgrader configuration of the course (the course root is this folder).
+
+Loaded by ``nbgrader ...`` and ``jupyter lab`` (formgrader) from the repository root through the
+root ``nbgrader_config.py``, and by ``recsys-course`` (``recsys_kit.course.layout``). Paths are
+resolved from this file, never from the current directory.
+"""
+
+import os
+import re
+
+c = get_config()  # noqa: F821 (provided by traitlets when it executes this file)
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = _HERE
+c.CourseDirectory.course_id = "recsys_course"
+# Relative to the root; nbgrader joins them with os.path.join (checked with nbgrader 0.9.6).
+c.CourseDirectory.source_directory = "../solutions"
+c.CourseDirectory.release_directory = "../course"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_HERE, "gradebook.db")
+
+# The course's assignments: every solutions/NN_name/NN_name.ipynb, in order. Pin a list here
+# (e.g. ["00_orientation"]) to keep a draft module out of release, validation and grading.
+_SOLUTIONS = os.path.join(_HERE, "..", "solutions")
+c.RecsysCourse.assignments = sorted(
+    name
+    for name in (os.listdir(_SOLUTIONS) if os.path.isdir(_SOLUTIONS) else [])
+    if re.fullmatch(r"\d\d_[a-z0-9_]+", name)
+    and os.path.isfile(os.path.join(_SOLUTIONS, name, name + ".ipynb"))
+)
+
+# Limits for plain ``nbgrader autograde`` (formgrader); ``recsys-course autograde`` adds a
+# sandbox, a memory limit and a notebook deadline. Execute.timeout is the trait nbgrader 0.9.6
+# reads (ExecutePreprocessor.timeout is ignored, nbgrader#1463).
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+c.LimitOutput.max_lines = 1000
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback must never show hidden tests (nbgrader 0.9.6 keeps them in the feedback HTML).
+try:
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from recsys_kit.course.feedback import HideHiddenTests
+
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+except ImportError:  # recsys_kit not importable: run `pip install -e .` from the repository root
+    pass

@@ -1,0 +1,453 @@
+"""``recsys-course autograde``: grade every submission under ``grading/submitted/``.
+
+Each submission ``submitted/<student>/<assignment>/<assignment>.ipynb`` is
+
+1. read and sanitised in the main process (:func:`recsys_kit.course.scoring.prepare`): tests are
+   restored from the solutions, tampering is recorded;
+2. executed in a worker (``--workers``, in parallel) inside the sandbox: a copy in a temporary
+   folder, no network, a memory limit, a per-cell and a per-notebook deadline;
+3. scored and recorded in the main process, one at a time, because parallel writes to one
+   sqlite gradebook are unsafe (nbgrader#174): points go to the gradebook, the executed notebook
+   to ``autograded/``, the status to ``reports/results.json``.
+
+A submission that cannot run gets ``failed_to_run``: its old automatic scores, autograded
+notebook and feedback are removed (a failed re-grade never keeps stale points), while manual
+scores given by a grader are kept. One bad submission never stops the batch.
+
+Example:
+    >>> from recsys_kit.course.autograde import autograde
+    >>> results = autograde(workers=2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.utils import compute_checksum, parse_utc
+from sqlalchemy.exc import SAWarning
+
+from recsys_kit.course import executor, scoring
+from recsys_kit.course import notebooks as nbs
+from recsys_kit.course import results as res
+from recsys_kit.course.layout import CourseError, CourseLayout
+from recsys_kit.course.sandbox import Limits
+
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def default_workers() -> int:
+    """min(2, number of CPUs)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's folder for one assignment."""
+
+    student: str
+    assignment: str
+    folder: Path
+
+    @property
+    def notebook(self) -> Path:
+        """The notebook the student must submit: ``<assignment>.ipynb``."""
+        return self.folder / f"{self.assignment}.ipynb"
+
+
+def load_roster(layout: CourseLayout) -> list[str]:
+    """Student ids of ``roster.csv`` (column ``student_id``); empty when there is no roster.
+
+    Raises:
+        CourseError: when the file has no ``student_id`` column or a bad id.
+    """
+    if not layout.roster.is_file():
+        return []
+    with open(layout.roster, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if "student_id" not in (reader.fieldnames or []):
+            raise CourseError(f"{layout.roster} needs a header row with a student_id column")
+        ids = [row["student_id"].strip() for row in reader if row.get("student_id", "").strip()]
+    bad = [i for i in ids if not _STUDENT_ID.match(i)]
+    if bad:
+        raise CourseError(f"{layout.roster}: invalid student id(s) {bad} (letters, digits, _.-)")
+    return ids
+
+
+def find_submissions(
+    layout: CourseLayout, assignments: list[str], students: list[str] | None
+) -> list[Submission]:
+    """Submission folders for the given assignments (and students, when given)."""
+    found = []
+    if not layout.submitted.is_dir():
+        return found
+    for student_dir in sorted(layout.submitted.iterdir()):
+        if not student_dir.is_dir() or (students and student_dir.name not in students):
+            continue
+        if not _STUDENT_ID.match(student_dir.name):
+            print(f"warning: skipping {student_dir}: not a valid student id (letters, digits, _.-)")
+            continue
+        for assignment in assignments:
+            folder = student_dir / assignment
+            if folder.is_dir():
+                found.append(Submission(student_dir.name, assignment, folder))
+    return found
+
+
+def checked_reference(layout: CourseLayout, assignment: str) -> nbs.Reference:
+    """The reference of an assignment, after checking that ``course/`` and the gradebook hold
+    the same release (grading against tests the students never saw is refused).
+
+    Raises:
+        CourseError: naming what is out of date and the command that fixes it.
+    """
+    ref = nbs.reference(nbs.read_notebook(layout.source_notebook(assignment)))
+    fix = "run `recsys-course release` (then re-grade)"
+    released_path = layout.release_notebook(assignment)
+    if not released_path.is_file():
+        raise CourseError(f"{released_path} does not exist: {fix}")
+    released = {
+        c.metadata.nbgrader["grade_id"]: c
+        for c in nbs.read_notebook(released_path).cells
+        if "grade_id" in c.get("metadata", {}).get("nbgrader", {})
+    }
+    stale = [
+        r.grade_id
+        for r in ref.cells
+        if r.grade_id not in released
+        or compute_checksum(released[r.grade_id]) != r.release_checksum
+    ]
+    if stale or set(released) - set(ref.by_id):
+        raise CourseError(f"{released_path} is out of date with solutions/ ({stale[:3]}): {fix}")
+    graded = {
+        c.metadata.nbgrader["grade_id"]: c for c in ref.graded.cells if "nbgrader" in c.metadata
+    }
+    with Gradebook(layout.db_url, layout.course_id) as gb:
+        try:
+            notebook = gb.find_notebook(assignment, assignment)
+        except MissingEntry:
+            raise CourseError(
+                f"{assignment} is not in the gradebook {layout.db_url}: {fix}"
+            ) from None
+        in_db = {c.name: c.checksum for c in notebook.source_cells}
+        points = {c.name: float(c.max_score) for c in notebook.grade_cells}
+    wanted = {g: c.metadata.nbgrader.get("checksum") for g, c in graded.items()}
+    if in_db != wanted or points != {r.grade_id: r.points for r in ref.cells if r.grade}:
+        raise CourseError(f"the gradebook's copy of {assignment} is out of date: {fix}")
+    return ref
+
+
+@dataclass
+class _Job:
+    submission: Submission
+    ref: nbs.Reference
+    prepared: nbformat.NotebookNode | None
+    reasons: list[str]
+    failure: str | None
+
+
+def _prepare(sub: Submission, ref: nbs.Reference) -> _Job:
+    if not sub.notebook.is_file():
+        others = sorted(p.name for p in sub.folder.glob("*.ipynb"))
+        hint = f" (found {', '.join(others)}; keep the notebook's name)" if others else ""
+        return _Job(sub, ref, None, [], f"no {sub.notebook.name} in the submission{hint}")
+    try:
+        notebook = nbs.read_notebook(sub.notebook)
+        prepared, reasons = scoring.prepare(notebook, ref)
+    except CourseError as exc:
+        return _Job(sub, ref, None, [], str(exc).replace(str(sub.folder.parent.parent), "…"))
+    except Exception as exc:  # malformed cells: a failed run, never a crash of the batch
+        return _Job(sub, ref, None, [], f"unusable notebook ({type(exc).__name__}: {exc})"[:500])
+    return _Job(sub, ref, prepared, reasons, None)
+
+
+def _timestamp(folder: Path):
+    stamp = folder / "timestamp.txt"
+    if stamp.is_file():
+        try:
+            return parse_utc(stamp.read_text().strip())
+        except Exception:  # a bad timestamp must not block grading
+            return None
+    return None
+
+
+def record(
+    layout: CourseLayout,
+    sub: Submission,
+    ref: nbs.Reference,
+    executed: nbformat.NotebookNode | None,
+    cell_scores: dict[str, scoring.CellScore],
+    result: res.Result,
+) -> None:
+    """Write one outcome to the gradebook and ``autograded/`` (call from one thread only).
+
+    A failed run sets every automatic score to None and flags the notebook for a person;
+    manual scores are kept.
+    """
+    out_dir = layout.autograded / sub.student / sub.assignment
+    feedback_dir = layout.feedback / sub.student / sub.assignment
+    for stale in (out_dir, feedback_dir):
+        if stale.exists():
+            shutil.rmtree(stale)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        # nbgrader 0.9.6's relationships trigger SQLAlchemy 2 autoflush warnings; harmless here
+        warnings.simplefilter("ignore", SAWarning)
+        gb.update_or_create_student(sub.student)
+        timestamp = _timestamp(sub.folder)
+        if timestamp is not None:
+            gb.update_or_create_submission(sub.assignment, sub.student, timestamp=timestamp)
+        else:
+            gb.update_or_create_submission(sub.assignment, sub.student)
+        nb_sub = gb.find_submission_notebook(sub.assignment, sub.assignment, sub.student)
+        failed = executed is None
+        for grade in nb_sub.grades:
+            verdict = cell_scores.get(grade.name)
+            grade.auto_score = None if failed or verdict is None else verdict.points
+            grade.needs_manual_grade = (
+                failed or grade.auto_score is None or grade.manual_score is not None
+            )
+        for comment in nb_sub.comments:
+            verdict = cell_scores.get(comment.name)
+            no_answer = verdict is not None and verdict.status == "no_response"
+            comment.auto_comment = "No response." if no_answer else None
+        nb_sub.flagged = result.status in (res.FAILED, res.TAMPERED)
+        gb.db.commit()
+    if executed is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(executed, out_dir / f"{sub.assignment}.ipynb")
+
+
+def _summarise(
+    sub: Submission,
+    cell_scores: dict[str, scoring.CellScore],
+    reasons: list[str],
+    seconds: float,
+    max_score: float,
+) -> res.Result:
+    auto = [s for s in cell_scores.values() if s.points is not None]
+    pending = [s for s in cell_scores.values() if s.points is None]
+    bad = [
+        f"{s.grade_id}: {s.status}"
+        for s in cell_scores.values()
+        if s.status not in (executor.OK, "manual", "no_response")
+    ]
+    if reasons:
+        status = res.TAMPERED
+    elif pending:
+        status = res.NEEDS_MANUAL
+    else:
+        status = res.GRADED
+    detail = "; ".join(
+        reasons + bad + [f"{len(pending)} written answer(s) to grade"] * bool(pending)
+    )
+    return res.Result(
+        sub.student,
+        sub.assignment,
+        status,
+        score=float(sum(s.points for s in auto)),
+        max_score=max_score,
+        detail=detail,
+        cells={
+            s.grade_id: {"points": s.points, "max": s.max_points, "status": s.status}
+            for s in cell_scores.values()
+        },
+        seconds=round(seconds, 2),
+    )
+
+
+def autograde(
+    assignments: list[str] | None = None,
+    students: list[str] | None = None,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    root: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[res.Result]:
+    """Grade submissions (all by default) and record the outcomes.
+
+    Args:
+        assignments: assignment names, or None for all.
+        students: student ids, or None for every submission (and the roster's ``missing``).
+        limits: sandbox limits (default: 60 s per cell, 600 s per notebook, 4 GiB).
+        workers: parallel executions (default min(2, CPUs)).
+        root: course root (default ``grading/``).
+        log: where progress lines go.
+
+    Returns:
+        One result per graded submission, plus ``missing`` for roster students.
+
+    Raises:
+        CourseError: when the release or gradebook is out of date, or arguments are wrong.
+    """
+    layout = CourseLayout.load(root)
+    selected = layout.select(assignments)
+    limits = limits or Limits()
+    workers = workers or default_workers()
+    if workers < 1:
+        raise CourseError(f"--workers must be at least 1, got {workers}")
+    refs = {a: checked_reference(layout, a) for a in selected}
+    roster = load_roster(layout)
+    subs = find_submissions(layout, selected, students)
+    outcomes: list[res.Result] = []
+    submitted = {(s.student, s.assignment) for s in subs}
+    wanted_students = students or roster
+    for student in wanted_students:
+        for assignment in selected:
+            if (student, assignment) not in submitted:
+                outcomes.append(
+                    res.Result(
+                        student,
+                        assignment,
+                        res.MISSING,
+                        None,
+                        refs[assignment].max_points,
+                        "no submission folder",
+                    )
+                )
+                log(f"{student}/{assignment}: missing")
+    jobs = [_prepare(s, refs[s.assignment]) for s in subs]
+    warned: set[str] = set()
+
+    def finish(job: _Job, run: executor.Execution | None) -> None:
+        sub, ref = job.submission, job.ref
+        for warning in run.warnings if run else []:
+            if warning not in warned:
+                warned.add(warning)
+                log(f"warning: {warning}")
+        failure = job.failure or (run.error if run else None)
+        try:
+            if failure:
+                result = res.Result(
+                    sub.student,
+                    sub.assignment,
+                    res.FAILED,
+                    None,
+                    ref.max_points,
+                    failure,
+                    seconds=round(run.seconds, 2) if run else 0.0,
+                )
+                record(layout, sub, ref, None, {}, result)
+            else:
+                cell_scores = scoring.score(run.notebook, ref)
+                result = _summarise(sub, cell_scores, job.reasons, run.seconds, ref.max_points)
+                record(layout, sub, ref, run.notebook, cell_scores, result)
+        except Exception as exc:  # keep going; the status says the record is not trustworthy
+            result = res.Result(
+                sub.student,
+                sub.assignment,
+                res.FAILED,
+                None,
+                ref.max_points,
+                f"could not record the grade ({type(exc).__name__}: {exc})",
+            )
+        outcomes.append(result)
+        res.update(layout.results_file, [result])
+        shown = "-" if result.score is None else f"{result.score:g}/{result.max_score:g}"
+        log(f"{sub.student}/{sub.assignment}: {result.status} {shown} {result.detail}".rstrip())
+
+    runnable = [j for j in jobs if j.prepared is not None]
+    for job in jobs:
+        if job.prepared is None:
+            finish(job, None)
+    with (
+        tempfile.TemporaryDirectory(prefix="recsys-autograde-") as tmp,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        futures = {
+            pool.submit(
+                executor.execute,
+                job.prepared,
+                limits,
+                Path(tmp) / f"{job.submission.student}__{job.submission.assignment}",
+            ): job
+            for job in runnable
+        }
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                run = future.result()
+            except Exception as exc:  # the worker itself broke: a failed run, not a crash
+                run = executor.Execution(None, f"grader error: {type(exc).__name__}: {exc}")
+            finish(job, run)
+    missing = [o for o in outcomes if o.status == res.MISSING]
+    if missing:
+        res.update(layout.results_file, missing)
+    return sorted(outcomes, key=lambda r: r.key)
+
+
+def add_limit_arguments(parser) -> None:
+    """The sandbox flags shared by ``autograde``, ``validate`` and ``course``."""
+    default = Limits()
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=default.cell_timeout,
+        help="seconds per cell before it is interrupted (default %(default)s)",
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=default.notebook_timeout,
+        help="seconds per notebook before it is killed (default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=default.memory_mb,
+        help="address-space limit per process in MiB (default %(default)s)",
+    )
+    parser.add_argument(
+        "--output-cap",
+        type=int,
+        default=default.output_cap,
+        help="bytes of output kept per cell (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="parallel executions (default min(2, CPUs) = %(default)s)",
+    )
+
+
+def limits_from(args) -> Limits:
+    """Build Limits from parsed CLI flags (bad values raise CourseError)."""
+    try:
+        return Limits(args.cell_timeout, args.notebook_timeout, args.memory_mb, args.output_cap)
+    except ValueError as exc:
+        raise CourseError(str(exc)) from None
+
+
+def print_table(results: list[res.Result], log: Callable[[str], None] = print) -> None:
+    """Print student, assignment, score, max and status as an aligned table."""
+    rows = [("student", "assignment", "score", "max", "status")]
+    for r in results:
+        score = "" if r.score is None else f"{r.score:g}"
+        rows.append((r.student, r.assignment, score, f"{r.max_score:g}", r.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        log("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def run(args) -> int:
+    """CLI entry: exit 0 when every submission got a status (whatever it is), 1 otherwise."""
+    results = autograde(
+        args.assignments,
+        args.student,
+        limits_from(args),
+        args.workers,
+        args.root,
+    )
+    print_table(results)
+    broken = [r for r in results if r.detail.startswith("could not record")]
+    return 1 if broken else 0

@@ -1,0 +1,103 @@
+"""The ``recsys-course`` command: argument parsing and dispatch to one module per verb.
+
+Exit codes: 0 success; 1 the verb ran and found a failure (out-of-date release, invalid
+notebook, leaked hidden test, unrecorded grade); 2 bad usage or configuration (the message names
+the problem and the fix).
+
+Example:
+    >>> from recsys_kit.course.cli import main
+    >>> main(["release", "--check"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from recsys_kit.course.layout import CourseError
+
+#: verb -> (module in recsys_kit.course, help)
+VERBS = {
+    "release": ("release", "generate the student notebooks into course/ (nbgrader)"),
+    "validate": ("validate", "solutions score full marks, untouched releases score zero"),
+    "autograde": ("autograde", "grade every submission in grading/submitted/ in a sandbox"),
+    "feedback": ("feedback", "per-student HTML feedback without hidden tests"),
+    "report": ("report", "grading/reports/grades.csv and report.html"),
+    "export-student": ("export_student", "write the student-facing repository to a folder"),
+    "course": ("mainjob", "release, grade the samples, feedback, report, print the grade table"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    from recsys_kit.course.autograde import add_limit_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="recsys-course",
+        description="Course machinery of 'LLM-powered e-commerce search and recommendation'.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error.",
+    )
+    parser.add_argument(
+        "--root", default=None, help="nbgrader course root (default: grading/ of the repository)"
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, (_, help_text) in VERBS.items():
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        p.set_defaults(verb=verb)
+        if verb in ("release", "validate", "autograde", "feedback"):
+            p.add_argument(
+                "assignments",
+                nargs="*",
+                metavar="ASSIGNMENT",
+                help="assignment names (default: all)",
+            )
+        if verb == "release":
+            p.add_argument(
+                "--check",
+                action="store_true",
+                help="change nothing; exit 1 listing notebooks that are out of date",
+            )
+        if verb in ("validate", "autograde", "course"):
+            add_limit_arguments(p)
+        if verb in ("autograde", "feedback"):
+            p.add_argument(
+                "--student",
+                action="append",
+                default=None,
+                metavar="ID",
+                help="only this student (repeatable)",
+            )
+        if verb == "export-student":
+            p.add_argument("dest", metavar="DIR", help="folder to create (must be new or empty)")
+            p.add_argument(
+                "--force", action="store_true", help="replace DIR if it holds a previous export"
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command.
+
+    Args:
+        argv: arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"recsys_kit.course.{VERBS[args.verb][0]}")
+    try:
+        return int(module.run(args))
+    except CourseError as exc:
+        print(f"recsys-course {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"recsys-course {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

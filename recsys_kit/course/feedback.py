@@ -1,0 +1,149 @@
+"""``recsys-course feedback``: per-student HTML feedback that never shows hidden tests.
+
+nbgrader 0.9.6's ``generate_feedback`` renders the autograded notebook, whose test cells hold
+the hidden tests again (autograding restores them), and tracebacks quote the failing line. The
+:class:`HideHiddenTests` preprocessor removes the hidden regions and replaces the outputs of
+those cells with a one-line verdict. Every HTML file is then checked for each distinctive line
+of every hidden block in ``solutions/``; a file that still contains one is deleted and the
+command exits 1.
+
+Example:
+    >>> from recsys_kit.course.feedback import feedback
+    >>> written = feedback()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbformat import NotebookNode
+from nbgrader.converters import GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.utils import capture_log
+
+from recsys_kit.course import notebooks as nbs
+from recsys_kit.course import results as res
+from recsys_kit.course.layout import CourseError, CourseLayout
+
+_WITH_FEEDBACK = (res.GRADED, res.NEEDS_MANUAL, res.TAMPERED)
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """Remove hidden test regions and replace their cells' outputs with a short verdict."""
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int):
+        """Strip one cell (only cells that contain a hidden region are changed)."""
+        if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:
+            return cell, resources
+        self._remove_hidden_test_region(cell)
+        enames = [o.get("ename", "") for o in cell.get("outputs", []) if o.output_type == "error"]
+        if enames:
+            text = (
+                f"Hidden tests failed ({enames[-1]}). They check the cases listed in the "
+                "exercise text: re-read it, then test those cases yourself.\n"
+            )
+        else:
+            text = "Hidden tests passed.\n"
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        return cell, resources
+
+
+@dataclass
+class FeedbackOutcome:
+    """One feedback file, or why there is none."""
+
+    student: str
+    assignment: str
+    path: Path | None
+    problem: str = ""
+
+
+def _config(layout: CourseLayout):
+    config = layout.nbgrader_config()
+    config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    config.HTMLExporter.template_name = "feedback"
+    return config
+
+
+def check_html(html_file: Path, secrets: list[str]) -> list[str]:
+    """Hidden-test lines found in the visible text of an HTML file."""
+    return nbs.leaked_lines(nbs.html_text(html_file.read_text(encoding="utf-8")), secrets)
+
+
+def feedback(
+    assignments: list[str] | None = None,
+    students: list[str] | None = None,
+    root: str | None = None,
+) -> list[FeedbackOutcome]:
+    """Generate feedback for every graded submission (stale feedback of others is removed).
+
+    Args:
+        assignments: names, or None for all.
+        students: ids, or None for all.
+        root: course root.
+
+    Returns:
+        One outcome per submission in the results store.
+    """
+    layout = CourseLayout.load(root)
+    selected = layout.select(assignments)
+    secrets = {
+        a: nbs.secret_lines(nbs.hidden_test_blocks(nbs.read_notebook(layout.source_notebook(a))))
+        for a in selected
+    }
+    try:
+        stored = res.load(layout.results_file)
+    except ValueError as exc:
+        raise CourseError(str(exc)) from None
+    if not stored:
+        raise CourseError(f"no grading results in {layout.results_file}: run autograde first")
+    config = _config(layout)
+    outcomes = []
+    for (student, assignment), result in sorted(stored.items()):
+        if assignment not in selected or (students and student not in students):
+            continue
+        out_dir = layout.feedback / student / assignment
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        notebook = layout.autograded / student / assignment / f"{assignment}.ipynb"
+        if result.status not in _WITH_FEEDBACK or not notebook.is_file():
+            why = result.detail or result.status
+            outcomes.append(FeedbackOutcome(student, assignment, None, f"{result.status}: {why}"))
+            continue
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id, coursedir.student_id = assignment, student
+        app = GenerateFeedback(coursedir=coursedir, config=config)
+        app.force = True
+        log = capture_log(app)
+        html_file = out_dir / f"{assignment}.html"
+        if not log["success"] or not html_file.is_file():
+            problem = (log.get("error") or log.get("log") or "no HTML written").strip()
+            outcomes.append(FeedbackOutcome(student, assignment, None, problem[-800:]))
+            continue
+        leaks = check_html(html_file, secrets[assignment])
+        if leaks:
+            shutil.rmtree(out_dir)
+            outcomes.append(
+                FeedbackOutcome(student, assignment, None, f"LEAK: hidden test text {leaks[:2]}")
+            )
+            continue
+        outcomes.append(FeedbackOutcome(student, assignment, html_file))
+    return outcomes
+
+
+def run(args) -> int:
+    """CLI entry: exit 1 when a graded submission got no feedback or a leak was caught."""
+    outcomes = feedback(args.assignments, args.student, args.root)
+    failed = False
+    for o in outcomes:
+        if o.path is not None:
+            print(f"{o.student}/{o.assignment}: {o.path}")
+        else:
+            print(f"{o.student}/{o.assignment}: no feedback ({o.problem})")
+            failed |= not o.problem.startswith((res.FAILED, res.MISSING))
+    return 1 if failed else 0
