@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -50,6 +51,26 @@ from torch import nn
 from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
+
+
+@contextmanager
+def cpu_threads_for(device: torch.device, n_values: int, limit: int = 2_000_000):
+    """Run small CPU training on one thread (restored afterwards).
+
+    Full-batch steps on a few thousand rows take microseconds of arithmetic; with several
+    threads, synchronisation dominates (10x slower on a busy 2-core machine). Large problems
+    and accelerators keep the caller's setting.
+    """
+    if device.type != "cpu" or n_values > limit:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
 
 #: Feature columns produced by :func:`pair_features`, in order.
 FEATURES: tuple[str, ...] = ("distance", "attr_match", "rating", "price_fit", "popularity")
@@ -149,9 +170,9 @@ _PRICE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (rf"\$?\s*{_NUM}\s*(?:dollars?|usd|\$)?\s*or (?:less|under|below)", "hi"),
         (rf"(?:over|above|more than|at least|min|>=?)\s*\$?\s*{_NUM}", "lo"),
         (rf"{_NUM}{_CUR_ZH}(?:以下|以内|之内)", "hi"),
-        (rf"(?:低于|不超过|不到|少于|小于|不高于|最多){_CUR_ZH}{_NUM}", "hi"),
+        (rf"(?:不超过|不高于|不到|最多|(?<!不)低于|(?<!不)少于|(?<!不)小于){_CUR_ZH}{_NUM}", "hi"),
         (rf"{_NUM}{_CUR_ZH}以上", "lo"),
-        (rf"(?:高于|超过|大于|不低于|至少){_CUR_ZH}{_NUM}", "lo"),
+        (rf"(?:不低于|不少于|至少|(?<!不)高于|(?<!不)超过|(?<!不)大于){_CUR_ZH}{_NUM}", "lo"),
     )
 )  # fmt: skip
 
@@ -492,7 +513,7 @@ def _matrix(features: pd.DataFrame | np.ndarray, names: Sequence[str] | None) ->
                 f"features lack column(s) {missing or list(FEATURES)}; build them with "
                 "pair_features()"
             )
-        x = features[cols].to_numpy(dtype=np.float64)
+        x = np.array(features[cols].to_numpy(dtype=np.float64))  # writable copy for torch
     else:
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2:
@@ -710,23 +731,23 @@ def fit_linear_ranker(
                 "no pair of rows in the same group has different labels; pairwise training "
                 "needs queries with at least two grades (or use loss='pointwise')"
             )
-        bt = torch.as_tensor(bi, device=dev)
-        wt = torch.as_tensor(wi, device=dev)
+        # linear score: s_i - s_j = (x_i - x_j) @ w, so the pair differences are fixed inputs
+        diff = torch.as_tensor(((x[bi] - x[wi]) / std).astype(np.float32), device=dev)
     else:
         _group_codes(groups, len(y))  # validate length
         top = y.max() if y.max() > 0 else 1.0
         yt = torch.as_tensor(y / top, dtype=torch.float32, device=dev)
     history: list[float] = []
-    for _ in range(epochs):
-        opt.zero_grad()
-        s = xt @ w + b
-        if loss == "pairwise":
-            obj = nn.functional.softplus(-(s[bt] - s[wt])).mean()
-        else:
-            obj = nn.functional.mse_loss(s, yt)
-        (obj + weight_decay * (w * w).sum()).backward()
-        opt.step()
-        history.append(float(obj.detach()))
+    with cpu_threads_for(dev, x.size if loss == "pointwise" else diff.numel()):
+        for _ in range(epochs):
+            opt.zero_grad()
+            if loss == "pairwise":
+                obj = nn.functional.softplus(-(diff @ w)).mean()
+            else:
+                obj = nn.functional.mse_loss(xt @ w + b, yt)
+            (obj + weight_decay * (w * w).sum()).backward()
+            opt.step()
+            history.append(float(obj.detach()))
     w_std = w.detach().cpu().double().numpy()
     w_raw = w_std / std
     bias = float(b.detach().cpu()) - float((w_raw * mean).sum())
@@ -913,21 +934,22 @@ class MultiTaskRanker(nn.Module):
         mean, std = _standardize(x)
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(std, dtype=torch.float32))
-        xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
-        rel_t = torch.as_tensor(np.clip(g / top, 0, 1), dtype=torch.float32, device=dev)
-        buy_t = torch.as_tensor(p, dtype=torch.float32, device=dev)
+        xt = torch.tensor(x, dtype=torch.float32, device=dev)
+        rel_t = torch.tensor(np.clip(g / top, 0, 1), dtype=torch.float32, device=dev)
+        buy_t = torch.tensor(p, dtype=torch.float32, device=dev)
         opt = torch.optim.Adam(self.parameters(), lr=lr)
         bce = nn.functional.binary_cross_entropy_with_logits
         self.alpha = float(alpha)
         self.history = []
         self.train()
-        for _ in range(epochs):
-            opt.zero_grad()
-            rel, purchase = self(xt)
-            l_rel, l_buy = bce(rel, rel_t), bce(purchase, buy_t)
-            (alpha * l_rel + (1 - alpha) * l_buy).backward()
-            opt.step()
-            self.history.append({"rel": float(l_rel.detach()), "buy": float(l_buy.detach())})
+        with cpu_threads_for(dev, x.shape[0] * self.relevance_head.in_features):
+            for _ in range(epochs):
+                opt.zero_grad()
+                rel, purchase = self(xt)
+                l_rel, l_buy = bce(rel, rel_t), bce(purchase, buy_t)
+                (alpha * l_rel + (1 - alpha) * l_buy).backward()
+                opt.step()
+                self.history.append({"rel": float(l_rel.detach()), "buy": float(l_buy.detach())})
         self.eval()
         return self
 
