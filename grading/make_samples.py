@@ -139,6 +139,30 @@ def build() -> dict[str, str]:
     }
 
 
+#: (status, autograded points) each sample must end with; written to samples/expected.csv, which
+#: ``recsys-course course`` and the tests compare against. ``missing`` is the roster student
+#: without a submission.
+EXPECTED = {
+    "perfect": ("needs_manual", 7),
+    "partial": ("graded", 4),
+    "infinite_loop": ("graded", 4),
+    "raises": ("graded", 4),
+    "invalid_json": ("failed_to_run", None),
+    "edits_readonly": ("tampered", 4),
+    "deletes_test": ("tampered", 4),
+    "memory_hog": ("graded", 4),
+    "no_submission": ("missing", None),
+}
+
+
+def expected_csv() -> str:
+    """``samples/expected.csv``: student, assignment, status, score (empty: no score)."""
+    lines = ["student,assignment,status,score"]
+    for student, (status, score) in sorted(EXPECTED.items()):
+        lines.append(f"{student},{ASSIGNMENT},{status},{'' if score is None else score}")
+    return "\n".join(lines) + "\n"
+
+
 def sample_path(student: str) -> Path:
     """``grading/samples/<student>/00_orientation/00_orientation.ipynb``."""
     return SAMPLES / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -150,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 if stale")
     args = parser.parse_args(argv)
     stale = []
-    for student, text in build().items():
-        path = sample_path(student)
+    files = {sample_path(student): text for student, text in build().items()}
+    files[SAMPLES / "expected.csv"] = expected_csv()
+    for path, text in files.items():
         if args.check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(HERE.parent)))

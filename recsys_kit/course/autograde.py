@@ -165,7 +165,7 @@ def _prepare(sub: Submission, ref: nbs.Reference) -> _Job:
         notebook = nbs.read_notebook(sub.notebook)
         prepared, reasons = scoring.prepare(notebook, ref)
     except CourseError as exc:
-        return _Job(sub, ref, None, [], str(exc).replace(str(sub.folder.parent.parent), "…"))
+        return _Job(sub, ref, None, [], str(exc))
     except Exception as exc:  # malformed cells: a failed run, never a crash of the batch
         return _Job(sub, ref, None, [], f"unusable notebook ({type(exc).__name__}: {exc})"[:500])
     return _Job(sub, ref, prepared, reasons, None)
@@ -385,9 +385,14 @@ def autograde(
     return sorted(outcomes, key=lambda r: r.key)
 
 
-def add_limit_arguments(parser) -> None:
-    """The sandbox flags shared by ``autograde``, ``validate`` and ``course``."""
-    default = Limits()
+def add_limit_arguments(parser, default: Limits | None = None) -> None:
+    """The sandbox flags shared by ``autograde``, ``validate`` and ``course``.
+
+    Args:
+        parser: an argparse (sub)parser.
+        default: the verb's default limits.
+    """
+    default = default or Limits()
     parser.add_argument(
         "--cell-timeout",
         type=int,

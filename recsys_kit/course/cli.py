@@ -59,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="change nothing; exit 1 listing notebooks that are out of date",
             )
-        if verb in ("validate", "autograde", "course"):
+        if verb in ("validate", "autograde"):
             add_limit_arguments(p)
+        if verb == "course":
+            from recsys_kit.course.mainjob import SAMPLE_LIMITS
+
+            add_limit_arguments(p, SAMPLE_LIMITS)
         if verb in ("autograde", "feedback"):
             p.add_argument(
                 "--student",
@@ -89,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(f"recsys_kit.course.{VERBS[args.verb][0]}")
+    entry = module.main_cli if args.verb == "course" else module.run
     try:
-        return int(module.run(args))
+        return int(entry(args))
     except CourseError as exc:
         print(f"recsys-course {args.verb}: error: {exc}", file=sys.stderr)
         return 2

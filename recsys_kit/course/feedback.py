@@ -92,10 +92,12 @@ def feedback(
     """
     layout = CourseLayout.load(root)
     selected = layout.select(assignments)
-    secrets = {
-        a: nbs.secret_lines(nbs.hidden_test_blocks(nbs.read_notebook(layout.source_notebook(a))))
-        for a in selected
-    }
+    secrets = {}
+    for a in selected:
+        released = layout.release_notebook(a)
+        public = "\n".join(c.source for c in nbs.read_notebook(released).cells)
+        blocks = nbs.hidden_test_blocks(nbs.read_notebook(layout.source_notebook(a)))
+        secrets[a] = nbs.secret_lines(blocks, public=public)
     try:
         stored = res.load(layout.results_file)
     except ValueError as exc:

@@ -63,8 +63,9 @@ def read_notebook(path: Path) -> NotebookNode:
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises JSON, validation and key errors alike
+        first = str(exc).strip().split("\n")[0][:80]
         raise CourseError(
-            f"{path} is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]}); "
+            f"{Path(path).name} is not a valid notebook ({type(exc).__name__}: {first}); "
             "open it in Jupyter and save it again, or restore it from git"
         ) from None
     if not isinstance(nb.get("cells"), list):
@@ -163,19 +164,40 @@ def hidden_test_blocks(nb: NotebookNode) -> list[str]:
     return blocks
 
 
-def secret_lines(blocks: list[str], min_chars: int = 12) -> list[str]:
+_GENERIC = re.compile(r"^(except|else|elif|try|finally|return|pass|break|continue|raise)\b")
+_DISTINCT = re.compile(r"[(\[\"'0-9]|==")
+
+
+def secret_lines(blocks: list[str], public: str = "", min_chars: int = 16) -> list[str]:
     """The distinctive lines of hidden test blocks, for leak checks.
 
-    Short lines (``)``, ``else:``) and comments would match innocent text, so only stripped
-    lines of at least ``min_chars`` characters that are not comments are kept.
+    Generic lines would match innocent code (``except ValueError as exc:``), and a line that a
+    released notebook shows anyway (e.g. setup shared with the visible tests) is no secret. Kept:
+    stripped lines of at least ``min_chars`` characters that are not comments or bare control
+    statements, hold a call, a subscript, a literal or a comparison, and do not occur in
+    ``public``.
+
+    Args:
+        blocks: hidden test blocks (see :func:`hidden_test_blocks`).
+        public: text students see (the released notebooks' sources).
+        min_chars: shortest line kept.
+
+    Returns:
+        Sorted unique lines.
     """
-    lines = []
+    public_squashed = re.sub(r"\s+", "", public)
+    lines = set()
     for block in blocks:
         for line in block.split("\n"):
             line = line.strip()
-            if len(line) >= min_chars and not line.startswith("#"):
-                lines.append(line)
-    return sorted(set(lines))
+            if len(line) < min_chars or line.startswith("#") or _GENERIC.match(line):
+                continue
+            if not _DISTINCT.search(line):
+                continue
+            if public and re.sub(r"\s+", "", line) in public_squashed:
+                continue
+            lines.add(line)
+    return sorted(lines)
 
 
 class _TextExtractor(HTMLParser):

@@ -88,6 +88,7 @@ def save(path: Path, results: dict[tuple[str, str], Result]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; graders in a shared group need to read it
     os.replace(tmp, path)
 
 
