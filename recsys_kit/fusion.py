@@ -42,6 +42,7 @@ from torch import nn
 from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
+from recsys_kit.scoring import cpu_threads_for
 
 #: Hub name of the CLIP used by :class:`ClipEncoder` by default.
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
@@ -381,6 +382,12 @@ class ContrastiveProjector(nn.Module):
         opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
         self.train()
         self.history = []
+        with cpu_threads_for(t.device, batch_size * (self.text_dim + self.image_dim) * self.dim):
+            self._epochs(t, im, epochs, batch_size, gen, opt)
+        self.eval()
+        return self
+
+    def _epochs(self, t, im, epochs, batch_size, gen, opt) -> None:
         for _ in range(epochs):
             order = torch.randperm(len(t), generator=gen).to(t.device)
             total = 0.0
@@ -396,8 +403,6 @@ class ContrastiveProjector(nn.Module):
                 opt.step()
                 total += float(loss.detach()) * len(idx)
             self.history.append(total / len(t))
-        self.eval()
-        return self
 
     @torch.no_grad()
     def project_text(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
