@@ -36,6 +36,9 @@ _WITH_FEEDBACK = (res.GRADED, res.NEEDS_MANUAL, res.TAMPERED)
 class HideHiddenTests(ClearHiddenTests):
     """Remove hidden test regions and replace their cells' outputs with a short verdict."""
 
+    # configurable like GetGrades' (the HTML exporter sets it for every preprocessor)
+    display_data_priority = GetGrades.display_data_priority.tag(config=True)
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int):
         """Strip one cell (only cells that contain a hidden region are changed)."""
         if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:

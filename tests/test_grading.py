@@ -1,0 +1,464 @@
+"""Tests of the course machinery (``recsys-course``) on a temporary copy of the course root.
+
+The repository's own ``grading/`` state is never touched: a session fixture copies ``grading/``
+(config, samples, roster, templates), ``solutions/00_orientation`` and ``course/00_orientation``
+into a temporary folder, releases, and autogrades the samples plus a few extra failure cases
+once, with short limits. Each failure behaviour observed in nbgrader 0.9.6 has its own test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import importlib.util
+import json
+import re
+import shutil
+import socket
+import threading
+import warnings
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from recsys_kit.course import executor
+from recsys_kit.course import notebooks as nbs
+from recsys_kit.course import results as res
+from recsys_kit.course.autograde import autograde
+from recsys_kit.course.cli import main
+from recsys_kit.course.export_student import export_student, hidden_secrets, scan
+from recsys_kit.course.feedback import check_html, feedback
+from recsys_kit.course.layout import CourseLayout
+from recsys_kit.course.release import release
+from recsys_kit.course.report import report
+from recsys_kit.course.sandbox import Limits, network_isolation
+from recsys_kit.course.scoring import prepare
+from recsys_kit.course.validate import validate
+from recsys_kit.paths import REPO_ROOT
+
+A = "00_orientation"
+LIMITS = Limits(cell_timeout=4, notebook_timeout=120, memory_mb=1536)
+STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
+
+
+def _load_make_samples():
+    spec = importlib.util.spec_from_file_location(
+        "make_samples", REPO_ROOT / "grading" / "make_samples.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_samples = _load_make_samples()
+
+
+def copy_course(base: Path) -> Path:
+    """A copy of the course with Module 0 only; returns its course root."""
+    shutil.copytree(REPO_ROOT / "grading", base / "grading", ignore=shutil.ignore_patterns(*STATE))
+    shutil.copytree(REPO_ROOT / "solutions" / A, base / "solutions" / A)
+    shutil.copytree(REPO_ROOT / "course" / A, base / "course" / A)
+    return base / "grading"
+
+
+def variant(answers: dict[str, str], edit=None) -> str:
+    """The released Module 0 notebook with some answer cells replaced (a fake submission)."""
+    nb = copy.deepcopy(nbs.reference(nbs.read_notebook(make_samples.SOURCE)).released)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    if edit:
+        edit(nb)
+    return nbs.dumps(nb)
+
+
+def right_answers() -> dict[str, str]:
+    source = nbs.read_notebook(make_samples.SOURCE)
+    by_id = {
+        c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if "nbgrader" in c.metadata
+    }
+    return {
+        g: make_samples._solution(by_id[g].source) for g in (make_samples.EX1, make_samples.EX2)
+    }
+
+
+def submit(root: Path, student: str, text: str) -> None:
+    folder = root / "submitted" / student / A
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{A}.ipynb").write_text(text, encoding="utf-8")
+
+
+class CountingServer:
+    """A TCP server outside the sandbox that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.sendall(b"hello")
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def network_answer(port: int) -> str:
+    """Exercise 1's right answer, but it first phones home (fails without network)."""
+    return (
+        "import socket\n\n"
+        f"with socket.create_connection(('127.0.0.1', {port}), timeout=3) as _s:\n"
+        "    _s.recv(5)\n"
+        "with socket.create_connection(('1.1.1.1', 53), timeout=3):\n"
+        "    pass\n\n" + right_answers()[make_samples.EX1]
+    )
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = CountingServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, server):
+    """Course copy with the samples and extra cases autograded once: (root, {student: Result})."""
+    root = copy_course(tmp_path_factory.mktemp("course"))
+    release(root=str(root))
+    shutil.copytree(root / "samples", root / "submitted", ignore=shutil.ignore_patterns("*.csv"))
+    right = right_answers()
+    # the kernel exits while running exercise 2's answer: later tests must not pass (nbgrader#427)
+    submit(root, "dead_kernel", variant({**right, make_samples.EX2: "import os\nos._exit(1)"}))
+    # megabytes of output in an answer cell must be capped
+    flood = "print('x' * 5_000_000)\nfor _i in range(2000):\n    print(_i)\n\n"
+    submit(root, "megaprint", variant({**right, make_samples.EX1: flood + right[make_samples.EX1]}))
+    submit(root, "network", variant({**right, make_samples.EX1: network_answer(server.port)}))
+    results = autograde(limits=LIMITS, workers=2, root=str(root), log=lambda line: None)
+    return root, {r.student: r for r in results}
+
+
+def read_grades(root: Path) -> dict[str, dict[str, str]]:
+    """grades.csv rows by student (Module 0 only in the copies)."""
+    with open(root / "reports" / "grades.csv", newline="") as fh:
+        return {r["student"]: r for r in csv.DictReader(fh)}
+
+
+def gradebook_grades(root: Path, student: str) -> dict[str, object]:
+    layout = CourseLayout.load(root)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        warnings.simplefilter("ignore")
+        nb = gb.find_submission_notebook(A, A, student)
+        return {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in nb.grades}
+
+
+# --- layout and release ----------------------------------------------------------------------
+
+
+def test_config_paths_match_the_spec():
+    layout = CourseLayout.load()
+    assert layout.root == REPO_ROOT / "grading"
+    assert layout.config.CourseDirectory.source_directory == "../solutions"
+    assert layout.config.CourseDirectory.release_directory == "../course"
+    assert layout.source == REPO_ROOT / "solutions" and layout.release == REPO_ROOT / "course"
+    assert A in layout.assignments
+
+
+def test_course_folder_is_in_sync_with_solutions():
+    outcomes = release(check=True)
+    stale = [p for o in outcomes for p in o.changed + o.removed]
+    assert not stale, f"course/ is out of date, run `recsys-course release`: {stale}"
+
+
+def test_release_is_byte_identical_and_check_detects_drift(tmp_path, capsys):
+    root = copy_course(tmp_path)
+    target = tmp_path / "course" / A / f"{A}.ipynb"
+    committed = (REPO_ROOT / "course" / A / f"{A}.ipynb").read_bytes()
+    target.unlink()
+    assert main(["--root", str(root), "release", A]) == 0
+    assert target.read_bytes() == committed
+    mtime = target.stat().st_mtime_ns
+    (outcome,) = release([A], root=str(root))
+    assert outcome.changed == [] and target.stat().st_mtime_ns == mtime  # not even rewritten
+    assert main(["--root", str(root), "release", "--check"]) == 0
+    source = tmp_path / "solutions" / A / f"{A}.ipynb"
+    source.write_text(source.read_text().replace("Learning goals", "Goals"), encoding="utf-8")
+    assert main(["--root", str(root), "release", "--check"]) == 1
+    assert f"out of date: course/{A}/{A}.ipynb" in capsys.readouterr().out
+    assert target.read_bytes() == committed  # --check changed nothing
+
+
+def test_bad_usage_exits_2_with_a_clear_message(tmp_path, capsys):
+    assert main(["--root", str(tmp_path), "release"]) == 2
+    assert "nbgrader_config.py" in capsys.readouterr().err
+    root = copy_course(tmp_path / "c")
+    assert main(["--root", str(root), "autograde", "99_nope"]) == 2
+    assert "unknown assignment" in capsys.readouterr().err
+
+
+def test_samples_are_up_to_date():
+    assert make_samples.main(["--check"]) == 0, "run `python grading/make_samples.py`"
+
+
+def test_released_notebook_matches_reference():
+    ref = nbs.reference(nbs.read_notebook(REPO_ROOT / "solutions" / A / f"{A}.ipynb"))
+    released = nbs.read_notebook(REPO_ROOT / "course" / A / f"{A}.ipynb")
+    _, reasons = prepare(released, ref)
+    assert reasons == []
+    assert ref.max_points == 9 and sum(c.grade and not c.solution for c in ref.cells) >= 4
+    assert any(c.solution and c.grade and c.cell_type == "markdown" for c in ref.cells)
+
+
+# --- validate and autograde --------------------------------------------------------------------
+
+
+@pytest.mark.notebooks
+def test_validate_module_0(tmp_path):
+    root = copy_course(tmp_path)
+    release(root=str(root))
+    (report_,) = validate([A], limits=Limits(cell_timeout=60), workers=2, root=str(root))
+    assert report_.ok, report_.problems
+    assert report_.solution_score == report_.max_score == 7
+    assert report_.release_score == 0
+
+
+@pytest.mark.notebooks
+def test_samples_end_with_the_expected_statuses(graded):
+    root, results = graded
+    with open(root / "samples" / "expected.csv", newline="") as fh:
+        expected = {r["student"]: (r["status"], r["score"]) for r in csv.DictReader(fh)}
+    got = {
+        s: (results[s].status, "" if results[s].score is None else f"{results[s].score:g}")
+        for s in expected
+    }
+    assert got == expected
+    perfect = results["perfect"]
+    auto = [c for c in perfect.cells.values() if c["status"] != "manual"]
+    assert sum(c["points"] for c in auto) == sum(c["max"] for c in auto) == 7  # full marks
+
+
+@pytest.mark.notebooks
+def test_timeout_is_never_counted_as_passed(graded):
+    _, results = graded
+    cells = results["infinite_loop"].cells
+    for grade_id in (make_samples.EX1_VISIBLE, "00_count_by_department_hidden"):
+        assert cells[grade_id] == {
+            "points": 0.0,
+            "max": cells[grade_id]["max"],
+            "status": "timeout",
+        }
+
+
+@pytest.mark.notebooks
+def test_dead_kernel_never_counts_as_passed(graded):
+    root, results = graded
+    result = results["dead_kernel"]
+    assert result.status == res.GRADED and result.score == 3  # exercise 1 only
+    for grade_id in (make_samples.EX2_VISIBLE, make_samples.EX2_HIDDEN):
+        assert result.cells[grade_id]["points"] == 0.0
+        assert result.cells[grade_id]["status"] == executor.NOT_RUN
+        assert gradebook_grades(root, "dead_kernel")[grade_id][0] == 0.0
+    graded_nb = nbformat.read(root / "autograded" / "dead_kernel" / A / f"{A}.ipynb", 4)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in graded_nb.cells}
+    # the stored notebook carries an explicit error, so nbgrader's own rule also gives 0
+    assert by_id[make_samples.EX2_VISIBLE].outputs[0]["ename"] == "NotExecuted"
+
+
+@pytest.mark.notebooks
+def test_memory_hog_is_stopped_and_never_passes(graded):
+    _, results = graded
+    cells = results["memory_hog"].cells
+    assert cells[make_samples.EX1_VISIBLE]["points"] == 0.0
+    assert results["memory_hog"].cells[make_samples.EX2_VISIBLE]["points"] == 1.0  # kept running
+
+
+@pytest.mark.notebooks
+def test_deleted_test_cell_is_not_silently_ungraded(graded):
+    root, results = graded
+    result = results["deletes_test"]
+    assert result.status == res.TAMPERED
+    assert f"deleted test cell {make_samples.EX2_HIDDEN}" in result.detail
+    assert result.cells[make_samples.EX2_HIDDEN]["status"] == "error"  # it was put back and run
+    assert gradebook_grades(root, "deletes_test")[make_samples.EX2_HIDDEN][0] == 0.0
+    assert results["edits_readonly"].status == res.TAMPERED
+    assert "changed read-only cell" in results["edits_readonly"].detail
+
+
+@pytest.mark.notebooks
+def test_broken_notebook_is_not_a_real_zero(graded):
+    root, results = graded
+    result = results["invalid_json"]
+    assert result.status == res.FAILED and result.score is None
+    assert "not a valid notebook" in result.detail
+    grades = gradebook_grades(root, "invalid_json")
+    assert all(auto is None and flagged for auto, _, flagged in grades.values())
+    assert results["no_submission"].status == res.MISSING
+
+
+@pytest.mark.notebooks
+def test_huge_output_is_capped(graded):
+    root, results = graded
+    assert results["megaprint"].status == res.GRADED and results["megaprint"].score == 7
+    stored = root / "autograded" / "megaprint" / A / f"{A}.ipynb"
+    assert stored.stat().st_size < 400_000
+    cell = next(
+        c
+        for c in nbformat.read(stored, 4).cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == make_samples.EX1
+    )
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    assert len(text) <= LIMITS.output_cap + 200 and "output truncated" in text
+    assert (root / "gradebook.db").stat().st_size < 2_000_000
+
+
+@pytest.mark.notebooks
+def test_student_code_cannot_reach_the_network(graded, server, tmp_path):
+    available, reason = network_isolation()
+    if not available:
+        pytest.skip(f"no network sandbox here: {reason}")
+    _, results = graded
+    assert results["network"].cells[make_samples.EX1_VISIBLE]["points"] == 0.0
+    assert server.accepted == 0
+    # control: the same code outside the sandbox does reach the server, so the test can fail
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                f"import socket\nsocket.create_connection(('127.0.0.1', {server.port})).close()"
+            )
+        ]
+    )
+    run = executor.execute(nb, Limits(cell_timeout=20, network=True), tmp_path / "control")
+    assert executor.status_of(run.notebook.cells[0]) == executor.OK
+    assert server.accepted == 1
+
+
+@pytest.mark.notebooks
+def test_failed_regrade_does_not_keep_old_scores(tmp_path):
+    root = copy_course(tmp_path)
+    release(root=str(root))
+    submit(root, "alice", (root / "samples" / "perfect" / A / f"{A}.ipynb").read_text())
+    (first,) = autograde(students=["alice"], limits=LIMITS, root=str(root), log=lambda _: None)
+    assert first.status == res.NEEDS_MANUAL and first.score == 7
+    assert (root / "autograded" / "alice" / A / f"{A}.ipynb").is_file()
+    feedback(root=str(root))
+    assert (root / "feedback" / "alice" / A / f"{A}.html").is_file()
+    submit(root, "alice", "{ this is not json")
+    (second,) = autograde(students=["alice"], limits=LIMITS, root=str(root), log=lambda _: None)
+    assert second.status == res.FAILED and second.score is None
+    assert all(auto is None for auto, _, _ in gradebook_grades(root, "alice").values())
+    assert not (root / "autograded" / "alice" / A).exists()
+    assert not (root / "feedback" / "alice" / A).exists()
+    report(str(root))
+    rows = read_grades(root)
+    assert rows["alice"]["status"] == res.FAILED and rows["alice"]["score"] == ""
+    stored = json.loads((root / "reports" / "results.json").read_text())["results"]
+    assert [r["status"] for r in stored if r["student"] == "alice"] == [res.FAILED]
+
+
+# --- feedback, report, export ------------------------------------------------------------------
+
+
+@pytest.mark.notebooks
+def test_feedback_hides_hidden_tests(graded, tmp_path):
+    root, _ = graded
+    outcomes = feedback(root=str(root))
+    written = [o.path for o in outcomes if o.path is not None]
+    assert len(written) >= 7
+    source = nbs.read_notebook(root.parent / "solutions" / A / f"{A}.ipynb")
+    blocks = nbs.hidden_test_blocks(source)
+    lines = [ln.strip() for b in blocks for ln in b.split("\n") if len(ln.strip()) > 25]
+    for html_file in written:
+        text = re.sub(r"\s+", "", nbs.html_text(html_file.read_text()))
+        assert not [ln for ln in lines if re.sub(r"\s+", "", ln) in text], html_file
+    assert "Hidden tests failed" in nbs.html_text(
+        (root / "feedback/partial" / A / f"{A}.html").read_text()
+    )
+    # control: nbgrader's stock feedback leaks, and the checker catches it
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import GetGrades
+    from nbgrader.utils import capture_log
+
+    layout = CourseLayout.load(root)
+    config = layout.nbgrader_config(feedback_directory=str(tmp_path / "stock"))
+    config.HTMLExporter.template_name = "feedback"
+    config.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]  # stock
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = A, "partial"
+    app = GenerateFeedback(coursedir=coursedir, config=config)
+    app.force = True
+    assert capture_log(app)["success"]
+    secrets = nbs.secret_lines(blocks)
+    assert check_html(tmp_path / "stock" / "partial" / A / f"{A}.html", secrets)
+
+
+@pytest.mark.notebooks
+def test_report_has_explicit_statuses_and_charts(graded):
+    root, results = graded
+    report(str(root))
+    rows = read_grades(root)
+    assert set(rows) >= set(results)
+    assert rows["invalid_json"]["status"] == res.FAILED and rows["invalid_json"]["score"] == ""
+    assert rows["partial"]["status"] == res.GRADED and rows["partial"]["score"] == "4"
+    assert rows["no_submission"]["status"] == res.MISSING
+    assert (
+        rows["perfect"]["status"] == res.NEEDS_MANUAL and rows["perfect"]["manual_pending"] == "1"
+    )
+    page = (root / "reports" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 2
+    # a grader scores the written answer: the perfect submission becomes graded with 9/9
+    layout = CourseLayout.load(root)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        warnings.simplefilter("ignore")
+        grade = gb.find_grade("00_metric_answer", A, A, "perfect")
+        grade.manual_score, grade.needs_manual_grade = 2.0, False
+        gb.db.commit()
+    report(str(root))
+    rows = read_grades(root)
+    assert (rows["perfect"]["status"], rows["perfect"]["score"]) == (res.GRADED, "9")
+
+
+@pytest.mark.slow
+def test_export_student_has_no_solutions_or_hidden_tests(tmp_path):
+    dest = tmp_path / "student"
+    outcome = export_student(dest)
+    assert not outcome.leaks, outcome.leaks
+    assert (dest / "course" / A / f"{A}.ipynb").is_file()
+    assert (dest / "recsys_kit" / "paths.py").is_file() and (dest / "README.md").is_file()
+    for absent in ("solutions", "grading", "tests", "nbgrader_config.py"):
+        assert not (dest / absent).exists()
+    texts = {}
+    for path in dest.rglob("*"):
+        if path.is_file():
+            with contextlib.suppress(UnicodeDecodeError):
+                texts[path] = re.sub(r"\s+", "", path.read_text(encoding="utf-8"))
+    for solution in sorted((REPO_ROOT / "solutions").glob("*/*.ipynb")):
+        for block in nbs.hidden_test_blocks(nbs.read_notebook(solution)):
+            squashed = re.sub(r"\s+", "", block)
+            assert not [p for p, t in texts.items() if squashed and squashed in t], solution
+    for path in dest.rglob("*.ipynb"):
+        assert "BEGIN SOLUTION" not in path.read_text() and "HIDDEN TESTS" not in path.read_text()
+    # the scanner is not blind: a planted hidden line is reported
+    blocks, lines = hidden_secrets(CourseLayout.load())
+    (dest / "recsys_kit" / "planted.py").write_text(lines[0] + "\n")
+    assert scan(dest, blocks, lines)
+    # refuses to overwrite a folder that is not a previous export
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("data")
+    assert main(["export-student", str(other), "--force"]) == 2
+    assert (other / "keep.txt").read_text() == "data"
