@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, (_, help_text) in VERBS.items():
         p = sub.add_parser(verb, help=help_text, description=help_text)
         p.set_defaults(verb=verb)
+        # also accepted after the verb; SUPPRESS keeps a value given before it
+        p.add_argument("--root", default=argparse.SUPPRESS, help="nbgrader course root")
         if verb in ("release", "validate", "autograde", "feedback"):
             p.add_argument(
                 "assignments",
