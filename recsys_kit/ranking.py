@@ -17,6 +17,12 @@ Conventions (tested in ``tests/test_ranking.py``):
   cosine 0 with everything. Items must be finite (checking that would cost a full extra pass
   per call; :class:`Index` checks once at construction).
 
+Fast route (``precision="auto"``/``"bf16"``): for many queries on hardware with native bf16
+(AMX / AVX512-BF16 CPUs, CUDA compute capability >= 8), candidates are generated with a bf16
+GEMM, rescored exactly in float32, and each query's result is *proven* equal to the exact
+top-k (or recomputed on the float32 path); see :func:`_topk_bf16` for the error bound.
+:func:`topk_with_stats` also reports how many queries fell back.
+
 Memory bound: besides the inputs, one call holds one block of scores
 ``n_queries x chunk_size x 4`` bytes, plus the running and per-chunk top-k
 ``2 x n_queries x (k + 1) x (4 + 8)`` bytes (float32 scores + int64 indices); cosine/l2 add
@@ -33,7 +39,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +52,8 @@ from recsys_kit.constants import DEFAULT_BATCH_SIZE, DEFAULT_K
 
 Metric = Literal["cosine", "dot", "l2"]
 METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 #: Score-block budget per chunk on CPU: small enough to stay in the last-level cache region.
 CHUNK_BYTES_CPU = 16 * 2**20
@@ -51,6 +62,32 @@ CHUNK_BYTES_GPU = 256 * 2**20
 #: At most this many queries take the numpy matrix-vector route (memory-bound; no torch overhead).
 NUMPY_MAX_QUERIES = 1
 _EPS = 1e-12
+#: ``precision="auto"`` takes the bf16 route from this many queries on (below it the GEMM is
+#: memory-bound and the per-chunk bf16 conversion costs more than the faster GEMM saves).
+BF16_MIN_QUERIES = 32
+#: ... and from this many items (small catalogues: the fixed costs dominate).
+BF16_MIN_ITEMS = 16384
+#: Unit roundoffs (round-to-nearest): bf16 keeps 8 significant bits, float32 24.
+_U_BF16 = 2.0**-8
+_U_FP32 = 2.0**-24
+
+
+@dataclass(frozen=True)
+class TopkStats:
+    """What :func:`topk_with_stats` did (a debug/benchmark view of the route choice).
+
+    Attributes:
+        route: ``"numpy"`` (one query, matrix-vector), ``"fp32"`` or ``"bf16"``.
+        n_queries: queries in the call.
+        n_candidates: candidates rescored per query on the bf16 route (0 otherwise).
+        n_fallback: queries whose bf16 result could not be proven exact and were recomputed on
+            the float32 path.
+    """
+
+    route: str
+    n_queries: int
+    n_candidates: int = 0
+    n_fallback: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +233,226 @@ def _topk_numpy_single(
 
 
 # --------------------------------------------------------------------------------------------
+# bf16 candidates + exact float32 rescoring
+# --------------------------------------------------------------------------------------------
+@functools.cache
+def _cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AMX-BF16 or AVX512-BF16), from the flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap, reliable probe, so stay on float32
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool({"amx_bf16", "avx512_bf16"} & flags)
+    return False
+
+
+def _bf16_is_fast(dev: torch.device) -> bool:
+    """Whether bf16 GEMMs beat float32 clearly here *and* keep float32 accumulation.
+
+    On CUDA, cuBLAS may reduce split-K partial sums in bf16 unless
+    ``allow_bf16_reduced_precision_reduction`` is off; the error bound below assumes float32
+    accumulation, so "auto" only uses the route there when that flag is off.
+    """
+    if dev.type == "cpu":
+        return _cpu_has_fast_bf16()
+    if dev.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(dev)
+        return major >= 8 and not torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
+    return False
+
+
+def default_margin(k: int) -> int:
+    """Extra candidates per query on the bf16 route: ``max(64, 2 * k)``.
+
+    Why: the check needs the exact k-th score to clear the (k + m)-th approximate score by the
+    error bound (~0.012 for unit vectors, about 0.23 standard deviations of random 384-d
+    cosines); in the tail of a score distribution that takes about 2.1-2.7x as many items as k
+    (measured on random unit vectors at N = 100k-1M), so ``3k`` leaves a safety factor and
+    keeps fallbacks rare, while 64 covers small k.
+    """
+    return max(64, 2 * k)
+
+
+def _bf16_error_coeff(dim: int) -> float:
+    """``c`` with ``|s_bf16 - s_fp32| <= c * sum_i |q_i x_i| <= c * ||q|| * ||x||``.
+
+    Derivation (u = 2^-8 for bf16, w = 2^-24 for float32, round-to-nearest):
+
+    * rounding the inputs: ``q^_i = q_i (1 + a)``, ``x^_i = x_i (1 + b)``, ``|a|, |b| <= u``, so
+      ``|q^_i x^_i - q_i x_i| <= (2u + u^2) |q_i x_i|``; the product of two bf16 numbers is
+      exact in float32 (8 + 8 <= 24 bits);
+    * float32 accumulation of d terms, in any order or tree: ``<= g * sum |q^_i x^_i|`` with
+      ``g = gamma_d = d w' / (1 - d w')``; we take ``w' = 2w`` so that accumulators that
+      truncate (some tensor cores) or fuse pairs (AMX) are covered too;
+    * torch returns the bf16 GEMM rounded to bf16: one more ``u`` of the accumulated value;
+    * the exact side is itself a float32 dot product: another ``g``.
+
+    Summing, with ``sum |q^_i x^_i| <= (1 + u)^2 sum |q_i x_i|``:
+    ``c = 2u + u^2 + g (1+u)^2 + u (1+g)(1+u)^2 + g``, plus ``4g + 64w`` for the float32
+    norms, divisions and subtractions around the products (cosine/l2), and a 2^-10 relative
+    slack for evaluating the bound itself in floating point. For d = 384: c ~= 0.0121.
+    """
+    u, w = _U_BF16, 2.0 * _U_FP32
+    g = dim * w / (1.0 - dim * w)
+    c = 2 * u + u * u + g * (1 + u) ** 2 + u * (1 + g) * (1 + u) ** 2 + g
+    return (c + 4 * g + 64 * _U_FP32) * (1.0 + 2.0**-10)
+
+
+def _tree_sum(p: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dim by explicit pairwise halving, with elementwise adds only.
+
+    Why not ``.sum`` or ``bmm``: their reduction order may depend on where a row sits in the
+    tensor (vectorised main loop vs remainder), so two bitwise-identical item rows can get
+    scores one ulp apart and exact duplicates would no longer tie (and be ordered by index).
+    Elementwise ops treat every position the same way, so this sum is position-invariant;
+    pairwise summation also has the smaller error bound (``ceil(log2 d)`` roundings per term).
+    """
+    while p.shape[-1] > 1:
+        w = p.shape[-1]
+        h = w // 2
+        head = p[..., :h] + p[..., h : 2 * h]
+        if w % 2:  # odd width: fold the last column into the first
+            head[..., :1] += p[..., 2 * h :]
+        p = head
+    return p[..., 0]
+
+
+def _exact_candidate_scores(
+    q: torch.Tensor, items: torch.Tensor, cand: torch.Tensor, metric: str
+) -> torch.Tensor:
+    """Float32 scores of each query's candidate rows, as :func:`_topk_torch` ranks them.
+
+    ``q`` is already normalised (cosine) or doubled (l2), like in :func:`_topk_torch`; the
+    gather is done in blocks of queries so the (block, K, d) copy stays a few MiB. Sums use
+    :func:`_tree_sum`, so identical rows get identical scores.
+    """
+    n_q, n_c = cand.shape
+    out = torch.empty((n_q, n_c), dtype=torch.float32, device=q.device)
+    step = max(1, (8 * 2**20) // max(1, n_c * q.shape[1] * 4))
+    for s in range(0, n_q, step):
+        rows = items[cand[s : s + step]]
+        if rows.dtype != torch.float32:
+            rows = rows.float()
+        sc = _tree_sum(rows * q[s : s + step, None, :])
+        if metric == "cosine":
+            sc /= _tree_sum(rows * rows).sqrt_().clamp_min_(_EPS)
+        elif metric == "l2":
+            sc -= _tree_sum(rows * rows)
+        out[s : s + step] = sc
+    return out
+
+
+def _topk_bf16(
+    q: torch.Tensor, items: torch.Tensor, k: int, metric: str, chunk_size: int, margin: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Exact top-k via bf16 candidates, float32 rescoring and a per-query proof.
+
+    1. Approximate scores ``s^`` with a bf16 GEMM, chunk by chunk; keep the top
+       ``K = k + margin`` per query (any K with the largest ``s^``: ties there do not matter).
+    2. Rescore those K candidates exactly in float32 (the same formula as the float32 path)
+       and order them by (score desc, index asc).
+    3. Proof, per query: let ``B`` be the smallest kept approximate score, so every other item
+       has ``s^ <= B``, and ``eps`` the bound of :func:`_bf16_error_coeff` times
+       ``||q|| * max ||x||``. Any non-candidate then has exact score ``<= s^ + eps <= B + eps``.
+       If the k-th exact candidate score is ``> B + eps`` (strictly), no non-candidate can
+       reach or tie it, so the k best candidates, ordered with the index tie-break, are the
+       exact top-k. We also refuse a tie between the k-th and (k+1)-th candidates (the
+       float32 path decides those with its own tie logic). Failing queries are recomputed on
+       the float32 path. When ``K = n_items`` every item is a candidate and no proof is needed.
+
+    Args:
+        q: (Q, d) float32 queries on the compute device.
+        items: (N, d) items on the same device (cast per chunk).
+        k: results per query.
+        metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+        chunk_size: items per GEMM block.
+        margin: extra candidates per query (``m``).
+
+    Returns:
+        ``(scores, indices, n_fallback)``.
+    """
+    n_q, dim = q.shape
+    n = items.shape[0]
+    n_cand = min(n, k + margin)
+    if metric == "cosine":
+        qx = q / q.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    elif metric == "l2":
+        qx = q * 2.0
+    else:
+        qx = q
+    qb = q.to(torch.bfloat16) if metric == "l2" else qx.to(torch.bfloat16)
+    xmax = 0.0  # max item norm (dot/l2), for the error bound
+    best_v: torch.Tensor | None = None
+    best_i: torch.Tensor | None = None
+    for start in range(0, n, chunk_size):
+        block = items[start : start + chunk_size]
+        if block.dtype != torch.float32:
+            block = block.float()
+        if metric == "cosine":
+            # normalise before rounding: the approximate score is then a cosine directly
+            xb = (block / block.norm(dim=1, keepdim=True).clamp_min(_EPS)).to(torch.bfloat16)
+            scores = qb @ xb.T
+        elif metric == "dot":
+            xb = block.to(torch.bfloat16)
+            # ||x|| <= ||x^|| / (1 - u): the bf16 copy is half the bytes of the float32 block
+            xmax = max(xmax, float(torch.linalg.vector_norm(xb, dim=1, dtype=torch.float32).max()))
+            scores = qb @ xb.T
+        else:
+            sq = (block * block).sum(dim=1)
+            xmax = max(xmax, float(sq.max()) ** 0.5)
+            scores = (qb @ block.to(torch.bfloat16).T).float() * 2.0 - sq
+        vals, idx = torch.topk(scores, min(n_cand, scores.shape[1]), dim=1, sorted=False)
+        idx += start
+        if best_v is not None:
+            vals = torch.cat([best_v, vals.to(best_v.dtype)], dim=1)
+            idx = torch.cat([best_i, idx], dim=1)
+            if vals.shape[1] > n_cand:
+                vals, pos = torch.topk(vals, n_cand, dim=1, sorted=False)
+                idx = torch.gather(idx, 1, pos)
+        best_v, best_i = vals, idx
+    assert best_v is not None and best_i is not None
+    bound = best_v.float().amin(dim=1)  # every non-candidate has s^ <= bound
+
+    exact = _exact_candidate_scores(qx, items, best_i, metric)
+    vals, idx = _order_rows(exact, best_i)
+    if n_cand == n:
+        ok = torch.ones(n_q, dtype=torch.bool, device=q.device)
+    else:
+        c = _bf16_error_coeff(dim)
+        # ||x||, ||q|| are float32 results: inflate by a few ulps so they bound the true norms
+        xmax *= 1.0 + 2.0**-7 + dim * 2.0 * _U_FP32  # bf16-side norm: 1 / (1 - u) and rounding
+        qn = q.norm(dim=1) * (1.0 + dim * 2.0 * _U_FP32)
+        tiny = dim * 2.0**-118  # denormals flushed to zero (DAZ/FTZ in AMX and tensor cores)
+        if metric == "cosine":
+            eps = c * (1.0 + 2.0**-10) * torch.ones_like(qn) + tiny
+        elif metric == "dot":
+            eps = c * qn * xmax + tiny * (1 + qn) * (1 + xmax)
+        else:  # r = 2 q.x - ||x||^2: twice the dot error, plus the ||x||^2 terms (in c's slack)
+            g = dim * 2.0 * _U_FP32
+            sq_err = (8 * g + 64 * _U_FP32) * xmax * xmax  # ||x||^2 sums and the subtraction
+            eps = 2 * c * qn * xmax + sq_err + tiny * (1 + qn) * (1 + xmax) ** 2
+        ok = vals[:, k - 1] > bound + eps
+        if n_cand > k:  # a tie at the k-th place is left to the float32 path's tie logic
+            ok &= vals[:, k] != vals[:, k - 1]
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    if metric == "l2":
+        vals = (vals - qx.square().sum(dim=1, keepdim=True) / 4.0).clamp_max(0.0)
+        vals, idx = _order_rows(vals, idx)
+    bad = torch.nonzero(~ok).flatten()
+    if bad.numel():
+        # One failing query would be a (1 x d) product, which BLAS runs as a GEMV whose
+        # rounding can differ per item position (identical rows one ulp apart); a 2-row GEMM
+        # keeps the batched float32 path's numerics, so the fallback matches it.
+        qf = q[bad] if bad.numel() > 1 else q[bad].expand(2, dim)
+        fv, fi = _topk_torch(qf, items, k, metric, chunk_size)
+        vals[bad], idx[bad] = fv[: bad.numel()], fi[: bad.numel()]
+    return vals, idx, int(bad.numel())
+
+
+# --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
 def topk(
@@ -205,6 +462,9 @@ def topk(
     metric: Metric = "cosine",
     device: str | torch.device | None = None,
     chunk_size: int | None = None,
+    *,
+    precision: Precision = "auto",
+    margin: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k items for each query, best first, ties broken by the lower item index.
 
@@ -219,6 +479,14 @@ def topk(
             :func:`recsys_kit.device.get_device` (``$RECSYS_DEVICE``, cuda > mps > cpu), except
             a single query, which stays on CPU (the transfer would dominate).
         chunk_size: items per block; ``None`` picks it from the memory budget (module doc).
+        precision: ``"fp32"`` always scores everything in float32. ``"bf16"`` takes the bf16
+            candidates + exact float32 rescoring route (results proven identical to the
+            float32 top-k, else recomputed in float32; see :func:`_topk_bf16`). ``"auto"``
+            (default) takes it only where it pays: at least :data:`BF16_MIN_QUERIES` queries
+            and :data:`BF16_MIN_ITEMS` items, on a CPU with AMX/AVX512-BF16 or a CUDA GPU
+            with bf16 tensor cores.
+        margin: extra candidates per query on the bf16 route (default
+            :func:`default_margin`); larger means fewer fallbacks but more rescoring.
 
     Returns:
         ``(scores, indices)``, each (n_queries, k): float32 scores and int64 item rows. numpy
@@ -229,6 +497,48 @@ def topk(
         >>> i.ravel().tolist()
         [0, 1, 2]
     """
+    vals, idx, _ = _topk_impl(queries, items, k, metric, device, chunk_size, precision, margin)
+    return vals, idx
+
+
+def topk_with_stats(
+    queries: np.ndarray | torch.Tensor,
+    items: np.ndarray | torch.Tensor,
+    k: int = DEFAULT_K,
+    metric: Metric = "cosine",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+    *,
+    precision: Precision = "auto",
+    margin: int | None = None,
+) -> tuple[Any, Any, TopkStats]:
+    """:func:`topk` plus a :class:`TopkStats` saying which route ran and how many queries fell
+    back (for tests and benchmarks).
+
+    Args:
+        queries, items, k, metric, device, chunk_size, precision, margin: as in :func:`topk`.
+
+    Returns:
+        ``(scores, indices, stats)``.
+    """
+    return _topk_impl(queries, items, k, metric, device, chunk_size, precision, margin)
+
+
+def _topk_impl(
+    queries: Any,
+    items: Any,
+    k: int,
+    metric: str,
+    device: str | torch.device | None,
+    chunk_size: int | None,
+    precision: str,
+    margin: int | None,
+) -> tuple[Any, Any, TopkStats]:
+    """Validation, device and route choice shared by :func:`topk` and :func:`topk_with_stats`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
+    if margin is not None and margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
     _check_metric(metric)
     is_torch = isinstance(queries, torch.Tensor) or isinstance(items, torch.Tensor)
     q2, _ = _as_2d(queries, "queries")
@@ -262,7 +572,8 @@ def topk(
     if not is_torch and dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES:
         if not np.isfinite(q2).all():
             raise ValueError("queries contain NaN or inf")
-        return _topk_numpy_single(q2[0], items2, k, metric)
+        s1, i1 = _topk_numpy_single(q2[0], items2, k, metric)
+        return s1, i1, TopkStats("numpy", 1)
 
     qt = torch.as_tensor(q2).to(dev, torch.float32)
     if not bool(torch.isfinite(qt).all()):
@@ -271,11 +582,23 @@ def topk(
     if chunk_size is None:
         budget = CHUNK_BYTES_CPU if dev.type == "cpu" else CHUNK_BYTES_GPU
         chunk_size = max(1024, budget // (4 * n_q))
+    m = default_margin(k) if margin is None else int(margin)
+    use_bf16 = precision == "bf16" or (
+        precision == "auto"
+        and n_q >= BF16_MIN_QUERIES
+        and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
+        and _bf16_is_fast(dev)
+    )
     with torch.inference_mode():
-        vals, idx = _topk_torch(qt, it, k, metric, int(chunk_size))
+        if use_bf16:
+            vals, idx, n_fb = _topk_bf16(qt, it, k, metric, int(chunk_size), m)
+            stats = TopkStats("bf16", n_q, min(n_items, k + m), n_fb)
+        else:
+            vals, idx = _topk_torch(qt, it, k, metric, int(chunk_size))
+            stats = TopkStats("fp32", n_q)
     if is_torch:
-        return vals, idx
-    return vals.cpu().numpy(), idx.cpu().numpy()
+        return vals, idx, stats
+    return vals.cpu().numpy(), idx.cpu().numpy(), stats
 
 
 def naive_topk_loop(
