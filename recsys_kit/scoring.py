@@ -515,7 +515,7 @@ def _matrix(features: pd.DataFrame | np.ndarray, names: Sequence[str] | None) ->
             )
         x = np.array(features[cols].to_numpy(dtype=np.float64))  # writable copy for torch
     else:
-        x = np.asarray(features, dtype=np.float64)
+        x = np.array(features, dtype=np.float64)  # a copy: callers' arrays stay untouched
         if x.ndim != 2:
             raise ValueError(f"features must be 2-D (n_pairs, n_features), got {x.shape}")
         if names is not None and len(names) != x.shape[1]:
@@ -890,7 +890,7 @@ class MultiTaskRanker(nn.Module):
         x = _matrix(features, names)
         if x.shape[1] != self.mean.shape[0]:
             raise ValueError(f"features have {x.shape[1]} columns, the model {self.mean.shape[0]}")
-        return torch.as_tensor(x, dtype=torch.float32, device=self.mean.device)
+        return torch.tensor(x, dtype=torch.float32, device=self.mean.device)
 
     def fit(
         self,
