@@ -463,3 +463,23 @@ def test_export_student_has_no_solutions_or_hidden_tests(tmp_path):
     (other / "keep.txt").write_text("data")
     assert main(["export-student", str(other), "--force"]) == 2
     assert (other / "keep.txt").read_text() == "data"
+
+
+@pytest.mark.notebooks
+def test_student_code_cannot_read_solutions_or_grades(tmp_path):
+    available, reason = network_isolation()
+    if not available:
+        pytest.skip(f"no sandbox here: {reason}")
+    solutions = REPO_ROOT / "solutions"
+    probe = (
+        "import os, pathlib\n"
+        f"print(len(os.listdir({str(solutions)!r})))\n"
+        f"pathlib.Path({str(REPO_ROOT / 'grading' / 'planted.txt')!r}).write_text('x')"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(probe)])
+    run = executor.execute(nb, Limits(cell_timeout=20), tmp_path / "peek")
+    cell = run.notebook.cells[0]
+    assert cell.outputs[0]["text"].strip() == "0", "solutions/ must look empty in the sandbox"
+    assert executor.status_of(cell) != executor.OK, "writing into grading/ must fail"
+    assert not (REPO_ROOT / "grading" / "planted.txt").exists()
+    assert any(solutions.iterdir()), "the host's solutions/ is untouched"

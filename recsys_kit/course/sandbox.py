@@ -1,8 +1,11 @@
 """Isolation for untrusted notebook execution: no network, a memory limit, a deadline.
 
-On Linux as root the command runs inside ``unshare --net --pid --fork --kill-child`` (a network
-namespace with only loopback, brought up for the kernel's ZeroMQ sockets, and a PID namespace so
-killing the sandbox kills every process the student started) under ``prlimit --as``. Elsewhere
+On Linux as root the command runs inside ``unshare --net --pid --mount --fork --kill-child`` (a
+network namespace with only loopback, brought up for the kernel's ZeroMQ sockets; a PID namespace
+so killing the sandbox kills every process the student started; a private mount namespace in which
+the instructor folders, :data:`HIDDEN_DIRS` — solutions with their hidden tests, the gradebook and
+every other student's submission — are covered by an empty read-only tmpfs) under
+``prlimit --as``. Elsewhere
 it degrades with a printed warning: a memory limit through ``setrlimit`` where available, and
 network access left open.
 
@@ -24,6 +27,13 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+from recsys_kit.paths import REPO_ROOT
+
+#: Folders a submission must not read or write while it runs (solutions, hidden tests, grades,
+#: other students' work). The kit, the datasets and the embedding cache stay visible.
+HIDDEN_DIRS = (REPO_ROOT / "solutions", REPO_ROOT / "grading")
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ def network_isolation() -> tuple[bool, str]:
     if missing:
         return False, f"missing {' and '.join(missing)} (apt-get install util-linux iproute2)"
     probe = subprocess.run(
-        ["unshare", "--net", "--pid", "--fork", "--kill-child", "ip", "link", "set", "lo", "up"],
+        [*_UNSHARE, "ip", "link", "set", "lo", "up"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -73,6 +83,21 @@ def network_isolation() -> tuple[bool, str]:
     if probe.returncode != 0:
         return False, f"unshare failed: {probe.stderr.strip()[:200]}"
     return True, ""
+
+
+_UNSHARE = ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child"]
+
+
+def _hide_script(dirs: tuple[Path, ...]) -> str:
+    """Shell commands covering each existing folder with an empty read-only tmpfs.
+
+    unshare gives the mount namespace private propagation, so the host never sees these mounts.
+    """
+    return "".join(
+        f"mount -t tmpfs -o ro,size=4k,mode=0555 recsys-hidden {shlex.quote(str(d))} && "
+        for d in dirs
+        if d.is_dir()
+    )
 
 
 def _setrlimit_as(limit_bytes: int):
@@ -84,12 +109,15 @@ def _setrlimit_as(limit_bytes: int):
     return apply
 
 
-def wrap(command: list[str], limits: Limits) -> tuple[list[str], list[str]]:
+def wrap(
+    command: list[str], limits: Limits, hide: tuple[Path, ...] = HIDDEN_DIRS
+) -> tuple[list[str], list[str]]:
     """Wrap ``command`` in the isolation available here.
 
     Args:
         command: the program and its arguments.
         limits: the limits to apply.
+        hide: folders made invisible inside the sandbox (with network isolation only).
 
     Returns:
         (command to run, warnings about missing isolation).
@@ -109,8 +137,8 @@ def wrap(command: list[str], limits: Limits) -> tuple[list[str], list[str]]:
     if not available:
         warnings.append(f"student code can reach the network: {reason}")
         return inner, warnings
-    script = "ip link set lo up && exec " + shlex.join(inner)
-    return ["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", script], warnings
+    script = "ip link set lo up && " + _hide_script(tuple(hide)) + "exec " + shlex.join(inner)
+    return [*_UNSHARE, "sh", "-c", script], warnings
 
 
 def popen_kwargs(limits: Limits) -> dict:
