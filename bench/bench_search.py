@@ -4,10 +4,12 @@ Usage::
 
     python bench/bench_search.py [--quick] [--only topk,metrics] [--out bench/RESULTS.md]
 
-Sections (``--only``): ``topk`` (ranking.topk vs FAISS IndexFlatIP and numpy argpartition,
-plus fractions of the measured GEMM and memory-bandwidth ceilings) and ``metrics``
-(metrics.evaluate vs ranx and pytrec_eval). An ``encode`` section can be added by registering
-a function in :data:`SECTIONS`. Timings are the median of repeats after one warm-up call.
+Sections (``--only``): ``topk`` (ranking.topk, float32 route and the bf16-candidates + exact
+rescoring route, vs FAISS IndexFlatIP and numpy argpartition, plus fractions of the measured
+GEMM and memory-bandwidth ceilings; N=100k, and N=1M unless ``--quick``), ``metrics``
+(metrics.evaluate vs ranx and pytrec_eval) and ``encode`` (bench/bench_encode.py's main with
+small defaults). The top-k contenders run interleaved (one call each in turn, best of N) so a
+shared machine's background load hits them alike; the load average is printed with them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a plain checkout
 
 from recsys_kit.metrics import evaluate  # noqa: E402
-from recsys_kit.ranking import topk  # noqa: E402
+from recsys_kit.ranking import topk, topk_with_stats  # noqa: E402
 
 D = 384
 
@@ -42,6 +44,44 @@ def timeit(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved_best(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best wall time (s) of each function over ``repeat`` rounds, contenders run in turn.
+
+    Why: on a shared machine the background load drifts; alternating the contenders and
+    keeping each one's best run compares them under the same conditions.
+    """
+    for fn in fns.values():  # warm-up: allocations, kernel selection, OpenMP pools
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, as a string (other jobs on the same cores)."""
+    try:
+        return "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def cpu_flags() -> str:
+    """Which of the CPU flags that matter here are present (/proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "n/a"
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+    )
+    want = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return ", ".join(f"{f}={'yes' if f in flags else 'no'}" for f in want)
 
 
 def machine() -> str:
@@ -60,7 +100,7 @@ def machine() -> str:
     return (
         f"{model}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
         f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"faiss {faiss.__version__}"
+        f"faiss {faiss.__version__}; flags: {cpu_flags()}"
     )
 
 
@@ -92,18 +132,33 @@ def numpy_topk(q: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 
 def bench_topk(quick: bool) -> list[str]:
     import faiss
+    import torch
 
     gflops, gbs, read_gbs = ceilings()
+    a = torch.randn(256, D).bfloat16()
+    b = torch.randn(D, 65536).bfloat16()
+    bf16_gflops = 2 * 256 * D * 65536 / timeit(lambda: a @ b, repeat=5) / 1e9
     lines = [
         "### Exact top-k (d=384, float32, inner product on normalised vectors)",
         "",
         f"Ceilings measured here: fp32 GEMM {gflops:.0f} GFLOP/s (torch.matmul 256x384x65536), "
-        f"memory bandwidth {gbs:.1f} GB/s (numpy copy, read+write), {read_gbs:.1f} GB/s read "
-        "(sdot over 256 MiB; the Q=1 ceiling).",
+        f"bf16 GEMM {bf16_gflops:.0f} GFLOP/s (same shape), memory bandwidth {gbs:.1f} GB/s "
+        f"(numpy copy, read+write), {read_gbs:.1f} GB/s read (sdot over 256 MiB; the Q=1 "
+        f"ceiling). Load average at start: {load_average()}.",
         "",
-        "| N | Q | k | topk ms | FAISS ms (blas_thr=1 / default 20) | numpy ms | "
-        "vs best FAISS | vs numpy | % of ceiling | agree w/ FAISS |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Contenders run interleaved, best of N. `ours auto` is `topk(...)` as shipped "
+        "(float32 route on CPU for now, see ranking.BF16_AUTO_CPU; numpy for Q=1); "
+        "`ours bf16` forces `precision='bf16'` (fallbacks in brackets). "
+        "FAISS: IndexFlatIP, best of "
+        "`distance_compute_blas_threshold` 1 and 20 (default). `% of ceiling`: of the fp32 "
+        "GEMM ceiling (Q=256, for the FLOPs of the full score matrix) or of read bandwidth (Q=1).",
+        "",
+        "| N | Q | k | auto route | ours auto ms | ours bf16 ms (fallbacks) "
+        "| FAISS ms (thr 1 / 20) | numpy ms | auto vs best FAISS | bf16 vs best FAISS "
+        "| auto vs numpy | % of ceiling | "
+        "bf16 idx identical to fp32 | "
+        "agree w/ FAISS | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rng = np.random.default_rng(0)
     for n in (100_000,) if quick else (100_000, 1_000_000):
@@ -116,27 +171,48 @@ def bench_topk(quick: bool) -> list[str]:
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             for k in (10, 100):
                 rep = 3 if n >= 1_000_000 else 5
-                t_ours = timeit(
-                    lambda q=q, x=x, k=k: topk(q, x, k, metric="dot", device="cpu"), rep
-                )
-                faiss_t = []
-                for thr in (1, 20):  # 1: BLAS even for one query; 20: FAISS's default
+
+                def faiss_search(thr: int, q=q, k=k, ix=index) -> object:
                     faiss.cvar.distance_compute_blas_threshold = thr
-                    faiss_t.append(timeit(lambda q=q, k=k, ix=index: ix.search(q, k), rep))
-                faiss.cvar.distance_compute_blas_threshold = 20
-                t_np = timeit(lambda q=q, x=x, k=k: numpy_topk(q, x, k), rep)
-                _, i_ours = topk(q, x, k, metric="dot", device="cpu")
+                    try:
+                        return ix.search(q, k)
+                    finally:
+                        faiss.cvar.distance_compute_blas_threshold = 20
+
+                fns = {
+                    "auto": lambda q=q, x=x, k=k: topk(q, x, k, metric="dot", device="cpu"),
+                    "bf16": lambda q=q, x=x, k=k: topk(
+                        q, x, k, metric="dot", device="cpu", precision="bf16"
+                    ),
+                    "faiss1": lambda: faiss_search(1),
+                    "faiss20": lambda: faiss_search(20),
+                    "numpy": lambda q=q, x=x, k=k: numpy_topk(q, x, k),
+                }
+                t = interleaved_best(fns, rep)
+                _, i_auto, st = topk_with_stats(q, x, k, metric="dot", device="cpu")
+                _, i_bf, st_bf = topk_with_stats(
+                    q, x, k, metric="dot", device="cpu", precision="bf16"
+                )
+                _, i_fp32 = topk(q, x, k, metric="dot", device="cpu", precision="fp32")
                 _, i_f = index.search(q, k)
-                agree = np.mean([len(set(a) & set(b)) / k for a, b in zip(i_ours, i_f)])
+                agree = np.mean([len(set(a) & set(b)) / k for a, b in zip(i_auto, i_f)])
+                # identical order, or else how many rows differ (same sets: near-ties swapped)
+                n_diff = int((i_bf != i_fp32).any(axis=1).sum())
+                same_sets = all(set(a) == set(b) for a, b in zip(i_bf, i_fp32))
+                same = "yes" if n_diff == 0 else f"{n_diff} rows reordered, sets equal={same_sets}"
                 if nq == 1:
-                    frac = f"{x.nbytes / t_ours / 1e9 / read_gbs:.0%} of read BW"
+                    frac = f"{x.nbytes / t['auto'] / 1e9 / read_gbs:.0%} of read BW"
                 else:
-                    frac = f"{2 * nq * n * D / t_ours / 1e9 / gflops:.0%} of GEMM"
-                best_f = min(faiss_t)
+                    frac = f"{2 * nq * n * D / t['auto'] / 1e9 / gflops:.0%} of fp32 GEMM"
+                best_f = min(t["faiss1"], t["faiss20"])
                 lines.append(
-                    f"| {n:,} | {nq} | {k} | {t_ours * 1e3:.2f} | {faiss_t[0] * 1e3:.2f} / "
-                    f"{faiss_t[1] * 1e3:.2f} | {t_np * 1e3:.2f} | {best_f / t_ours:.2f}x | "
-                    f"{t_np / t_ours:.2f}x | {frac} | {agree:.4f} |"
+                    f"| {n:,} | {nq} | {k} | {st.route} | {t['auto'] * 1e3:.2f} | "
+                    f"{t['bf16'] * 1e3:.2f} ({st_bf.n_fallback}) | "
+                    f"{t['faiss1'] * 1e3:.2f} / {t['faiss20'] * 1e3:.2f} | "
+                    f"{t['numpy'] * 1e3:.2f} | {best_f / t['auto']:.2f}x | "
+                    f"{best_f / t['bf16']:.2f}x | "
+                    f"{t['numpy'] / t['auto']:.2f}x | {frac} | {same} | {agree:.4f} | "
+                    f"{load_average()} |"
                 )
                 print(lines[-1], flush=True)
         del index, x
@@ -203,7 +279,36 @@ def bench_metrics(quick: bool) -> list[str]:
     return lines
 
 
-SECTIONS: dict[str, Callable[[bool], list[str]]] = {"topk": bench_topk, "metrics": bench_metrics}
+def bench_encode(quick: bool) -> list[str]:
+    """Run bench/bench_encode.py's main with small defaults; its printout goes in the report."""
+    import contextlib
+    import io
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_encode
+
+    args = ["--n", "200" if quick else "1000", "--repeats", "1" if quick else "2"]
+    args += ["--device", "cpu"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        bench_encode.main(args)
+    out = buf.getvalue().rstrip().splitlines()
+    print("\n".join(out), flush=True)
+    cmd = " ".join(args)
+    return [
+        f"### encode (`bench/bench_encode.py {cmd}`, load {load_average()})",
+        "",
+        "```",
+        *out,
+        "```",
+    ]
+
+
+SECTIONS: dict[str, Callable[[bool], list[str]]] = {
+    "topk": bench_topk,
+    "metrics": bench_metrics,
+    "encode": bench_encode,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

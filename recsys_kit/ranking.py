@@ -67,6 +67,11 @@ _EPS = 1e-12
 BF16_MIN_QUERIES = 32
 #: ... and from this many items (small catalogues: the fixed costs dominate).
 BF16_MIN_ITEMS = 16384
+#: Whether "auto" may pick the bf16 route on a CPU. Off: on the 2-core AMX test machine
+#: (bench/RESULTS.md) the route was still slower than the float32 route end to end (the
+#: per-chunk top-(k+m) selection and the candidate gather cost more than the 4x faster bf16
+#: GEMM saves), so "auto" keeps float32 there until that selection is made cheaper.
+BF16_AUTO_CPU = False
 #: Unit roundoffs (round-to-nearest): bf16 keeps 8 significant bits, float32 24.
 _U_BF16 = 2.0**-8
 _U_FP32 = 2.0**-24
@@ -257,7 +262,7 @@ def _bf16_is_fast(dev: torch.device) -> bool:
     accumulation, so "auto" only uses the route there when that flag is off.
     """
     if dev.type == "cpu":
-        return _cpu_has_fast_bf16()
+        return BF16_AUTO_CPU and _cpu_has_fast_bf16()
     if dev.type == "cuda":
         major, _ = torch.cuda.get_device_capability(dev)
         return major >= 8 and not torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
@@ -301,46 +306,34 @@ def _bf16_error_coeff(dim: int) -> float:
     return (c + 4 * g + 64 * _U_FP32) * (1.0 + 2.0**-10)
 
 
-def _tree_sum(p: torch.Tensor) -> torch.Tensor:
-    """Sum over the last dim by explicit pairwise halving, with elementwise adds only.
-
-    Why not ``.sum`` or ``bmm``: their reduction order may depend on where a row sits in the
-    tensor (vectorised main loop vs remainder), so two bitwise-identical item rows can get
-    scores one ulp apart and exact duplicates would no longer tie (and be ordered by index).
-    Elementwise ops treat every position the same way, so this sum is position-invariant;
-    pairwise summation also has the smaller error bound (``ceil(log2 d)`` roundings per term).
-    """
-    while p.shape[-1] > 1:
-        w = p.shape[-1]
-        h = w // 2
-        head = p[..., :h] + p[..., h : 2 * h]
-        if w % 2:  # odd width: fold the last column into the first
-            head[..., :1] += p[..., 2 * h :]
-        p = head
-    return p[..., 0]
-
-
 def _exact_candidate_scores(
     q: torch.Tensor, items: torch.Tensor, cand: torch.Tensor, metric: str
 ) -> torch.Tensor:
     """Float32 scores of each query's candidate rows, as :func:`_topk_torch` ranks them.
 
     ``q`` is already normalised (cosine) or doubled (l2), like in :func:`_topk_torch`; the
-    gather is done in blocks of queries so the (block, K, d) copy stays a few MiB. Sums use
-    :func:`_tree_sum`, so identical rows get identical scores.
+    gather (``index_select``: row memcpy, ~4x faster than fancy indexing) is done in blocks of
+    queries so the (block, K, d) copy stays a few MiB.
+
+    Multiply + last-dim ``sum``, not ``bmm``: a batched GEMV reduces some row positions in
+    another order (measured: identical rows one ulp apart), which would break the tie
+    between exact duplicates; the elementwise product and the inner-dim reduction treat every
+    row the same way, so identical rows get identical scores and are ordered by index.
     """
     n_q, n_c = cand.shape
     out = torch.empty((n_q, n_c), dtype=torch.float32, device=q.device)
-    step = max(1, (8 * 2**20) // max(1, n_c * q.shape[1] * 4))
+    dim = q.shape[1]
+    step = max(1, (4 * 2**20) // max(1, n_c * dim * 4))
     for s in range(0, n_q, step):
-        rows = items[cand[s : s + step]]
+        blk = cand[s : s + step]
+        rows = torch.index_select(items, 0, blk.reshape(-1)).view(blk.shape[0], n_c, dim)
         if rows.dtype != torch.float32:
             rows = rows.float()
-        sc = _tree_sum(rows * q[s : s + step, None, :])
+        sc = (rows * q[s : s + step, None, :]).sum(dim=2)
         if metric == "cosine":
-            sc /= _tree_sum(rows * rows).sqrt_().clamp_min_(_EPS)
+            sc /= (rows * rows).sum(dim=2).sqrt_().clamp_min_(_EPS)
         elif metric == "l2":
-            sc -= _tree_sum(rows * rows)
+            sc -= (rows * rows).sum(dim=2)
         out[s : s + step] = sc
     return out
 
@@ -483,8 +476,9 @@ def topk(
             candidates + exact float32 rescoring route (results proven identical to the
             float32 top-k, else recomputed in float32; see :func:`_topk_bf16`). ``"auto"``
             (default) takes it only where it pays: at least :data:`BF16_MIN_QUERIES` queries
-            and :data:`BF16_MIN_ITEMS` items, on a CPU with AMX/AVX512-BF16 or a CUDA GPU
-            with bf16 tensor cores.
+            and :data:`BF16_MIN_ITEMS` items, on a CUDA GPU with bf16 tensor cores (or a CPU
+            with AMX/AVX512-BF16 when :data:`BF16_AUTO_CPU` is on; off for now, measured
+            slower end to end).
         margin: extra candidates per query on the bf16 route (default
             :func:`default_margin`); larger means fewer fallbacks but more rescoring.
 
