@@ -441,6 +441,7 @@ class SearchExplorer:
             s: W.FloatSlider(
                 value=self.weights[s], min=0.0, max=1.0, step=0.05, description=f"{s} w",
                 continuous_update=False, readout_format=".2f",
+                style={"description_width": "80px"},  # "popularity w" in full
             ).add_class(f"recsys-w-{s}")
             for s in SIGNALS
         }  # fmt: skip
