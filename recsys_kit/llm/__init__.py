@@ -9,16 +9,22 @@ One module per concept:
 * :mod:`~recsys_kit.llm.tasks`: descriptions, query rewriting, intent classification.
 * :mod:`~recsys_kit.llm.evaluation`: attribute accuracy, hallucination rate, retrieval effect.
 
-Measured on the course machine (2 shared CPU cores, transformers backend, float32; the cores
-were shared with other jobs, load average 6-11, so an idle machine is faster):
+Measured on the course machine (2 CPU cores shared with other jobs, load average 7-9, so an
+idle machine is faster; transformers backend, float32, batch_size=16):
 
-* loading: first use de-quantises the GGUF file once (about 2 minutes under load); later
-  loads take 4-5 s.
-* generation: about 3 tokens/s for one prompt, 1 torch thread (decoding reads the 1 GB of
-  float32 weights, including the 262k x 640 output matrix, per token); a batch of 8 prompts
-  costs little more per step than one, so throughput grows with the batch.
-* extraction of 7 fields from a title: about 30 s per product with constrained decoding
-  (batch of 4), about 65 s per product with free generation and one retry.
+* loading: the first use de-quantises the GGUF file once (about 2 minutes under load); later
+  loads take 4-12 s.
+* generation: 1.6 tokens/s for one prompt, 3.5 tokens/s in total for a batch of 8 (decoding
+  reads about 1 GB of float32 weights per step, the 262k x 640 output matrix included, so a
+  bigger batch costs little more per step).
+* extraction of 7 fields from a title: 6.2 s per product with constrained decoding (16
+  products in one batch); about 65 s per product with free generation and one retry (batch
+  of 4). Query rewriting 4 s per query, descriptions 10 s per product, intent scoring
+  (7 labels) 1.3 s per query.
+* quality on 16 random MiniShop titles (constrained decoding, 3 shots): accuracy brand 1.00,
+  category 0.88, season 0.75, style 0.69, gender 0.63, color 0.63, material 0.06 (titles
+  rarely state it), macro 0.66; no invented values (constrained), but 33% of the values are
+  neither stated in the title nor true (hallucinated), 94% for material.
 * llama.cpp (``backend="llama_cpp"``, optional extra ``llm``) runs the 4-bit file directly
   and is several times faster on CPU (not measured here: it compiles for ~8 minutes).
 
