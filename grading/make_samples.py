@@ -85,6 +85,24 @@ def _solution(cell_source: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
+def fill_answers(released, answers: dict[str, str], edit=None) -> str:
+    """A submission: the released notebook with some answer cells replaced, as JSON text.
+
+    Args:
+        released: the student version of the notebook (not modified).
+        answers: new source per grade_id.
+        edit: optional function that changes the notebook further (e.g. deletes a cell).
+    """
+    nb = copy.deepcopy(released)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    if edit:
+        edit(nb)
+    return nbs.dumps(nbs.normalise(nb))
+
+
 def build() -> dict[str, str]:
     """Build every sample.
 
@@ -102,14 +120,7 @@ def build() -> dict[str, str]:
             raise KeyError(f"{SOURCE} has no cell {grade_id!r}: update grading/make_samples.py")
 
     def variant(answers: dict[str, str], edit=None) -> str:
-        nb = copy.deepcopy(released)
-        for cell in nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in answers:
-                cell.source = answers[grade_id]
-        if edit:
-            edit(nb)
-        return nbs.dumps(nbs.normalise(nb))
+        return fill_answers(released, answers, edit)
 
     # Only `perfect` answers the written question; the others leave it blank (nbgrader scores an
     # unchanged answer 0 automatically), so their status shows the code outcome alone.

@@ -9,7 +9,6 @@ once, with short limits. Each failure behaviour observed in nbgrader 0.9.6 has i
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import importlib.util
 import json
@@ -67,14 +66,8 @@ def copy_course(base: Path) -> Path:
 
 def variant(answers: dict[str, str], edit=None) -> str:
     """The released Module 0 notebook with some answer cells replaced (a fake submission)."""
-    nb = copy.deepcopy(nbs.reference(nbs.read_notebook(make_samples.SOURCE)).released)
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    if edit:
-        edit(nb)
-    return nbs.dumps(nb)
+    released = nbs.reference(nbs.read_notebook(make_samples.SOURCE)).released
+    return make_samples.fill_answers(released, answers, edit)
 
 
 def right_answers() -> dict[str, str]:
@@ -483,3 +476,10 @@ def test_student_code_cannot_read_solutions_or_grades(tmp_path):
     assert executor.status_of(cell) != executor.OK, "writing into grading/ must fail"
     assert not (REPO_ROOT / "grading" / "planted.txt").exists()
     assert any(solutions.iterdir()), "the host's solutions/ is untouched"
+
+
+def test_secret_lines_skip_generic_code_and_keep_distinctive_lines():
+    block = "for _ in range(20):\n    assert ndcg_at_k(_qrels, _run, 10) == 0.8172\n"
+    assert nbs.secret_lines([block]) == ["assert ndcg_at_k(_qrels, _run, 10) == 0.8172"]
+    shown = "assert ndcg_at_k(_qrels, _run, 10) == 0.8172"
+    assert nbs.secret_lines([block], public=shown) == []

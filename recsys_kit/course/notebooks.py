@@ -164,7 +164,11 @@ def hidden_test_blocks(nb: NotebookNode) -> list[str]:
     return blocks
 
 
-_GENERIC = re.compile(r"^(except|else|elif|try|finally|return|pass|break|continue|raise)\b")
+# Bare statements and block headers ("for _ in range(20):") recur in any code base: no secret.
+_GENERIC = re.compile(
+    r"^(except|else|elif|try|finally|return|pass|break|continue|raise)\b"
+    r"|^(for|while|if|with|def|class|async)\b.*:$"
+)
 _DISTINCT = re.compile(r"[(\[\"'0-9]|==")
 
 
@@ -174,8 +178,8 @@ def secret_lines(blocks: list[str], public: str = "", min_chars: int = 16) -> li
     Generic lines would match innocent code (``except ValueError as exc:``), and a line that a
     released notebook shows anyway (e.g. setup shared with the visible tests) is no secret. Kept:
     stripped lines of at least ``min_chars`` characters that are not comments or bare control
-    statements, hold a call, a subscript, a literal or a comparison, and do not occur in
-    ``public``.
+    statements or block headers (``for ... :``), hold a call, a subscript, a literal or a
+    comparison, and do not occur in ``public``.
 
     Args:
         blocks: hidden test blocks (see :func:`hidden_test_blocks`).
