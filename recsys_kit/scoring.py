@@ -937,6 +937,13 @@ class MultiTaskRanker(nn.Module):
         xt = torch.tensor(x, dtype=torch.float32, device=dev)
         rel_t = torch.tensor(np.clip(g / top, 0, 1), dtype=torch.float32, device=dev)
         buy_t = torch.tensor(p, dtype=torch.float32, device=dev)
+        # Start each head at the logit of its target's mean: purchase rates average ~0.04, far
+        # from sigmoid(0) = 0.5, and a few hundred Adam steps would otherwise be spent (and, at
+        # the default lr, not enough) just on moving the bias there.
+        with torch.no_grad():
+            for head, target in ((self.relevance_head, rel_t), (self.purchase_head, buy_t)):
+                rate = float(target.mean().clamp(1e-4, 1 - 1e-4))
+                head.bias.fill_(float(np.log(rate / (1 - rate))))
         opt = torch.optim.Adam(self.parameters(), lr=lr)
         bce = nn.functional.binary_cross_entropy_with_logits
         self.alpha = float(alpha)

@@ -380,3 +380,16 @@ def test_minishop_lexicon_and_attribute_queries() -> None:
     )
     by_grade = f.groupby(C.COL_GRADE)["attr_match"].mean()
     assert by_grade[3] > 0.95 and by_grade[0] < 0.3  # Exact products match the stated attributes
+
+
+def test_multitask_purchase_head_learns_rare_purchases_with_defaults():
+    # Purchase rates near 0.04 (as in MiniShop) must be learned with the default lr/epochs:
+    # the heads start at the logit of their target's mean instead of sigmoid(0) = 0.5.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 5)).astype(np.float32)
+    buy = 1 / (1 + np.exp(-(-3.5 + 1.2 * x[:, 4])))
+    grades = np.clip(np.round(1.5 + x[:, 1]), 0, 3)
+    model = S.MultiTaskRanker(5, seed=0).fit(x, grades, buy, alpha=0.0)
+    pred = model.predict(x)["purchase"]
+    assert abs(pred.mean() - buy.mean()) < 0.01
+    assert np.corrcoef(pred, buy)[0, 1] > 0.9
