@@ -57,6 +57,24 @@ def _is_kit_module(obj: Any) -> bool:
     return isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] == "recsys_kit"
 
 
+def _reaches(module: types.ModuleType, banned: set[int], seen: set[int] | None = None) -> bool:
+    """Whether a forbidden function is an attribute of ``module`` or of a kit submodule of it.
+
+    Using ``C.COL_USER_ID`` (``recsys_kit.constants``) is fine; reading ``pooling.mean_pool``
+    through ``recsys_kit`` or ``recsys_kit.encoders`` is not.
+    """
+    seen = set() if seen is None else seen
+    if id(module) in seen:
+        return False
+    seen.add(id(module))
+    for value in vars(module).values():
+        if id(value) in banned:
+            return True
+        if _is_kit_module(value) and _reaches(value, banned, seen):
+            return True
+    return False
+
+
 def delegation_problems(fn: Callable, forbidden: Iterable[Callable]) -> list[str]:
     """Why ``fn`` looks like it delegates to a forbidden reference (empty list: it does not)."""
     banned = {id(f) for f in forbidden}
@@ -64,8 +82,8 @@ def delegation_problems(fn: Callable, forbidden: Iterable[Callable]) -> list[str
     for name, value in referenced_globals(fn).items():
         if id(value) in banned:
             problems.append(f"{name!r} is the kit's reference implementation")
-        elif _is_kit_module(value):
-            problems.append(f"{name!r} is the kit module {value.__name__!r}")
+        elif _is_kit_module(value) and _reaches(value, banned):
+            problems.append(f"{name!r} is the kit module {value.__name__!r}, which holds it")
     return problems
 
 

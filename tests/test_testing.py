@@ -70,3 +70,14 @@ def test_the_reference_itself_is_rejected():
         assert_does_not_delegate(pooling.mean_pool, REFS, H, M)
     with pytest.raises(DelegationError, match="def"):
         assert_does_not_delegate(lambda_like := len, REFS)  # noqa: F841
+
+
+def test_constants_and_unrelated_kit_modules_are_allowed():
+    from recsys_kit import constants as C
+
+    def uses_constants(h, m):
+        assert C.COL_USER_ID == "user_id"
+        return honest(h, m)
+
+    out = assert_does_not_delegate(uses_constants, REFS, H, M)
+    torch.testing.assert_close(out, torch.ones(1, 3))
