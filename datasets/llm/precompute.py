@@ -18,7 +18,7 @@ Usage (from the repository root)::
 
     .venv/bin/python datasets/llm/precompute.py
 
-About 20-35 minutes on 2 busy CPU cores (less when the generation cache is warm).
+About 10-15 minutes on 2 busy CPU cores (seconds when the generation cache is warm).
 """
 
 from __future__ import annotations
