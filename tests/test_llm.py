@@ -242,6 +242,13 @@ def test_hallucination_rate_counts_invented_and_unsupported_claims():
     assert h.loc["all", "n_predicted"] == 6
 
 
+def test_hallucination_rate_skips_missing_predictions():
+    pred = pd.DataFrame({"product_id": ["P1", "P2", "P3"], "brand": ["Kestrel", None, "Acme"]})
+    h = hallucination_rate(pred, small_catalog(), ["brand"])
+    assert h.loc["brand", "n_predicted"] == 2
+    assert h.loc["brand", "invented"] == pytest.approx(1 / 2)
+
+
 def test_retrieval_effect_by_kind():
     cat = small_catalog()
     queries = pd.DataFrame(

@@ -124,7 +124,9 @@ def hallucination_rate(
     for f in fields:
         vocab = {_norm(v) for v in catalog[f]}
         counts = dict.fromkeys(pooled, 0)
-        for value, src, true in zip(pred_df[f].map(_norm), text, truth[f].map(_norm)):
+        # A list comprehension, not Series.map: pandas turns a None result back into NaN.
+        values = [_norm(v) for v in pred_df[f]]
+        for value, src, true in zip(values, text, truth[f].map(_norm)):
             if value is None:
                 continue
             invented = value not in vocab
