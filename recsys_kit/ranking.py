@@ -59,6 +59,8 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 CHUNK_BYTES_CPU = 16 * 2**20
 #: Score-block budget per chunk on an accelerator.
 CHUNK_BYTES_GPU = 256 * 2**20
+#: Score-block budget of the bf16 candidate route over a prepared (Index) copy, on CPU.
+BF16_CHUNK_BYTES_CPU = 16 * 2**20
 #: At most this many queries take the numpy matrix-vector route (memory-bound; no torch overhead).
 NUMPY_MAX_QUERIES = 1
 _EPS = 1e-12
@@ -93,6 +95,32 @@ class TopkStats:
     n_queries: int
     n_candidates: int = 0
     n_fallback: int = 0
+
+
+@dataclass(frozen=True)
+class _BF16Items:
+    """A bf16 copy of an item matrix, made once (by :class:`Index`) for the candidate route.
+
+    Converting (and, for cosine, normalising) the items costs about as much as the bf16 GEMM
+    itself, so an index that answers many batches keeps the copy instead of redoing it.
+    """
+
+    bf16: torch.Tensor  # (N, d): items (cosine: unit rows) rounded to bf16
+    xmax: float  # max float32 item norm, inflated to bound the true norms (dot / l2)
+    sq: torch.Tensor | None  # (N,) float32 squared norms (l2 only)
+
+    @classmethod
+    def build(cls, items: torch.Tensor, metric: str) -> _BF16Items:
+        x = items.float()
+        if metric == "cosine":
+            x = x / x.norm(dim=1, keepdim=True).clamp_min(_EPS)
+        xb = x.to(torch.bfloat16)
+        if metric == "dot":  # ||x|| <= ||x^|| / (1 - u), as in the per-chunk route
+            xmax = float(torch.linalg.vector_norm(xb, dim=1, dtype=torch.float32).max())
+        else:
+            xmax = float(x.norm(dim=1).max())
+        sq = (x * x).sum(dim=1) if metric == "l2" else None
+        return cls(xb, xmax, sq)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,8 +366,32 @@ def _exact_candidate_scores(
     return out
 
 
+def _keep_best(
+    best_v: torch.Tensor | None,
+    best_i: torch.Tensor | None,
+    vals: torch.Tensor,
+    idx: torch.Tensor,
+    n_cand: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge a chunk's approximate candidates into the running best ``n_cand`` per query."""
+    if best_v is None or best_i is None:
+        return vals, idx
+    vals = torch.cat([best_v, vals.to(best_v.dtype)], dim=1)
+    idx = torch.cat([best_i, idx], dim=1)
+    if vals.shape[1] > n_cand:
+        vals, pos = torch.topk(vals, n_cand, dim=1, sorted=False)
+        idx = torch.gather(idx, 1, pos)
+    return vals, idx
+
+
 def _topk_bf16(
-    q: torch.Tensor, items: torch.Tensor, k: int, metric: str, chunk_size: int, margin: int
+    q: torch.Tensor,
+    items: torch.Tensor,
+    k: int,
+    metric: str,
+    chunk_size: int,
+    margin: int,
+    prepared: _BF16Items | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Exact top-k via bf16 candidates, float32 rescoring and a per-query proof.
 
@@ -363,6 +415,8 @@ def _topk_bf16(
         metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
         chunk_size: items per GEMM block.
         margin: extra candidates per query (``m``).
+        prepared: a bf16 copy of ``items`` made by :meth:`_BF16Items.build` (skips the
+            per-chunk conversion).
 
     Returns:
         ``(scores, indices, n_fallback)``.
@@ -381,6 +435,17 @@ def _topk_bf16(
     best_v: torch.Tensor | None = None
     best_i: torch.Tensor | None = None
     for start in range(0, n, chunk_size):
+        if prepared is not None:
+            xb = prepared.bf16[start : start + chunk_size]
+            if metric == "l2":
+                scores = (qb @ xb.T).float() * 2.0 - prepared.sq[start : start + chunk_size]
+            else:
+                scores = qb @ xb.T
+            xmax = prepared.xmax
+            vals, idx = torch.topk(scores, min(n_cand, scores.shape[1]), dim=1, sorted=False)
+            idx += start
+            best_v, best_i = _keep_best(best_v, best_i, vals, idx, n_cand)
+            continue
         block = items[start : start + chunk_size]
         if block.dtype != torch.float32:
             block = block.float()
@@ -399,13 +464,7 @@ def _topk_bf16(
             scores = (qb @ block.to(torch.bfloat16).T).float() * 2.0 - sq
         vals, idx = torch.topk(scores, min(n_cand, scores.shape[1]), dim=1, sorted=False)
         idx += start
-        if best_v is not None:
-            vals = torch.cat([best_v, vals.to(best_v.dtype)], dim=1)
-            idx = torch.cat([best_i, idx], dim=1)
-            if vals.shape[1] > n_cand:
-                vals, pos = torch.topk(vals, n_cand, dim=1, sorted=False)
-                idx = torch.gather(idx, 1, pos)
-        best_v, best_i = vals, idx
+        best_v, best_i = _keep_best(best_v, best_i, vals, idx, n_cand)
     assert best_v is not None and best_i is not None
     bound = best_v.float().amin(dim=1)  # every non-candidate has s^ <= bound
 
@@ -527,8 +586,13 @@ def _topk_impl(
     chunk_size: int | None,
     precision: str,
     margin: int | None,
+    prepared: _BF16Items | None = None,
 ) -> tuple[Any, Any, TopkStats]:
-    """Validation, device and route choice shared by :func:`topk` and :func:`topk_with_stats`."""
+    """Validation, device and route choice shared by :func:`topk` and :func:`topk_with_stats`.
+
+    ``prepared`` (from :class:`Index`) is a bf16 copy of ``items``: with it the candidate route
+    pays no conversion, and "auto" takes it on any CPU with fast bf16 (AMX / AVX512-BF16).
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
     if margin is not None and margin < 0:
@@ -573,19 +637,25 @@ def _topk_impl(
     if not bool(torch.isfinite(qt).all()):
         raise ValueError("queries contain NaN or inf")
     it = torch.as_tensor(items2).to(dev)  # no copy when already there; cast per chunk
+    chunk_size_given = chunk_size
     if chunk_size is None:
         budget = CHUNK_BYTES_CPU if dev.type == "cpu" else CHUNK_BYTES_GPU
         chunk_size = max(1024, budget // (4 * n_q))
     m = default_margin(k) if margin is None else int(margin)
+    fast_hw = _bf16_is_fast(dev) or (
+        prepared is not None and dev.type == "cpu" and _cpu_has_fast_bf16()
+    )
     use_bf16 = precision == "bf16" or (
         precision == "auto"
         and n_q >= BF16_MIN_QUERIES
         and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
-        and _bf16_is_fast(dev)
+        and fast_hw
     )
     with torch.inference_mode():
         if use_bf16:
-            vals, idx, n_fb = _topk_bf16(qt, it, k, metric, int(chunk_size), m)
+            if prepared is not None and chunk_size_given is None:
+                chunk_size = max(1024, BF16_CHUNK_BYTES_CPU // (2 * n_q))  # bf16 scores
+            vals, idx, n_fb = _topk_bf16(qt, it, k, metric, int(chunk_size), m, prepared)
             stats = TopkStats("bf16", n_q, min(n_items, k + m), n_fb)
         else:
             vals, idx = _topk_torch(qt, it, k, metric, int(chunk_size))
@@ -682,6 +752,7 @@ class Index:
         self.items: np.ndarray | torch.Tensor = (
             arr if self.device.type == "cpu" else torch.from_numpy(arr).to(self.device)
         )
+        self._bf16: _BF16Items | None = None  # made on the first large batch (see search_arrays)
 
     @classmethod
     def from_texts(
@@ -717,9 +788,27 @@ class Index:
         if self.metric == "cosine":  # items were normalised at construction
             q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), _EPS)
         if isinstance(self.items, torch.Tensor):
-            s, i = topk(torch.from_numpy(q), self.items, k, self._search_metric)
+            s, i, _ = _topk_impl(
+                torch.from_numpy(q), self.items, k, self._search_metric, None, None, "auto",
+                None, self._prepared(q),
+            )  # fmt: skip
             return s.cpu().numpy(), i.cpu().numpy()
-        return topk(q, self.items, k, self._search_metric, device="cpu")
+        s, i, _ = _topk_impl(
+            q, self.items, k, self._search_metric, "cpu", None, "auto", None, self._prepared(q)
+        )
+        return s, i
+
+    def _prepared(self, q: np.ndarray) -> _BF16Items | None:
+        """The bf16 copy for the exact candidate route, made once when a batch can use it."""
+        n_q = 1 if q.ndim == 1 else q.shape[0]
+        dev = self.device
+        fast = _bf16_is_fast(dev) or (dev.type == "cpu" and _cpu_has_fast_bf16())
+        if n_q < BF16_MIN_QUERIES or len(self) < BF16_MIN_ITEMS or not fast:
+            return None
+        if self._bf16 is None:
+            items = torch.as_tensor(self.items)
+            self._bf16 = _BF16Items.build(items, self._search_metric)
+        return self._bf16
 
     def search(
         self, queries: str | Sequence[str] | np.ndarray | torch.Tensor, k: int = DEFAULT_K

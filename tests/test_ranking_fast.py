@@ -179,3 +179,28 @@ def test_bad_options_raise():
         topk(x, x, 1, precision="fp8")
     with pytest.raises(ValueError, match="margin"):
         topk(x, x, 1, precision="bf16", margin=-1)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_prepared_bf16_copy_gives_the_exact_topk(metric):
+    rng = np.random.default_rng(7)
+    items = rng.normal(size=(3000, 48)).astype(np.float32)
+    items[100] = items[2000]  # exact duplicates: ties by lower index
+    queries = rng.normal(size=(40, 48)).astype(np.float32)
+    prepared = ranking._BF16Items.build(torch.from_numpy(items), metric)
+    s, i, stats = ranking._topk_impl(queries, items, 10, metric, "cpu", None, "bf16", None, prepared)
+    s_ref, i_ref = ranking.topk(queries, items, 10, metric=metric, precision="fp32")
+    assert stats.route == "bf16"
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_index_large_batches_match_exact_topk():
+    rng = np.random.default_rng(8)
+    items = rng.normal(size=(ranking.BF16_MIN_ITEMS + 500, 32)).astype(np.float32)
+    queries = rng.normal(size=(ranking.BF16_MIN_QUERIES + 3, 32)).astype(np.float32)
+    index = ranking.Index(items, list(range(len(items))))
+    s, i = index.search_arrays(queries, k=10)
+    s_ref, i_ref = ranking.topk(queries, items, 10, metric="cosine", precision="fp32")
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
