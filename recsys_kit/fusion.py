@@ -581,9 +581,10 @@ def missing_modality_report(
 ) -> pd.DataFrame:
     """Retrieval quality for products with and without pictures, by query kind.
 
-    For each run and ``subset`` in ``all`` / ``with_image`` / ``without_image``, the qrels are
-    restricted to the relevant products of that subset (queries with none are dropped), then
-    nDCG@k and recall@k are averaged per query kind. A fused run that helps pictured products
+    Only the queries listed in ``queries`` are evaluated. For each run and ``subset`` in
+    ``all`` / ``with_image`` / ``without_image``, the qrels are restricted to the relevant
+    products of that subset (queries with none are dropped), then nDCG@k and recall@k are
+    averaged per query kind. A fused run that helps pictured products
     and hurts picture-less ones shows up as a gap between the two subsets.
 
     Args:
@@ -619,6 +620,7 @@ def missing_modality_report(
         sub = {
             q: {p: g for p, g in docs.items() if g > 0 and keep(str(p))}
             for q, docs in qrels.items()
+            if str(q) in kind_of
         }
         sub = {q: d for q, d in sub.items() if d}
         if not sub:
@@ -626,7 +628,7 @@ def missing_modality_report(
         for run_name, run in runs.items():
             per_q = evaluate(sub, run, metrics, per_query=True)
             df = pd.DataFrame(per_q)
-            df["kind"] = [kind_of.get(str(q), "unknown") for q in df.index]
+            df["kind"] = [kind_of[str(q)] for q in df.index]
             for kind, grp in [("all", df), *df.groupby("kind")]:
                 rows.append(
                     {
@@ -696,6 +698,7 @@ def gallery_plot(
 
 __all__ = [
     "DEFAULT_CLIP_MODEL",
+    "MISSING_POLICIES",
     "ClipEncoder",
     "ContrastiveProjector",
     "CrossModalEncoder",

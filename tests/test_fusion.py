@@ -214,6 +214,10 @@ def test_missing_modality_report_separates_subsets() -> None:
     assert cell.loc[("text", "without_image", "vague"), "recall@1"] == 1.0
     with pytest.raises(KeyError, match="image_index"):
         F.missing_modality_report(qrels, runs, queries, catalog.drop(columns=[C.COL_IMAGE_INDEX]))
+    # only the listed queries count: q2 alone
+    only_q2 = F.missing_modality_report(qrels, runs, queries.iloc[[1]], catalog, k=1)
+    assert set(only_q2["kind"]) == {"all", "vague"}
+    assert (only_q2["n_queries"] == 1).all()
 
 
 def test_product_images_and_mask() -> None:
