@@ -403,3 +403,10 @@ def test_real_extract_attributes_is_schema_valid(real_lm):
     assert out["valid"].all()
     for f in fields:
         assert set(out[f]) <= set(schema[f])
+
+
+def test_is_converted_is_false_in_an_empty_cache(tmp_path, monkeypatch):
+    from recsys_kit.llm import is_converted
+
+    monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path))
+    assert is_converted(tmp_path / "model.gguf") is False

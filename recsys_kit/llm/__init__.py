@@ -50,6 +50,7 @@ from recsys_kit.llm.model import (
     LanguageModel,
     converted_gguf_dir,
     gguf_tokenizer,
+    is_converted,
     shipped_gguf_path,
 )
 from recsys_kit.llm.tasks import classify_intent, generate_descriptions, rewrite_query
@@ -64,6 +65,7 @@ __all__ = [
     "catalog_schema",
     "classify_intent",
     "converted_gguf_dir",
+    "is_converted",
     "extract_attributes",
     "generate_descriptions",
     "gguf_tokenizer",

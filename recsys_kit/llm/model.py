@@ -157,6 +157,24 @@ def gguf_tokenizer(gguf_path: str | Path):
     )
 
 
+def _converted_paths(gguf_path: str | Path | None) -> tuple[Path, Path]:
+    gguf_path = Path(gguf_path) if gguf_path is not None else shipped_gguf_path()
+    out = paths.cache_dir("llm", "models") / f"{gguf_path.stem}-hf"
+    return gguf_path, out
+
+
+def is_converted(gguf_path: str | Path | None = None) -> bool:
+    """Whether :func:`converted_gguf_dir` would return at once (no conversion needed).
+
+    Example:
+        >>> isinstance(is_converted(), bool)  # doctest: +SKIP
+        True
+    """
+    _, out = _converted_paths(gguf_path)
+    done = out / "converted.json"
+    return done.is_file() and json.loads(done.read_text()).get("version") == _CONVERTED_VERSION
+
+
 def converted_gguf_dir(gguf_path: str | Path | None = None) -> Path:
     """De-quantise a GGUF file to a transformers folder once (float32) and return the folder.
 
@@ -168,10 +186,9 @@ def converted_gguf_dir(gguf_path: str | Path | None = None) -> Path:
     Returns:
         A folder loadable with ``AutoModelForCausalLM.from_pretrained``.
     """
-    gguf_path = Path(gguf_path) if gguf_path is not None else shipped_gguf_path()
-    out = paths.cache_dir("llm", "models") / f"{gguf_path.stem}-hf"
+    gguf_path, out = _converted_paths(gguf_path)
     done = out / "converted.json"
-    if done.is_file() and json.loads(done.read_text()).get("version") == _CONVERTED_VERSION:
+    if is_converted(gguf_path):
         return out
     missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
     if missing:
