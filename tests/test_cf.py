@@ -438,3 +438,11 @@ def test_load_amazon_sequences_missing_file_and_min_items(tmp_path):
     path.write_text("A1 B1 B2 B3\n")
     with pytest.raises(ValueError, match="fewer than min_items=5"):
         cf.load_amazon_sequences(path, min_items=5)
+
+
+def test_item_knn_accepts_numpy_integers():
+    from recsys_kit.cf import ItemKNN
+
+    assert ItemKNN(k_neighbors=np.int64(3)).k_neighbors == 3
+    with pytest.raises(ValueError, match="positive int"):
+        ItemKNN(k_neighbors=np.int64(0))

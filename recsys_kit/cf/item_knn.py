@@ -66,8 +66,10 @@ class ItemKNN(Recommender):
     """
 
     def __init__(self, k_neighbors: int = 50, shrinkage: float = 0.0) -> None:
-        if isinstance(k_neighbors, bool) or not isinstance(k_neighbors, int) or k_neighbors < 1:
+        is_int = isinstance(k_neighbors, (int, np.integer)) and not isinstance(k_neighbors, bool)
+        if not is_int or k_neighbors < 1:
             raise ValueError(f"k_neighbors must be a positive int, got {k_neighbors!r}")
+        k_neighbors = int(k_neighbors)  # numpy ints (e.g. from a parameter grid) welcome
         if shrinkage < 0:
             raise ValueError(f"shrinkage must be >= 0, got {shrinkage}")
         self.k_neighbors = k_neighbors
