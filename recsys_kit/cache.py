@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)"
 _CHUNK = 500  # SQLite limits the number of bound parameters per statement
+_OPEN_ATTEMPTS = 20
 
 
 def text_key(*parts: str) -> str:
@@ -46,19 +48,30 @@ class EmbeddingCache:
         self.path = Path(path)
         self.dim = int(dim)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._connect() as con:
-                con.execute(_SCHEMA)
-        except sqlite3.DatabaseError as exc:  # a truncated or foreign file: never overwrite it
-            raise RuntimeError(
-                f"embedding cache {self.path} is unreadable ({exc}). Delete that file to "
-                "rebuild the cache, or pass cache=False to the encoder."
-            ) from exc
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                with self._connect() as con:
+                    # WAL: readers never block the writer (set once; it persists in the file)
+                    con.execute("PRAGMA journal_mode=WAL")
+                    con.execute(_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                # Another process (a parallel grader, a second notebook) is creating the same
+                # file: "database is locked" is transient, not damage. Wait and try again.
+                if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                    raise RuntimeError(
+                        f"embedding cache {self.path} could not be opened ({exc}); another "
+                        "process may hold it. Retry, or pass cache=False to the encoder."
+                    ) from exc
+                time.sleep(0.2 * (attempt + 1))
+            except sqlite3.DatabaseError as exc:  # a truncated or foreign file: never overwrite
+                raise RuntimeError(
+                    f"embedding cache {self.path} is unreadable ({exc}). Delete that file to "
+                    "rebuild the cache, or pass cache=False to the encoder."
+                ) from exc
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        return con
+        return sqlite3.connect(self.path, timeout=60)
 
     def get(self, keys: Sequence[str]) -> tuple[np.ndarray, list[int]]:
         """Look keys up.

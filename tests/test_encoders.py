@@ -191,3 +191,21 @@ def test_gpu_matches_cpu(cache_root):
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
     fast = TextEncoder(device="cuda", precision="auto", cache=False).encode(TEXTS)
     assert (fast * cpu).sum(axis=1).min() > 0.999
+
+
+def _open_and_write(path: str, i: int) -> int:
+    cache = EmbeddingCache(path, dim=2)
+    cache.put([f"k{i}"], np.array([[float(i), 1.0]], dtype=np.float32))
+    return i
+
+
+def test_cache_opens_concurrently_without_spurious_errors(tmp_path):
+    # Parallel graders create the same cache file at once: "database is locked" is not damage.
+    from concurrent.futures import ProcessPoolExecutor
+
+    for round_ in range(3):
+        path = str(tmp_path / f"shared{round_}.sqlite")
+        with ProcessPoolExecutor(max_workers=8) as pool:
+            done = sorted(pool.map(_open_and_write, [path] * 16, range(16)))
+        assert done == list(range(16))
+        assert len(EmbeddingCache(path, dim=2)) == 16
