@@ -36,6 +36,40 @@ def text_key(*parts: str) -> str:
     return h.hexdigest()
 
 
+def init_sqlite(path: Path, schema: str, what: str) -> None:
+    """Create (or check) a cache file: WAL journal and the table, with clear errors.
+
+    Args:
+        path: the SQLite file.
+        schema: the ``CREATE TABLE IF NOT EXISTS`` statement.
+        what: how to name the file in error messages (``"embedding cache"``).
+
+    Raises:
+        RuntimeError: the file is damaged or foreign (never overwritten), or stays locked.
+    """
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            with sqlite3.connect(path, timeout=60) as con:
+                # WAL: readers never block the writer (set once; it persists in the file)
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute(schema)
+            return
+        except sqlite3.OperationalError as exc:
+            # Another process (a parallel grader, a second notebook) is creating the same
+            # file: "database is locked" is transient, not damage. Wait and try again.
+            if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                raise RuntimeError(
+                    f"{what} {path} could not be opened ({exc}); another process may hold "
+                    "it. Retry, or pass cache=False."
+                ) from exc
+            time.sleep(0.2 * (attempt + 1))
+        except sqlite3.DatabaseError as exc:  # a truncated or foreign file: never overwrite it
+            raise RuntimeError(
+                f"{what} {path} is unreadable ({exc}). Delete that file to rebuild the cache, "
+                "or pass cache=False."
+            ) from exc
+
+
 class EmbeddingCache:
     """A persistent map from string keys to float32 vectors of one dimension.
 
@@ -48,27 +82,7 @@ class EmbeddingCache:
         self.path = Path(path)
         self.dim = int(dim)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_OPEN_ATTEMPTS):
-            try:
-                with self._connect() as con:
-                    # WAL: readers never block the writer (set once; it persists in the file)
-                    con.execute("PRAGMA journal_mode=WAL")
-                    con.execute(_SCHEMA)
-                break
-            except sqlite3.OperationalError as exc:
-                # Another process (a parallel grader, a second notebook) is creating the same
-                # file: "database is locked" is transient, not damage. Wait and try again.
-                if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
-                    raise RuntimeError(
-                        f"embedding cache {self.path} could not be opened ({exc}); another "
-                        "process may hold it. Retry, or pass cache=False to the encoder."
-                    ) from exc
-                time.sleep(0.2 * (attempt + 1))
-            except sqlite3.DatabaseError as exc:  # a truncated or foreign file: never overwrite
-                raise RuntimeError(
-                    f"embedding cache {self.path} is unreadable ({exc}). Delete that file to "
-                    "rebuild the cache, or pass cache=False to the encoder."
-                ) from exc
+        init_sqlite(self.path, _SCHEMA, "embedding cache")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)

@@ -42,7 +42,7 @@ import torch
 from tqdm.auto import tqdm
 
 from recsys_kit import paths
-from recsys_kit.cache import text_key
+from recsys_kit.cache import init_sqlite, text_key
 from recsys_kit.device import get_device, get_dtype
 
 #: Hub name of the model the shipped GGUF file was quantised from (online path).
@@ -230,19 +230,10 @@ class GenerationCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._connect() as con:
-                con.execute(self._SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise RuntimeError(
-                f"generation cache {self.path} is unreadable ({exc}). Delete that file to "
-                "rebuild it, or pass cache=False."
-            ) from exc
+        init_sqlite(self.path, self._SCHEMA, "generation cache")
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        return con
+        return sqlite3.connect(self.path, timeout=60)
 
     def get(self, keys: Sequence[str]) -> dict[str, Any]:
         """The stored values of the keys that are present."""
