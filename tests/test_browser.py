@@ -165,11 +165,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _wait(driver: Any, what: str, cond: Callable[[Any], Any], timeout: float = WAIT_S) -> Any:
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # The widget re-renders its cards while we read them: a stale element means "look again".
+    wait = WebDriverWait(
+        driver, timeout, poll_frequency=0.25, ignored_exceptions=(StaleElementReferenceException,)
+    )
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(cond)
+        return wait.until(cond)
     except TimeoutException:
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}") from None
 
@@ -209,7 +213,7 @@ def _search(driver: Any, query: str, department: str, n_top: int = 3) -> list[st
     try:
         return _wait(driver, f"{department} results for {query!r}", answered)
     except AssertionError as err:
-        shown, depts = _results(driver)
+        shown, depts = _wait(driver, "the result cards", _results)
         raise AssertionError(f"{err}; status shows {shown!r}, cards {depts}") from None
 
 
@@ -335,12 +339,27 @@ def test_explorer_answers_queries_in_jupyterlab(browser_tools, jupyter_lab, tmp_
         # Switching the ranker re-runs the search without pressing Enter again.
         ranker = Select(driver.find_element(By.CSS_SELECTOR, ".recsys-ranker select"))
         ranker.select_by_visible_text("BM25 (lexical)")  # options carry the labels
-        status = driver.find_element(By.CSS_SELECTOR, ".recsys-explorer .recsys-status")
-        _wait(driver, "the BM25 status line", lambda _: "BM25" in status.text)
-        assert _results(driver)[1][0] == "footwear"
-        cards = driver.find_elements(By.CSS_SELECTOR, ".recsys-result")
-        assert cards[0].find_elements(By.CSS_SELECTOR, "img, .recsys-no-image")
-        assert cards[0].find_elements(By.CSS_SELECTOR, ".recsys-contrib table")
+        _wait(
+            driver,
+            "the BM25 status line",
+            lambda d: "BM25" in d.find_element(By.CSS_SELECTOR, ".recsys-status").text,
+        )
+
+        def first_card_ready(d: Any) -> Any:
+            # a footwear card with a picture (or its placeholder) and the contribution table
+            cards = d.find_elements(By.CSS_SELECTOR, ".recsys-result")
+            if not cards:
+                return None
+            dept = cards[0].find_elements(By.CSS_SELECTOR, ".recsys-department")
+            ok = (
+                dept
+                and dept[0].text.strip() == "footwear"
+                and cards[0].find_elements(By.CSS_SELECTOR, "img, .recsys-no-image")
+                and cards[0].find_elements(By.CSS_SELECTOR, ".recsys-contrib table")
+            )
+            return cards[0] if ok else None
+
+        _wait(driver, "a complete first BM25 card (footwear)", first_card_ready)
 
         explorer = driver.find_element(By.CSS_SELECTOR, ".recsys-explorer")
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", explorer)
