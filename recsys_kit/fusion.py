@@ -42,6 +42,7 @@ from torch import nn
 from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
+from recsys_kit.progress import progress
 from recsys_kit.scoring import cpu_threads_for
 
 #: Hub name of the CLIP used by :class:`ClipEncoder` by default.
@@ -388,7 +389,7 @@ class ContrastiveProjector(nn.Module):
         return self
 
     def _epochs(self, t, im, epochs, batch_size, gen, opt) -> None:
-        for _ in range(epochs):
+        for _ in progress(range(epochs), "InfoNCE epochs"):
             order = torch.randperm(len(t), generator=gen).to(t.device)
             total = 0.0
             starts = range(0, len(t), batch_size)

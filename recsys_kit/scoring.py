@@ -51,6 +51,7 @@ from torch import nn
 from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
+from recsys_kit.progress import progress
 
 
 @contextmanager
@@ -739,7 +740,7 @@ def fit_linear_ranker(
         yt = torch.as_tensor(y / top, dtype=torch.float32, device=dev)
     history: list[float] = []
     with cpu_threads_for(dev, x.size if loss == "pointwise" else diff.numel()):
-        for _ in range(epochs):
+        for _ in progress(range(epochs), "ranker epochs"):
             opt.zero_grad()
             if loss == "pairwise":
                 obj = nn.functional.softplus(-(diff @ w)).mean()
@@ -950,7 +951,7 @@ class MultiTaskRanker(nn.Module):
         self.history = []
         self.train()
         with cpu_threads_for(dev, x.shape[0] * self.relevance_head.in_features):
-            for _ in range(epochs):
+            for _ in progress(range(epochs), "multi-task epochs"):
                 opt.zero_grad()
                 rel, purchase = self(xt)
                 l_rel, l_buy = bce(rel, rel_t), bce(purchase, buy_t)

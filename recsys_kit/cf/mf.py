@@ -44,6 +44,7 @@ import torch
 from recsys_kit.cf.base import Recommender
 from recsys_kit.constants import SEED
 from recsys_kit.device import get_device
+from recsys_kit.progress import progress
 
 SOLVERS = ("cg", "exact")
 #: Bytes of (nnz, factors, factors) outer products the exact solver builds per block of users.
@@ -246,7 +247,7 @@ class ALS(_FactorModel):
         ciu = cui.T.tocsr()
         x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
         self.loss_history = []
-        for _ in range(self.iterations):
+        for _ in progress(range(self.iterations), "ALS iterations"):
             if self.solver == "exact":
                 x = als_solve_exact(cui, y, self.regularization)
                 y = als_solve_exact(ciu, x, self.regularization)
@@ -354,7 +355,7 @@ class BPR(_FactorModel):
         bias = torch.zeros(n_items, device=device)
         lr, reg = self.lr, self.regularization
         self.loss_history = []
-        for _ in range(self.epochs):
+        for _ in progress(range(self.epochs), "BPR epochs"):
             order = rng.permutation(len(keys))
             neg = self.sample_negatives(users[order], keys, n_items, rng)
             u_all = torch.from_numpy(users[order]).to(device)
