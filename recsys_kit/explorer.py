@@ -393,7 +393,7 @@ class SearchExplorer:
         order = np.lexsort((np.arange(len(score)), -score))[: min(k, len(score))]
         cat = self.catalog.iloc[order].reset_index(drop=True)
         cols = [C.COL_PRODUCT_ID, C.COL_TITLE_EN, C.COL_TITLE_ZH, C.COL_DEPARTMENT,
-                C.COL_CATEGORY, C.COL_PRICE, C.COL_RATING]  # fmt: skip
+                C.COL_CATEGORY, C.COL_BRAND, C.COL_PRICE, C.COL_RATING]  # fmt: skip
         out = cat[[c for c in cols if c in cat.columns]].copy()
         out.insert(0, "rank", np.arange(1, len(order) + 1))
         out["score"] = score[order]

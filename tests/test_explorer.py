@@ -49,7 +49,7 @@ def test_search_shape_order_and_explanation(explorer, ranker):
     assert (np.diff(res["score"].to_numpy()) <= 1e-12).all(), "scores must be best first"
     # the explanation: contributions add up to the score, whatever the ranker
     np.testing.assert_allclose(res[CONTRIB].sum(axis=1), res["score"], rtol=1e-9, atol=1e-12)
-    for col in ("title_en", "title_zh", "department", "price", "rating", "image_index"):
+    for col in ("title_en", "title_zh", "department", "brand", "price", "rating", "image_index"):
         assert col in res.columns
     assert (res[C.COL_DEPARTMENT].iloc[:3] == "footwear").all(), res[["title_en", "department"]]
 
