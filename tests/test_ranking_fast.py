@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from recsys_kit import ranking
-from recsys_kit.ranking import _bf16_error_coeff, topk, topk_with_stats
+from recsys_kit.ranking import _bf16_error_bound, _norm_bounds, topk, topk_with_stats
 
 
 def _both(q, x, k, metric, **kw):
@@ -101,8 +101,15 @@ def test_zero_margin_forces_fallback(metric):
     x = _unit(rng, 2000, 64)
     a, b, st = _both(q, x, 5, metric, margin=0)
     _assert_same(a, b)
-    # with K = k the k-th exact score must beat the k-th approximate + eps: impossible
-    assert st.n_fallback == 9 and st.n_candidates == 5
+    # with K = k the k-th exact score must beat the k-th approximate + eps: impossible, so
+    # every query is retried with the wider margin (64), where the proof succeeds
+    assert st.n_retried == 9 and st.n_candidates == 5
+    assert st.n_fallback <= 1
+    # without the retry, all fall back to the float32 path, with the same results
+    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
+    v, i, n_re, n_fb = ranking._topk_bf16(qt, xt, 5, metric, 512, 0, retry=False)
+    assert (n_re, n_fb) == (0, 9)
+    np.testing.assert_array_equal(i.numpy(), np.asarray(a[1]))
 
 
 def test_k_equal_n_and_k_1():
@@ -130,27 +137,45 @@ def test_torch_inputs_and_other_dtypes():
     np.testing.assert_array_equal(i2, i0)
 
 
+def _pairwise_bound(q: torch.Tensor, x: torch.Tensor, approx: torch.Tensor, metric: str):
+    """eps of :func:`_bf16_error_bound` for every (query, item) pair, each item on its own."""
+    qb = q.bfloat16()
+    cols = []
+    for j in range(x.shape[0]):
+        xmax, dmax = _norm_bounds(x[j : j + 1], x[j : j + 1].bfloat16())
+        cols.append(_bf16_error_bound(q, qb, xmax, dmax, approx[:, j], metric))
+    return torch.stack(cols, dim=1)
+
+
 def test_error_bound_holds_on_adversarial_rounding():
     """The bound used by the proof must cover the worst rounding we can provoke."""
     d = 384
     u = 2.0**-8
     # every component sits just below a bf16 rounding midpoint, all of the same sign: the
-    # input rounding errors add up instead of cancelling (the worst case for sum |q_i x_i|)
+    # input rounding errors add up instead of cancelling (the worst case for the inputs)
     v = np.full(d, 1.0 + 1.49 * u, dtype=np.float32)
     q = torch.from_numpy(np.stack([v, -v, v * 0.37]))
     x = torch.from_numpy(np.stack([v, v * 1.9, -v * 0.51]))
     approx = (q.bfloat16() @ x.bfloat16().T).float()
-    exact = q @ x.T
-    err = (approx - exact).abs()
-    limit = _bf16_error_coeff(d) * q.norm(dim=1)[:, None] * x.norm(dim=1)[None]
+    err = (approx - q @ x.T).abs()
+    limit = _pairwise_bound(q, x, approx, "dot")
     assert (err <= limit).all()
     # and the bound is not vacuous: this input really uses a large part of it
-    assert float((err / limit).max()) > 0.25
+    assert float((err / limit).max()) > 0.4
+    # random data (where the measured rounding-error norms make the bound ~2.5x tighter than
+    # the worst case), and the l2 form 2 q.x - ||x||^2 on the same data
     rng = np.random.default_rng(6)
     q = torch.from_numpy(rng.standard_normal((64, d)).astype(np.float32))
-    x = torch.from_numpy(rng.standard_normal((4000, d)).astype(np.float32) * 3.0)
-    err = ((q.bfloat16() @ x.bfloat16().T).float() - q @ x.T).abs()
-    assert (err <= _bf16_error_coeff(d) * q.norm(dim=1)[:, None] * x.norm(dim=1)[None]).all()
+    x = torch.from_numpy(rng.standard_normal((600, d)).astype(np.float32) * 3.0)
+    approx = (q.bfloat16() @ x.bfloat16().T).float()
+    limit = _pairwise_bound(q, x, approx, "dot")
+    assert ((approx - q @ x.T).abs() <= limit).all()
+    worst = 2 * u * q.norm(dim=1)[:, None] * x.norm(dim=1)[None]
+    assert float((limit / worst).max()) < 0.75
+    sq = (x * x).sum(dim=1)
+    approx_l2 = approx * 2.0 - sq
+    exact_l2 = (q * 2.0) @ x.T - sq
+    assert ((approx_l2 - exact_l2).abs() <= _pairwise_bound(q, x, approx_l2, "l2")).all()
 
 
 def test_auto_route_choice(monkeypatch):
@@ -204,3 +229,41 @@ def test_index_large_batches_match_exact_topk():
     s_ref, i_ref = ranking.topk(queries, items, 10, metric="cosine", precision="fp32")
     np.testing.assert_array_equal(i, i_ref)
     np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_kth_largest_matches_topk_with_negatives_zeros_and_ties(dtype):
+    torch.manual_seed(0)
+    x = torch.randn(50, 3000).to(dtype)
+    x[3] = 0.0
+    x[4, :100] = -0.0
+    x[5] = x[5].round()  # many ties
+    x[6] = -x[6].abs()  # all negative: the int16 keys of bf16 flip their order there
+    for kth in (1, 7, 100, 3000):
+        ref = torch.topk(x.float(), kth, dim=1).values[:, -1]
+        got = ranking._kth_largest(x, kth)
+        assert got.dtype == dtype
+        assert torch.equal(got.float(), ref)
+
+
+@pytest.mark.parametrize("n_cols", [300, 5000, 5007, 65551])
+@pytest.mark.parametrize("n_cand", [10, 75, 175])
+@pytest.mark.parametrize("with_floor", [False, True])
+def test_select_candidates_keeps_everything_that_can_be_in_the_top(n_cols, n_cand, with_floor):
+    torch.manual_seed(n_cols + n_cand)
+    scores = torch.randn(23, n_cols).bfloat16()
+    scores[5] = scores[5].round()  # ties across groups
+    scores[6, :] = 0.5  # all equal
+    kth = torch.topk(scores.float(), min(n_cand, n_cols), dim=1).values[:, -1:]
+    floor = (kth[:, 0] - 0.1).bfloat16() if with_floor else None
+    vals, cols = ranking._select_candidates(scores, n_cand, floor)
+    real = cols >= 0
+    assert (real.sum(dim=1) >= min(n_cand, n_cols)).all()
+    assert torch.equal(torch.gather(scores, 1, cols.clamp_min(0))[real], vals[real])
+    kept = torch.zeros_like(scores, dtype=torch.bool)
+    for r in range(scores.shape[0]):
+        c = cols[r][real[r]]
+        assert c.unique().numel() == c.numel()  # no column twice
+        kept[r, c] = True
+    # whatever was left out is not above the row's n_cand-th largest value
+    assert (scores.float()[~kept] <= kth.expand_as(scores)[~kept]).all()
