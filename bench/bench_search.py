@@ -7,9 +7,11 @@ Usage::
 Sections (``--only``): ``topk`` (ranking.topk, float32 route and the bf16-candidates + exact
 rescoring route, vs FAISS IndexFlatIP and numpy argpartition, plus fractions of the measured
 GEMM and memory-bandwidth ceilings; N=100k, and N=1M unless ``--quick``), ``metrics``
-(metrics.evaluate vs ranx and pytrec_eval) and ``encode`` (bench/bench_encode.py's main with
-small defaults). The top-k contenders run interleaved (one call each in turn, best of N) so a
-shared machine's background load hits them alike; the load average is printed with them.
+(metrics.evaluate vs ranx and pytrec_eval), ``encode`` (bench/bench_encode.py's main with
+small defaults) and ``cuda`` (top-k over 1M items and encoding on a CUDA GPU, against the plain
+torch way; skipped without one). The top-k contenders run interleaved (one call each in
+turn, best of N) so a shared machine's background load hits them alike; the load average is
+printed with them.
 """
 
 from __future__ import annotations
@@ -151,18 +153,20 @@ def bench_topk(quick: bool) -> list[str]:
         "`ours bf16` forces `precision='bf16'` (fallbacks in brackets). `ours Index` is "
         "`Index(x, ids).search_arrays(q, k)`: exact, and on a CPU with AMX/AVX512-BF16 it "
         "takes the bf16-candidates route over a bf16 copy kept by the index (as FAISS keeps "
-        "its own copy). "
+        "its own copy); in brackets its route and queries retried with a wider margin / "
+        "recomputed in float32 (`Index.last_stats`). "
         "FAISS: IndexFlatIP, best of "
         "`distance_compute_blas_threshold` 1 and 20 (default). `% of ceiling`: of the fp32 "
         "GEMM ceiling (Q=256, for the FLOPs of the full score matrix) or of read bandwidth (Q=1).",
         "",
-        "| N | Q | k | auto route | ours auto ms | ours bf16 ms (fallbacks) | ours Index ms "
+        "| N | Q | k | auto route | ours auto ms | ours bf16 ms (fallbacks) "
+        "| ours Index ms (route, retried/fallback) "
         "| FAISS ms (thr 1 / 20) | numpy ms | auto vs best FAISS | bf16 vs best FAISS "
         "| Index vs best FAISS "
         "| auto vs numpy | % of ceiling | "
-        "bf16 idx identical to fp32 | "
+        "bf16 idx identical to fp32 | Index idx identical to fp32 | "
         "agree w/ FAISS | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rng = np.random.default_rng(0)
     for n in (100_000,) if quick else (100_000, 1_000_000):
@@ -203,6 +207,17 @@ def bench_topk(quick: bool) -> list[str]:
                 )
                 _, i_fp32 = topk(q, x, k, metric="dot", device="cpu", precision="fp32")
                 _, i_f = index.search(q, k)
+                _, i_ix = ours.search_arrays(q, k)
+                st_ix = ours.last_stats
+                ix_note = f"{st_ix.route}, {st_ix.n_retried}/{st_ix.n_fallback}"
+                ix_same = (
+                    "yes"
+                    if np.array_equal(i_ix, i_fp32)
+                    else (
+                        f"{int((i_ix != i_fp32).any(axis=1).sum())} rows reordered, sets equal="
+                        f"{all(set(a) == set(b) for a, b in zip(i_ix, i_fp32))}"
+                    )
+                )
                 agree = np.mean([len(set(a) & set(b)) / k for a, b in zip(i_auto, i_f)])
                 # identical order, or else how many rows differ (same sets: near-ties swapped)
                 n_diff = int((i_bf != i_fp32).any(axis=1).sum())
@@ -215,11 +230,12 @@ def bench_topk(quick: bool) -> list[str]:
                 best_f = min(t["faiss1"], t["faiss20"])
                 lines.append(
                     f"| {n:,} | {nq} | {k} | {st.route} | {t['auto'] * 1e3:.2f} | "
-                    f"{t['bf16'] * 1e3:.2f} ({st_bf.n_fallback}) | {t['index'] * 1e3:.2f} | "
+                    f"{t['bf16'] * 1e3:.2f} ({st_bf.n_fallback}) | {t['index'] * 1e3:.2f} "
+                    f"({ix_note}) | "
                     f"{t['faiss1'] * 1e3:.2f} / {t['faiss20'] * 1e3:.2f} | "
                     f"{t['numpy'] * 1e3:.2f} | {best_f / t['auto']:.2f}x | "
                     f"{best_f / t['bf16']:.2f}x | {best_f / t['index']:.2f}x | "
-                    f"{t['numpy'] / t['auto']:.2f}x | {frac} | {same} | {agree:.4f} | "
+                    f"{t['numpy'] / t['auto']:.2f}x | {frac} | {same} | {ix_same} | {agree:.4f} | "
                     f"{load_average()} |"
                 )
                 print(lines[-1], flush=True)
@@ -287,7 +303,7 @@ def bench_metrics(quick: bool) -> list[str]:
     return lines
 
 
-def bench_encode(quick: bool) -> list[str]:
+def bench_encode(quick: bool, device: str = "cpu") -> list[str]:
     """Run bench/bench_encode.py's main with small defaults; its printout goes in the report."""
     import contextlib
     import io
@@ -296,7 +312,7 @@ def bench_encode(quick: bool) -> list[str]:
     import bench_encode
 
     args = ["--n", "200" if quick else "1000", "--repeats", "1" if quick else "2"]
-    args += ["--device", "cpu"]
+    args += ["--device", device]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         bench_encode.main(args)
@@ -312,10 +328,93 @@ def bench_encode(quick: bool) -> list[str]:
     ]
 
 
+def bench_cuda(quick: bool) -> list[str]:
+    """Top-k and encoding on a CUDA GPU (N=1M, or 100k with --quick), when there is one.
+
+    Peers measured in the same run: the plain torch way (full score matrix + ``torch.topk``,
+    float32 with TF32 off) and our float32 route; ceilings: fp32 and bf16 GEMM, and device
+    memory bandwidth (a copy). FAISS here is the CPU build, so it is not a GPU peer.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        msg = "skipped: no CUDA device on this machine (run the same command on a GPU host)."
+        print(f"cuda: {msg}", flush=True)
+        return ["### CUDA (rank 1M items, encode)", "", msg]
+    dev = torch.device("cuda")
+    torch.backends.cuda.matmul.allow_tf32 = False  # exact float32 peers
+
+    def sync(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            out = fn()
+            torch.cuda.synchronize()
+            return out
+
+        return run
+
+    a32, b32 = torch.randn(256, D, device=dev), torch.randn(D, 65536, device=dev)
+    a16, b16 = a32.bfloat16(), b32.bfloat16()
+    flop = 2 * 256 * D * 65536
+    g32 = flop / timeit(sync(lambda: a32 @ b32), repeat=20) / 1e9
+    g16 = flop / timeit(sync(lambda: a16 @ b16), repeat=20) / 1e9
+    big = torch.empty(256 * 2**20, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(big)
+    bw = 2 * big.numel() / timeit(sync(lambda: dst.copy_(big)), repeat=10) / 1e9
+    n = 100_000 if quick else 1_000_000
+    gen = torch.Generator(device=dev).manual_seed(0)
+    x = torch.randn(n, D, device=dev, generator=gen)
+    x /= x.norm(dim=1, keepdim=True)
+    props = torch.cuda.get_device_properties(dev)
+    lines = [
+        "### CUDA (rank 1M items, encode)",
+        "",
+        f"Device: {props.name}, {props.total_memory / 2**30:.0f} GiB, compute "
+        f"{props.major}.{props.minor}; torch {torch.__version__}, CUDA {torch.version.cuda}. "
+        f"Ceilings: fp32 GEMM {g32:.0f} GFLOP/s, bf16 GEMM {g16:.0f} GFLOP/s (256x384x65536), "
+        f"copy {bw:.0f} GB/s (read+write). Inputs are torch tensors already on the GPU; "
+        "best of 10, synchronised.",
+        "",
+        "| N | Q | k | ours auto ms (route, retried/fallback) | ours fp32 ms "
+        "| torch matmul+topk ms | auto vs torch | auto vs ours fp32 | % of ceiling "
+        "| idx identical to fp32 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for nq in (1, 256):
+        q = torch.randn(nq, D, device=dev, generator=gen)
+        q /= q.norm(dim=1, keepdim=True)
+        for k in (10, 100):
+            fns = {
+                "auto": sync(lambda q=q, k=k, x=x: topk(q, x, k, metric="dot")),
+                "fp32": sync(lambda q=q, k=k, x=x: topk(q, x, k, "dot", precision="fp32")),
+                "torch": sync(lambda q=q, k=k, x=x: torch.topk(q @ x.T, k, dim=1)),
+            }
+            t = interleaved_best(fns, 10)
+            _, i_auto, st = topk_with_stats(q, x, k, metric="dot")
+            _, i_fp32 = topk(q, x, k, metric="dot", precision="fp32")
+            same = bool(torch.equal(i_auto, i_fp32))
+            if nq == 1:
+                frac = f"{x.numel() * 4 / t['auto'] / 1e9 / (bw / 2):.0%} of read BW"
+            else:
+                ceiling = g16 if st.route == "bf16" else g32
+                frac = f"{2 * nq * n * D / t['auto'] / 1e9 / ceiling:.0%} of {st.route} GEMM"
+            lines.append(
+                f"| {n:,} | {nq} | {k} | {t['auto'] * 1e3:.2f} ({st.route}, "
+                f"{st.n_retried}/{st.n_fallback}) | {t['fp32'] * 1e3:.2f} | "
+                f"{t['torch'] * 1e3:.2f} | {t['torch'] / t['auto']:.2f}x | "
+                f"{t['fp32'] / t['auto']:.2f}x | {frac} | {'yes' if same else 'no'} |"
+            )
+            print(lines[-1], flush=True)
+    del x
+    torch.cuda.empty_cache()
+    lines += ["", *bench_encode(quick, device="cuda")]
+    return lines
+
+
 SECTIONS: dict[str, Callable[[bool], list[str]]] = {
     "topk": bench_topk,
     "metrics": bench_metrics,
     "encode": bench_encode,
+    "cuda": bench_cuda,
 }
 
 

@@ -39,8 +39,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -296,18 +297,34 @@ def _cpu_has_fast_bf16() -> bool:
 
 
 def _bf16_is_fast(dev: torch.device) -> bool:
-    """Whether bf16 GEMMs beat float32 clearly here *and* keep float32 accumulation.
-
-    On CUDA, cuBLAS may reduce split-K partial sums in bf16 unless
-    ``allow_bf16_reduced_precision_reduction`` is off; the error bound below assumes float32
-    accumulation, so "auto" only uses the route there when that flag is off.
-    """
+    """Whether bf16 GEMMs beat float32 clearly here (CUDA: tensor cores, compute >= 8.0)."""
     if dev.type == "cpu":
         return BF16_AUTO_CPU and _cpu_has_fast_bf16()
     if dev.type == "cuda":
         major, _ = torch.cuda.get_device_capability(dev)
-        return major >= 8 and not torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
+        return major >= 8
     return False
+
+
+@contextlib.contextmanager
+def _float32_accumulation(dev: torch.device) -> Iterator[None]:
+    """Make cuBLAS keep float32 partial sums in bf16 GEMMs for the duration (then restore).
+
+    By default (``allow_bf16_reduced_precision_reduction``) cuBLAS may reduce split-K
+    partial sums in bf16, which the error bound of :func:`_bf16_error_bound` does not cover.
+    The flag is process-global: another thread's bf16 GEMMs meanwhile also accumulate in
+    float32 (more exact, never less).
+    """
+    if dev.type != "cuda":
+        yield
+        return
+    flags = torch.backends.cuda.matmul
+    saved = flags.allow_bf16_reduced_precision_reduction
+    flags.allow_bf16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        flags.allow_bf16_reduced_precision_reduction = saved
 
 
 def default_margin(k: int) -> int:
@@ -487,7 +504,8 @@ def _exact_candidate_scores(
     n_q, n_c = cand.shape
     out = torch.empty((n_q, n_c), dtype=torch.float32, device=q.device)
     dim = q.shape[1]
-    step = max(1, (2**20) // max(1, n_c * dim * 4))
+    block = 2**20 if q.device.type == "cpu" else 64 * 2**20  # GPU: fewer, larger launches
+    step = max(1, block // max(1, n_c * dim * 4))
     buf = torch.empty((min(step, n_q) * n_c, dim), dtype=items.dtype, device=q.device)
     for s in range(0, n_q, step):
         blk = cand[s : s + step]
@@ -594,7 +612,8 @@ def _topk_bf16(
             bx, bd = _norm_bounds(block, xb)
             xmax, dmax = max(xmax, bx), max(dmax, bd)
             sq = (block * block).sum(dim=1) if metric == "l2" else None
-        scores = qb @ xb.T
+        with _float32_accumulation(q.device):
+            scores = qb @ xb.T
         if sq is not None:
             scores = scores.float() * 2.0 - sq
         vals, idx = _select_candidates(scores, n_cand, floor)
@@ -895,6 +914,8 @@ class Index:
             arr if self.device.type == "cpu" else torch.from_numpy(arr).to(self.device)
         )
         self._bf16: _BF16Items | None = None  # made on the first large batch (see search_arrays)
+        #: How the last :meth:`search_arrays` call ran (route, retried and fallback queries).
+        self.last_stats: TopkStats | None = None
 
     @classmethod
     def from_texts(
@@ -930,12 +951,12 @@ class Index:
         if self.metric == "cosine":  # items were normalised at construction
             q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), _EPS)
         if isinstance(self.items, torch.Tensor):
-            s, i, _ = _topk_impl(
+            s, i, self.last_stats = _topk_impl(
                 torch.from_numpy(q), self.items, k, self._search_metric, None, None, "auto",
                 None, self._prepared(q),
             )  # fmt: skip
             return s.cpu().numpy(), i.cpu().numpy()
-        s, i, _ = _topk_impl(
+        s, i, self.last_stats = _topk_impl(
             q, self.items, k, self._search_metric, "cpu", None, "auto", None, self._prepared(q)
         )
         return s, i

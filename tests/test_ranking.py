@@ -191,3 +191,23 @@ def test_cuda_matches_cpu(data):
     x_dup = np.tile(x[:5], (40, 1))
     _, i_g = topk(q, x_dup, k=7, metric="dot", device="cuda", chunk_size=16)
     np.testing.assert_array_equal(i_g, _ref_topk(_reference(q, x_dup, "dot"), 7))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_route_is_exact_and_restores_the_cublas_flag():
+    from recsys_kit.ranking import topk_with_stats
+
+    flags = torch.backends.cuda.matmul
+    saved = flags.allow_bf16_reduced_precision_reduction
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(50_000, 384, device="cuda", generator=g)
+    q = torch.randn(64, 384, device="cuda", generator=g)
+    for metric in ("cosine", "dot", "l2"):
+        for k in (10, 100):
+            s0, i0 = topk(q, x, k, metric=metric, precision="fp32")
+            s1, i1, st = topk_with_stats(q, x, k, metric=metric, precision="bf16")
+            assert st.route == "bf16"
+            assert torch.equal(i1, i0)
+            torch.testing.assert_close(s1, s0, rtol=1e-5, atol=1e-5)
+    assert flags.allow_bf16_reduced_precision_reduction == saved

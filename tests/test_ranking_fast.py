@@ -213,7 +213,9 @@ def test_prepared_bf16_copy_gives_the_exact_topk(metric):
     items[100] = items[2000]  # exact duplicates: ties by lower index
     queries = rng.normal(size=(40, 48)).astype(np.float32)
     prepared = ranking._BF16Items.build(torch.from_numpy(items), metric)
-    s, i, stats = ranking._topk_impl(queries, items, 10, metric, "cpu", None, "bf16", None, prepared)
+    s, i, stats = ranking._topk_impl(
+        queries, items, 10, metric, "cpu", None, "bf16", None, prepared
+    )
     s_ref, i_ref = ranking.topk(queries, items, 10, metric=metric, precision="fp32")
     assert stats.route == "bf16"
     np.testing.assert_array_equal(i, i_ref)
@@ -225,8 +227,13 @@ def test_index_large_batches_match_exact_topk():
     items = rng.normal(size=(ranking.BF16_MIN_ITEMS + 500, 32)).astype(np.float32)
     queries = rng.normal(size=(ranking.BF16_MIN_QUERIES + 3, 32)).astype(np.float32)
     index = ranking.Index(items, list(range(len(items))))
+    assert index.last_stats is None
     s, i = index.search_arrays(queries, k=10)
     s_ref, i_ref = ranking.topk(queries, items, 10, metric="cosine", precision="fp32")
+    stats = index.last_stats
+    assert stats.n_queries == len(queries) and stats.n_fallback <= stats.n_queries
+    expected = "bf16" if ranking._cpu_has_fast_bf16() else "fp32"
+    assert stats.route == expected
     np.testing.assert_array_equal(i, i_ref)
     np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
 
