@@ -27,7 +27,10 @@ Memory bound: besides the inputs, one call holds one block of scores
 ``n_queries x chunk_size x 4`` bytes, plus the running and per-chunk top-k
 ``2 x n_queries x (k + 1) x (4 + 8)`` bytes (float32 scores + int64 indices); cosine/l2 add
 ``chunk_size x 4`` bytes of item norms. ``chunk_size`` defaults to the number of items that fits
-:data:`CHUNK_BYTES_CPU` (16 MiB) or :data:`CHUNK_BYTES_GPU` (256 MiB) of scores.
+:data:`CHUNK_BYTES_CPU` (16 MiB) or :data:`CHUNK_BYTES_GPU` (256 MiB) of scores. The bf16 route
+holds one block of bf16 scores (:data:`BF16_CHUNK_BYTES_CPU` over an :class:`Index`'s copy),
+its group maxima (1/16 of it), ``n_queries x (k + margin)`` candidates, and a ~1 MiB CPU
+(64 MiB GPU) rescoring buffer; :class:`Index` adds its bf16 copy (half the float32 items).
 
 Example:
     >>> import numpy as np
@@ -70,10 +73,10 @@ _EPS = 1e-12
 BF16_MIN_QUERIES = 32
 #: ... and from this many items (small catalogues: the fixed costs dominate).
 BF16_MIN_ITEMS = 16384
-#: Whether "auto" may pick the bf16 route on a CPU. Off: on the 2-core AMX test machine
-#: (bench/RESULTS.md) the route was still slower than the float32 route end to end (the
-#: per-chunk top-(k+m) selection and the candidate gather cost more than the 4x faster bf16
-#: GEMM saves), so "auto" keeps float32 there until that selection is made cheaper.
+#: Whether "auto" may pick the bf16 route for raw item arrays on a CPU. Off: on the 2-core AMX
+#: test machine (bench/RESULTS.md) converting the float32 items to bf16 and measuring their
+#: rounding errors on every call made the route 1.2-1.5x *slower* than the float32 route.
+#: :class:`Index` makes that copy once and takes the route on such CPUs regardless.
 BF16_AUTO_CPU = False
 #: Unit roundoffs (round-to-nearest): bf16 keeps 8 significant bits, float32 24.
 _U_BF16 = 2.0**-8
@@ -697,7 +700,7 @@ def topk(
             and :data:`BF16_MIN_ITEMS` items, on a CUDA GPU with bf16 tensor cores (or a CPU
             with AMX/AVX512-BF16 when :data:`BF16_AUTO_CPU` is on; off, because converting
             the items on every call costs what the bf16 GEMM saves. :class:`Index` keeps a
-            bf16 copy and takes the route on such CPUs: 1.3-1.4x FAISS at k=10 in
+            bf16 copy and takes the route on such CPUs: 1.5-2.6x FAISS at k=10-100 in
             ``bench/RESULTS.md``).
         margin: extra candidates per query on the bf16 route (default
             :func:`default_margin`); larger means fewer fallbacks but more rescoring.
