@@ -238,8 +238,10 @@ def test_index_large_batches_match_exact_topk():
     np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float64])
 def test_kth_largest_matches_topk_with_negatives_zeros_and_ties(dtype):
+    """bf16 / float32 take numpy's partition (bf16 through int16 keys); float64 (and CUDA)
+    take torch.topk."""
     torch.manual_seed(0)
     x = torch.randn(50, 3000).to(dtype)
     x[3] = 0.0
