@@ -32,7 +32,7 @@ from recsys_kit.course.export_student import export_student, hidden_secrets, sca
 from recsys_kit.course.feedback import check_html, feedback
 from recsys_kit.course.layout import CourseLayout
 from recsys_kit.course.release import release
-from recsys_kit.course.report import report
+from recsys_kit.course.report import collect, report
 from recsys_kit.course.sandbox import Limits, network_isolation
 from recsys_kit.course.scoring import prepare
 from recsys_kit.course.validate import validate
@@ -414,6 +414,11 @@ def test_report_has_explicit_statuses_and_charts(graded):
     )
     page = (root / "reports" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 2
+    # the written answer nobody has scored yet is pending (None), not a zero, in the charts
+    by_student = {(r.student, r.assignment): r for r in collect(CourseLayout.load(root))}
+    perfect = by_student[("perfect", A)]
+    assert perfect.cells["00_metric_answer"][0] is None
+    assert all(p is not None for g, (p, _) in perfect.cells.items() if g != "00_metric_answer")
     # a grader scores the written answer: the perfect submission becomes graded with 9/9
     layout = CourseLayout.load(root)
     with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:

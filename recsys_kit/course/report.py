@@ -120,7 +120,15 @@ def collect(layout: CourseLayout) -> list[Row]:
                     row.detail = "no gradebook entry: run autograde again"
                 else:
                     grades = list(nb_sub.grades)
-                    row.cells = {g.name: (g.score, float(g.max_score)) for g in grades}
+                    # nbgrader's Grade.score is 0.0 for a cell nobody has scored yet: keep
+                    # such a cell as None (pending), so charts do not count it as a zero
+                    row.cells = {
+                        g.name: (
+                            None if g.manual_score is None and g.auto_score is None else g.score,
+                            float(g.max_score),
+                        )
+                        for g in grades
+                    }
                     row.score = float(sum(g.score or 0.0 for g in grades))
                     row.max_score = float(sum(g.max_score for g in grades))
                     row.manual_pending = sum(bool(g.needs_manual_grade) for g in grades)
@@ -152,7 +160,18 @@ def _charts(rows: list[Row]) -> list[tuple[str, str, str]]:
         if not scored:
             continue
         fig, ax = plt.subplots(figsize=(6, 3))
-        ax.hist([100 * r.score / r.max_score for r in scored], bins=10, range=(0, 100))
+        done = [100 * r.score / r.max_score for r in scored if r.status != res.NEEDS_MANUAL]
+        pending = [100 * r.score / r.max_score for r in scored if r.status == res.NEEDS_MANUAL]
+        ax.hist(
+            [done, pending],
+            bins=10,
+            range=(0, 100),
+            stacked=True,
+            color=["tab:blue", "tab:orange"],
+            label=["graded", "awaiting manual grading (score so far)"],
+        )
+        if pending:
+            ax.legend(fontsize=8, loc="best")
         ax.set_xlabel("score (%)")
         ax.set_ylabel("students")
         ax.set_title(f"{assignment}: score distribution (n={len(scored)})")
