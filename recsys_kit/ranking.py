@@ -818,7 +818,8 @@ def _topk_impl(
     with torch.inference_mode():
         if use_bf16:
             if prepared is not None and chunk_size_given is None:
-                chunk_size = max(1024, BF16_CHUNK_BYTES_CPU // (2 * n_q))  # bf16 scores
+                budget = BF16_CHUNK_BYTES_CPU if dev.type == "cpu" else CHUNK_BYTES_GPU
+                chunk_size = max(1024, budget // (2 * n_q))  # bf16 scores
             vals, idx, n_re, n_fb = _topk_bf16(qt, it, k, metric, int(chunk_size), m, prepared)
             stats = TopkStats("bf16", n_q, min(n_items, k + m), n_fb, n_re)
         else:

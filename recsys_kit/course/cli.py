@@ -23,6 +23,7 @@ VERBS = {
     "release": ("release", "generate the student notebooks into course/ (nbgrader)"),
     "validate": ("validate", "solutions score full marks, untouched releases score zero"),
     "autograde": ("autograde", "grade every submission in grading/submitted/ in a sandbox"),
+    "merge": ("merge", "merge shards' results.json and gradebook.db into the course root"),
     "feedback": ("feedback", "per-student HTML feedback without hidden tests"),
     "report": ("report", "grading/reports/grades.csv and report.html"),
     "export-student": ("export_student", "write the student-facing repository to a folder"),
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 metavar="ID",
                 help="only this student (repeatable)",
+            )
+        if verb == "merge":
+            p.add_argument(
+                "shards",
+                nargs="+",
+                metavar="SHARD_DIR",
+                help="folder holding a shard's results.json and gradebook.db (docs/deploy.md)",
             )
         if verb == "export-student":
             p.add_argument("dest", metavar="DIR", help="folder to create (must be new or empty)")
