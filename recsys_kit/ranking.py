@@ -20,8 +20,9 @@ Conventions (tested in ``tests/test_ranking.py``):
 Fast route (``precision="auto"``/``"bf16"``): for many queries on hardware with native bf16
 (AMX / AVX512-BF16 CPUs, CUDA compute capability >= 8), candidates are generated with a bf16
 GEMM, rescored exactly in float32, and each query's result is *proven* equal to the exact
-top-k (or recomputed on the float32 path); see :func:`_topk_bf16` for the error bound.
-:func:`topk_with_stats` also reports how many queries fell back.
+top-k (else retried with a wider margin, then recomputed on the float32 path); see
+:func:`_topk_bf16` and :func:`_bf16_error_bound`. :func:`topk_with_stats` (and
+:attr:`Index.last_stats`) report how many queries were retried or fell back.
 
 Memory bound: besides the inputs, one call holds one block of scores
 ``n_queries x chunk_size x 4`` bytes, plus the running and per-chunk top-k
