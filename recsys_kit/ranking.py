@@ -129,13 +129,19 @@ class _BF16Items:
         return cls(xb, xmax, dmax, sq)
 
 
+def _norm_inflation(dim: int) -> float:
+    """Factor that turns a float32 norm of ``dim`` terms into an upper bound of the true one
+    (``1 + 2 d w'`` with ``w' = 2^-23``: sums of squares and the square root, any order)."""
+    return 1.0 + 2.0 * dim * 2.0 * _U_FP32
+
+
 def _norm_bounds(x: torch.Tensor, xb: torch.Tensor) -> tuple[float, float]:
     """Upper bounds of ``max ||x_j||`` and ``max ||bf16(x_j) - x_j||`` over the rows.
 
     The difference of a float32 value and its bf16 rounding is exact in float32 (Sterbenz);
-    the float32 norms are inflated by ``2 d w`` so that they bound the true ones.
+    the float32 norms are inflated (:func:`_norm_inflation`) so that they bound the true ones.
     """
-    infl = 1.0 + 2.0 * x.shape[1] * 2.0 * _U_FP32
+    infl = _norm_inflation(x.shape[1])
     xmax = float(torch.linalg.vector_norm(x, dim=1).max()) * infl
     dmax = float(torch.linalg.vector_norm(xb.float() - x, dim=1).max()) * infl
     return xmax, dmax
@@ -396,7 +402,7 @@ def _bf16_error_bound(
         (Q,) float32 ``eps``.
     """
     u, dim = _U_BF16, q.shape[1]
-    infl = 1.0 + 2.0 * dim * 2.0 * _U_FP32  # float32 norms of d terms: bound the true norm
+    infl = _norm_inflation(dim)
     qn = q.norm(dim=1) * infl
     qbn = qb.float().norm(dim=1) * infl
     dq = (qb.float() - q).norm(dim=1) * infl  # the difference itself is exact (Sterbenz)
