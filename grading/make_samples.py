@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without `pip install -e .`
 
-from recsys_kit.course import notebooks as nbs  # noqa: E402
+from recsys_grader import notebooks as nbs  # noqa: E402
 
 ASSIGNMENT = "00_orientation"
 SOURCE = HERE.parent / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"

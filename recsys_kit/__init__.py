@@ -2,7 +2,8 @@
 
 Notebooks teach; this package computes. One module per concept: ``constants``, ``paths``,
 ``device``, ``encoders``, ``datasets``, ``ranking``, ``lexical``, ``hybrid``, ``rerank``,
-``metrics``, ``abtest`` and the course tooling in ``recsys_kit.course``.
+``metrics``, ``abtest``. The grader is not part of it: it is the instructor-only package
+``recsys_grader``, which students never install.
 """
 
 __version__ = "0.1.0"

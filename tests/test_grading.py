@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import threading
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -23,19 +24,19 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from recsys_kit.course import executor
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.autograde import autograde
-from recsys_kit.course.cli import main
-from recsys_kit.course.export_student import export_student, hidden_secrets, scan
-from recsys_kit.course.feedback import check_html, feedback
-from recsys_kit.course.layout import CourseLayout
-from recsys_kit.course.release import release
-from recsys_kit.course.report import collect, report
-from recsys_kit.course.sandbox import Limits, network_isolation
-from recsys_kit.course.scoring import prepare
-from recsys_kit.course.validate import validate
+from recsys_grader import executor
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.autograde import autograde
+from recsys_grader.cellscores import prepare
+from recsys_grader.cli import main
+from recsys_grader.export_student import export_student, hidden_secrets, scan
+from recsys_grader.feedback import check_html, feedback
+from recsys_grader.layout import CourseLayout
+from recsys_grader.release import release
+from recsys_grader.report import collect, report
+from recsys_grader.sandbox import Limits, network_isolation
+from recsys_grader.validate import validate
 from recsys_kit.paths import REPO_ROOT
 
 A = "00_orientation"
@@ -438,8 +439,18 @@ def test_export_student_has_no_solutions_or_hidden_tests(tmp_path):
     assert not outcome.leaks, outcome.leaks
     assert (dest / "course" / A / f"{A}.ipynb").is_file()
     assert (dest / "recsys_kit" / "paths.py").is_file() and (dest / "README.md").is_file()
-    for absent in ("solutions", "grading", "tests", "nbgrader_config.py"):
+    for absent in ("solutions", "grading", "tests", "nbgrader_config.py", "recsys_grader"):
         assert not (dest / absent).exists()
+    # no grading code and no grader dependency in what students install
+    assert not list(dest.rglob("recsys_grader*")), "the grader package must not be exported"
+    for path in dest.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?m)^\s*(from|import)\s+(nbgrader|recsys_grader)\b", text), path
+    pyproject = tomllib.loads((dest / "pyproject.toml").read_text())["project"]
+    deps = pyproject["dependencies"] + sum(pyproject["optional-dependencies"].values(), [])
+    assert not [d for d in deps if "nbgrader" in d], deps
+    assert "scripts" not in pyproject
+    assert "nbgrader" not in (dest / "environment.yml").read_text()
     texts = {}
     for path in dest.rglob("*"):
         if path.is_file():

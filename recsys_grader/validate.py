@@ -7,7 +7,7 @@ For every assignment two runs go through the same sandbox and scorer as student 
   0 on every autograded test, must not look tampered, and its non-graded cells must run.
 
 Example:
-    >>> from recsys_kit.course.validate import validate
+    >>> from recsys_grader.validate import validate
     >>> reports = validate(["00_orientation"])  # doctest: +SKIP
 """
 
@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys_kit.course import executor, scoring
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course.autograde import add_limit_arguments, default_workers, limits_from
-from recsys_kit.course.layout import CourseError, CourseLayout
-from recsys_kit.course.sandbox import Limits
+from recsys_grader import cellscores, executor
+from recsys_grader import notebooks as nbs
+from recsys_grader.autograde import add_limit_arguments, default_workers, limits_from
+from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.sandbox import Limits
 
 __all__ = ["ValidationReport", "validate", "add_limit_arguments"]
 
@@ -54,7 +54,7 @@ class ValidationReport:
         return not self.problems
 
 
-def _auto_points(scores: dict[str, scoring.CellScore]) -> float:
+def _auto_points(scores: dict[str, cellscores.CellScore]) -> float:
     return sum(s.points or 0.0 for s in scores.values() if s.status != "manual")
 
 
@@ -62,7 +62,7 @@ def _check_solution(report: ValidationReport, run: executor.Execution, ref: nbs.
     if run.notebook is None:
         report.problems.append(f"solution did not run: {run.error}")
         return
-    scores = scoring.score(run.notebook, ref)
+    scores = cellscores.score(run.notebook, ref)
     report.solution_score = _auto_points(scores)
     for s in scores.values():
         if s.status not in (executor.OK, "manual"):
@@ -89,7 +89,7 @@ def _check_release(
     if run.notebook is None:
         report.problems.append(f"release did not run: {run.error}")
         return
-    scores = scoring.score(run.notebook, ref)
+    scores = cellscores.score(run.notebook, ref)
     report.release_score = _auto_points(scores)
     for s in scores.values():
         if s.points:
@@ -97,7 +97,7 @@ def _check_release(
                 f"untouched release earns {s.points} on {s.grade_id}: the test "
                 "must fail until the student answers"
             )
-    for problem in scoring.errors_outside_graded_cells(run.notebook):
+    for problem in cellscores.errors_outside_graded_cells(run.notebook):
         report.problems.append(f"release: {problem} fails before any answer is written")
 
 
@@ -138,7 +138,7 @@ def validate(
         if not released_path.is_file():
             report.problems.append(f"{released_path} missing: run `recsys-course release`")
             continue
-        prepared, reasons = scoring.prepare(nbs.read_notebook(released_path), ref)
+        prepared, reasons = cellscores.prepare(nbs.read_notebook(released_path), ref)
         jobs.append((assignment, "release", prepared, ref, reasons))
     with (
         tempfile.TemporaryDirectory(prefix="recsys-validate-") as tmp,

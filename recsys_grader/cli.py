@@ -5,7 +5,7 @@ notebook, leaked hidden test, unrecorded grade); 2 bad usage or configuration (t
 the problem and the fix).
 
 Example:
-    >>> from recsys_kit.course.cli import main
+    >>> from recsys_grader.cli import main
     >>> main(["release", "--check"])  # doctest: +SKIP
     0
 """
@@ -16,9 +16,9 @@ import argparse
 import importlib
 import sys
 
-from recsys_kit.course.layout import CourseError
+from recsys_grader.layout import CourseError
 
-#: verb -> (module in recsys_kit.course, help)
+#: verb -> (module in recsys_grader, help)
 VERBS = {
     "release": ("release", "generate the student notebooks into course/ (nbgrader)"),
     "validate": ("validate", "solutions score full marks, untouched releases score zero"),
@@ -33,7 +33,7 @@ VERBS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
-    from recsys_kit.course.autograde import add_limit_arguments
+    from recsys_grader.autograde import add_limit_arguments
 
     parser = argparse.ArgumentParser(
         prog="recsys-course",
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         if verb in ("validate", "autograde"):
             add_limit_arguments(p)
         if verb == "course":
-            from recsys_kit.course.mainjob import SAMPLE_LIMITS
+            from recsys_grader.mainjob import SAMPLE_LIMITS
 
             add_limit_arguments(p, SAMPLE_LIMITS)
         if verb in ("autograde", "feedback"):
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    module = importlib.import_module(f"recsys_kit.course.{VERBS[args.verb][0]}")
+    module = importlib.import_module(f"recsys_grader.{VERBS[args.verb][0]}")
     entry = module.main_cli if args.verb == "course" else module.run
     try:
         return int(entry(args))

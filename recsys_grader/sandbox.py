@@ -10,7 +10,7 @@ it degrades with a printed warning: a memory limit through ``setrlimit`` where a
 network access left open.
 
 Example:
-    >>> from recsys_kit.course.sandbox import Limits, wrap
+    >>> from recsys_grader.sandbox import Limits, wrap
     >>> cmd, warnings = wrap(["python", "-c", "print(1)"], Limits())
     >>> cmd[-3:]
     ['python', '-c', 'print(1)']

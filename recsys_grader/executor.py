@@ -1,7 +1,7 @@
 """Execute a notebook in the sandbox and mark what happened to every code cell.
 
 The parent side (:func:`execute`) writes the notebook to a work folder and starts
-``python -m recsys_kit.course.executor IN OUT`` inside :mod:`recsys_kit.course.sandbox`. The
+``python -m recsys_grader.executor IN OUT`` inside :mod:`recsys_grader.sandbox`. The
 child runs the cells one by one with nbclient and records a status in each code cell's
 ``metadata.recsys_course.status``:
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from recsys_kit.course.sandbox import Limits, kill_group, popen_kwargs, wrap
+from recsys_grader.sandbox import Limits, kill_group, popen_kwargs, wrap
 from recsys_kit.paths import REPO_ROOT
 
 STATUS_KEY = "recsys_course"
@@ -164,7 +164,7 @@ def execute(nb: NotebookNode, limits: Limits, workdir: Path) -> Execution:
     command = [
         sys.executable,
         "-m",
-        "recsys_kit.course.executor",
+        "recsys_grader.executor",
         str(src),
         str(dst),
         f"--cell-timeout={limits.cell_timeout}",
@@ -323,7 +323,7 @@ def _run(src: Path, dst: Path, cell_timeout: int, output_cap: int, memory_mb: in
 
 def main(argv: list[str] | None = None) -> int:
     """Child entry point (inside the sandbox)."""
-    parser = argparse.ArgumentParser(prog="python -m recsys_kit.course.executor")
+    parser = argparse.ArgumentParser(prog="python -m recsys_grader.executor")
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--cell-timeout", type=int, required=True)

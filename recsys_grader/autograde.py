@@ -2,7 +2,7 @@
 
 Each submission ``submitted/<student>/<assignment>/<assignment>.ipynb`` is
 
-1. read and sanitised in the main process (:func:`recsys_kit.course.scoring.prepare`): tests are
+1. read and sanitised in the main process (:func:`recsys_grader.cellscores.prepare`): tests are
    restored from the solutions, tampering is recorded;
 2. executed in a worker (``--workers``, in parallel) inside the sandbox: a copy in a temporary
    folder, no network, a memory limit, a per-cell and a per-notebook deadline;
@@ -15,7 +15,7 @@ notebook and feedback are removed (a failed re-grade never keeps stale points), 
 scores given by a grader are kept. One bad submission never stops the batch.
 
 Example:
-    >>> from recsys_kit.course.autograde import autograde
+    >>> from recsys_grader.autograde import autograde
     >>> results = autograde(workers=2)  # doctest: +SKIP
 """
 
@@ -37,11 +37,11 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.utils import compute_checksum, parse_utc
 from sqlalchemy.exc import SAWarning
 
-from recsys_kit.course import executor, scoring
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.layout import CourseError, CourseLayout
-from recsys_kit.course.sandbox import Limits
+from recsys_grader import cellscores, executor
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.sandbox import Limits
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -163,7 +163,7 @@ def _prepare(sub: Submission, ref: nbs.Reference) -> _Job:
         return _Job(sub, ref, None, [], f"no {sub.notebook.name} in the submission{hint}")
     try:
         notebook = nbs.read_notebook(sub.notebook)
-        prepared, reasons = scoring.prepare(notebook, ref)
+        prepared, reasons = cellscores.prepare(notebook, ref)
     except CourseError as exc:
         return _Job(sub, ref, None, [], str(exc))
     except Exception as exc:  # malformed cells: a failed run, never a crash of the batch
@@ -186,7 +186,7 @@ def record(
     sub: Submission,
     ref: nbs.Reference,
     executed: nbformat.NotebookNode | None,
-    cell_scores: dict[str, scoring.CellScore],
+    cell_scores: dict[str, cellscores.CellScore],
     result: res.Result,
 ) -> None:
     """Write one outcome to the gradebook and ``autograded/`` (call from one thread only).
@@ -229,7 +229,7 @@ def record(
 
 def _summarise(
     sub: Submission,
-    cell_scores: dict[str, scoring.CellScore],
+    cell_scores: dict[str, cellscores.CellScore],
     reasons: list[str],
     seconds: float,
     max_score: float,
@@ -338,7 +338,7 @@ def autograde(
                 )
                 record(layout, sub, ref, None, {}, result)
             else:
-                cell_scores = scoring.score(run.notebook, ref)
+                cell_scores = cellscores.score(run.notebook, ref)
                 result = _summarise(sub, cell_scores, job.reasons, run.seconds, ref.max_points)
                 record(layout, sub, ref, run.notebook, cell_scores, result)
         except Exception as exc:  # keep going; the status says the record is not trustworthy

@@ -9,7 +9,7 @@
 5. print the grade table and compare it with ``grading/samples/expected.csv``.
 
 Example:
-    >>> from recsys_kit.course.mainjob import run
+    >>> from recsys_grader.mainjob import run
     >>> run()  # doctest: +SKIP
     0
 """
@@ -20,12 +20,12 @@ import csv
 import shutil
 from collections.abc import Callable
 
-from recsys_kit.course import autograde as ag
-from recsys_kit.course import feedback as fb
-from recsys_kit.course import release as rel
-from recsys_kit.course import report as rep
-from recsys_kit.course.layout import CourseError, CourseLayout
-from recsys_kit.course.sandbox import Limits
+from recsys_grader import autograde as ag
+from recsys_grader import feedback as fb
+from recsys_grader import release as rel
+from recsys_grader import report as rep
+from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.sandbox import Limits
 
 #: Limits for the samples: Module 0 runs in seconds, so a short per-cell limit keeps the
 #: infinite-loop sample cheap; 2 GiB is ample for pandas and stops the memory hog quickly.

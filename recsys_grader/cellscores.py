@@ -8,7 +8,7 @@ marked it ``ok``: a cell that timed out, was never reached after a kernel death 
 or raised, scores 0.
 
 Example:
-    >>> from recsys_kit.course import notebooks as nbs
+    >>> from recsys_grader import notebooks as nbs
     >>> ref = nbs.reference(nbs.read_notebook(path_to_solution))  # doctest: +SKIP
     >>> to_run, reasons = prepare(nbs.read_notebook(path_to_submission), ref)  # doctest: +SKIP
 """
@@ -22,8 +22,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils as nbu
 
-from recsys_kit.course import executor
-from recsys_kit.course import notebooks as nbs
+from recsys_grader import executor
+from recsys_grader import notebooks as nbs
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ of every hidden block in ``solutions/``; a file that still contains one is delet
 command exits 1.
 
 Example:
-    >>> from recsys_kit.course.feedback import feedback
+    >>> from recsys_grader.feedback import feedback
     >>> written = feedback()  # doctest: +SKIP
 """
 
@@ -26,9 +26,9 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbgrader.utils import capture_log
 
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.layout import CourseError, CourseLayout
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.layout import CourseError, CourseLayout
 
 _WITH_FEEDBACK = (res.GRADED, res.NEEDS_MANUAL, res.TAMPERED)
 
