@@ -101,8 +101,12 @@ def handle(request: dict, namespace: dict) -> dict:
             return {"value": {"$t": "unserializable", "type": type(target).__qualname__}}
     if not callable(target):
         return {"not_callable": type(target).__qualname__}
-    args = wire.decode(request.get("args", []))
-    kwargs = wire.decode(request.get("kwargs", {"$t": "dict", "k": [], "v": []}))
+    resolve = _resolver(namespace)
+    try:
+        args = wire.decode(request.get("args", []), resolve)
+        kwargs = wire.decode(request.get("kwargs", {"$t": "dict", "k": [], "v": []}), resolve)
+    except (wire.WireError, KeyError, ImportError, AttributeError, TypeError) as exc:
+        return {"bad_arguments": f"{type(exc).__name__}: {exc}"[:500]}
     watched = [(i, a) for i, a in enumerate(args) if _mutable(a)]
     watched += [(k, v) for k, v in kwargs.items() if _mutable(v)]
     before = {key: _fingerprint(v) for key, v in watched}
@@ -138,6 +142,26 @@ def handle(request: dict, namespace: dict) -> dict:
         except Exception as exc:  # noqa: BLE001 (a graph that cannot be differentiated)
             answer["grads_error"] = _exception(exc)
     return answer
+
+
+def _resolver(namespace: dict) -> Any:
+    """Builds what the grader refers to: a variable of the notebook (``ref``), or an object
+    made by an installed module's factory (``construct``)."""
+    import importlib
+
+    def resolve(obj: dict, decode: Any) -> Any:
+        if obj.get("$t") == "ref":
+            name = str(obj.get("name"))
+            if name not in namespace:
+                raise KeyError(f"the notebook has no variable {name!r} (did you delete it?)")
+            return namespace[name]
+        module, _, qualname = str(obj.get("factory")).partition(":")
+        factory: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            factory = getattr(factory, part)
+        return factory(*decode(obj.get("args", [])), **decode(obj.get("kwargs", {})))
+
+    return resolve
 
 
 def _requires_grad(value: Any) -> bool:

@@ -148,6 +148,7 @@ class Student:
         self.deadline = time.monotonic() + limits.cell_timeout
         self.gone = why_gone
         self._static: dict[tuple, list[str]] = {}
+        self._names: dict[int, str] | None = None
 
     def _budget(self) -> float:
         left = self.deadline - time.monotonic()
@@ -202,8 +203,8 @@ class Student:
         message = {
             "op": "call",
             "name": name,
-            "args": wire.encode(list(args)),
-            "kwargs": wire.encode(dict(kwargs)),
+            "args": wire.encode(list(args), self.refer),
+            "kwargs": wire.encode(dict(kwargs), self.refer),
             "forbidden": forbidden_names(forbidden or []),
             "grad": bool(grad_inputs),
         }
@@ -212,6 +213,11 @@ class Student:
             raise NameError(f"name {name!r} is not defined in your notebook")
         if "not_callable" in answer:
             raise TypeError(f"{name!r} is a {answer['not_callable']}, not a function")
+        if "bad_arguments" in answer:
+            raise GradingInterrupted(
+                UNAVAILABLE, f"the test's arguments could not be rebuilt in your notebook "
+                f"({answer['bad_arguments']})"
+            )
         _write_back(args, kwargs, answer.get("mutated") or {})
         if "raised" in answer:
             raise _student_exception(answer["raised"])
@@ -219,6 +225,28 @@ class Student:
         if grad_inputs and answer.get("grads"):
             value = _with_gradients(value, grad_inputs, answer["grads"])
         return value
+
+    def refer(self, value: Any) -> dict | None:
+        """How the sandbox finds an argument that is not plain data: a variable of the
+        reference notebook (by name) or an object built with :func:`sandbox_object`."""
+        from recsys_grader.testing import CONSTRUCTED
+
+        built = CONSTRUCTED.get(id(value))
+        if built is not None and built[0] is value:
+            _, factory, args, kwargs = built
+            return {
+                "$t": "construct",
+                "factory": factory,
+                "args": wire.encode(list(args), self.refer),
+                "kwargs": wire.encode(dict(kwargs), self.refer),
+            }
+        if self._names is None:
+            self._names = {}
+            for key, obj in self.namespace.items():
+                if not key.startswith("_"):
+                    self._names.setdefault(id(obj), key)
+        name = self._names.get(id(value))
+        return {"$t": "ref", "name": name} if name else None
 
     def static_problems(self, forbidden: list) -> list[str]:
         """What in the student's code could reach the forbidden references (memoised)."""
@@ -301,13 +329,8 @@ def _assign(target: Any, new: Any) -> None:
         elif isinstance(target, np.ndarray) and isinstance(new, np.ndarray):
             if target.shape == new.shape:
                 target[...] = new
-        elif type(target).__name__ == "DataFrame" and type(new).__name__ == "DataFrame":
-            target.drop(columns=list(target.columns), inplace=True)
-            target.drop(index=target.index, inplace=True)
-            for column in new.columns:
-                target[column] = new[column]
-        elif type(target).__name__ == "Series" and type(new).__name__ == "Series":
-            target[...] = new
+        elif type(target).__name__ in ("DataFrame", "Series") and type(new) is type(target):
+            type(target).__init__(target, new.copy())  # the same object, the new contents
         elif type(target).__name__ == "Tensor":
             import torch
 
@@ -407,6 +430,7 @@ class Judge:
         os.environ.setdefault("MPLBACKEND", "Agg")
         os.environ["NBGRADER_EXECUTION"] = "autograde"
         shell = InteractiveShell.instance()
+        shell.enable_gui = lambda gui=None: None  # %matplotlib inline: no GUI in the judge
         self._shell = shell
         cells = self.source.cells
         last = max((i for i, c in enumerate(cells) if _is_test(c)), default=-1)
@@ -468,7 +492,7 @@ class Session:
     def __init__(self, judge: Judge, student: Student, submission: NotebookNode | None) -> None:
         self.judge, self.student = judge, student
         self.namespace = dict(judge.namespace)
-        student.namespace = judge.namespace
+        student.namespace, student._names = judge.namespace, None
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)
         self.answers = _answers(submission)

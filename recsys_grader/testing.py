@@ -57,6 +57,32 @@ def referenced_globals(fn: Callable) -> dict[str, Any]:
     return found
 
 
+#: Objects built by :func:`sandbox_object`: id -> (object, factory name, args, kwargs).
+CONSTRUCTED: dict[int, tuple[Any, str, tuple, dict]] = {}
+
+
+def sandbox_object(factory: Callable, *args: Any, **kwargs: Any) -> Any:
+    """An object a test passes to the student's function that is not plain data.
+
+    Built here with ``factory(*args, **kwargs)``; when the judge sends it to the student's
+    sandbox, the sandbox builds its own copy with the same call (the factory must be a function
+    or class of an installed module, such as the kit; the arguments plain data). Outside
+    grading (an instructor running the solution notebook) it is just the object.
+
+    Example:
+        >>> from recsys_kit.encoders import word_level_tokenizer
+        >>> tok = sandbox_object(word_level_tokenizer, ["a", "b"], unk_token="<unk>")
+        >>> tok.tokenize("a z")
+        ['a', '<unk>']
+    """
+    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        raise TypeError("sandbox_object needs a function or class of an installed module")
+    obj = factory(*args, **kwargs)
+    CONSTRUCTED[id(obj)] = (obj, f"{module}:{qualname}", args, kwargs)
+    return obj
+
+
 def forbidden_names(forbidden: Iterable[Any]) -> list[str]:
     """``module:qualname`` of each forbidden kit function or class (sent to the sandbox)."""
     names = []

@@ -76,7 +76,7 @@ def _float(x: float) -> Any:
     return x if math.isfinite(x) else {_TAG: "float", "v": repr(x)}
 
 
-def _encode(value: Any, depth: int) -> Any:
+def _encode(value: Any, depth: int, refer: Any = None) -> Any:
     if depth > MAX_DEPTH:
         raise WireError(f"nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool | str) and type(value) in (bool, str):
@@ -87,23 +87,23 @@ def _encode(value: Any, depth: int) -> Any:
     if t is float:
         return _float(value)
     if t is list:
-        return [_encode(v, depth + 1) for v in value]
+        return [_encode(v, depth + 1, refer) for v in value]
     if t is tuple:
-        return {_TAG: "tuple", "v": [_encode(v, depth + 1) for v in value]}
+        return {_TAG: "tuple", "v": [_encode(v, depth + 1, refer) for v in value]}
     if t is dict:
         return {
             _TAG: "dict",
-            "k": [_encode(k, depth + 1) for k in value],
-            "v": [_encode(v, depth + 1) for v in value.values()],
+            "k": [_encode(k, depth + 1, refer) for k in value],
+            "v": [_encode(v, depth + 1, refer) for v in value.values()],
         }
     if t in (set, frozenset):
-        return {_TAG: t.__name__, "v": [_encode(v, depth + 1) for v in value]}
+        return {_TAG: t.__name__, "v": [_encode(v, depth + 1, refer) for v in value]}
     if t is complex:
         return {_TAG: "complex", "v": [_float(value.real), _float(value.imag)]}
     if t is bytes:
         return {_TAG: "bytes", "v": _b64(value)}
     if isinstance(value, np.ndarray):
-        return _encode_array(np.asarray(value), depth)
+        return _encode_array(np.asarray(value), depth, refer)
     if isinstance(value, np.generic):
         if value.dtype.kind in "OV":
             raise WireError(f"numpy scalar of dtype {value.dtype}")
@@ -115,19 +115,22 @@ def _encode(value: Any, depth: int) -> Any:
         return _encode_torch(value, depth)
     if module == "scipy":
         return _encode_sparse(value, depth)
+    reference = refer(value) if refer is not None else None
+    if reference is not None:
+        return reference
     # subclasses of built-ins (a str subclass with a lying __eq__) travel as their base value
     for base in (bool, int, float, str, bytes, tuple, list, dict):
         if isinstance(value, base):
-            return _encode(base(value), depth)
+            return _encode(base(value), depth, refer)
     raise WireError(f"values of type {t.__module__}.{t.__qualname__} cannot be sent")
 
 
-def _encode_array(array: np.ndarray, depth: int) -> Any:
+def _encode_array(array: np.ndarray, depth: int, refer: Any = None) -> Any:
     if array.dtype.kind == "O":
         return {
             _TAG: "objarray",
             "shape": list(array.shape),
-            "v": [_encode(v, depth + 1) for v in array.ravel().tolist()],
+            "v": [_encode(v, depth + 1, refer) for v in array.ravel().tolist()],
         }
     if array.dtype.kind == "V" or array.dtype.hasobject:
         raise WireError(f"arrays of dtype {array.dtype} cannot be sent")
@@ -204,9 +207,16 @@ def _encode_sparse(value: Any, depth: int) -> Any:
     }
 
 
-def encode(value: Any) -> Any:
-    """A JSON-ready form of ``value`` (raises :class:`WireError` for what cannot travel)."""
-    return _encode(value, 0)
+def encode(value: Any, refer: Any = None) -> Any:
+    """A JSON-ready form of ``value`` (raises :class:`WireError` for what cannot travel).
+
+    Args:
+        value: the value.
+        refer: for objects that are not plain data, a function returning a reference tag
+            (``{"$t": "ref", "name": ...}`` for a notebook variable the sandbox also holds,
+            ``{"$t": "construct", ...}`` for an object the sandbox builds itself) or None.
+    """
+    return _encode(value, 0, refer)
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -255,13 +265,13 @@ def _items(obj: dict, key: str) -> list:
     return value
 
 
-def _decode(obj: Any, depth: int) -> Any:
+def _decode(obj: Any, depth: int, resolve: Any = None) -> Any:
     if depth > MAX_DEPTH:
         raise WireError(f"nested deeper than {MAX_DEPTH} levels")
     if obj is None or type(obj) in (bool, int, float, str):
         return obj
     if type(obj) is list:
-        return [_decode(v, depth + 1) for v in obj]
+        return [_decode(v, depth + 1, resolve) for v in obj]
     if type(obj) is not dict or not isinstance(obj.get(_TAG), str):
         raise WireError("untagged object")
     tag = obj[_TAG]
@@ -276,16 +286,16 @@ def _decode(obj: Any, depth: int) -> Any:
             raise WireError("bad integer")
         return int(text)
     if tag == "tuple":
-        return tuple(_decode(v, depth + 1) for v in _items(obj, "v"))
+        return tuple(_decode(v, depth + 1, resolve) for v in _items(obj, "v"))
     if tag in ("set", "frozenset"):
-        items = [_decode(v, depth + 1) for v in _items(obj, "v")]
+        items = [_decode(v, depth + 1, resolve) for v in _items(obj, "v")]
         try:
             return set(items) if tag == "set" else frozenset(items)
         except TypeError:
             raise WireError("unhashable set element") from None
     if tag == "dict":
-        keys = [_decode(k, depth + 1) for k in _items(obj, "k")]
-        values = [_decode(v, depth + 1) for v in _items(obj, "v")]
+        keys = [_decode(k, depth + 1, resolve) for k in _items(obj, "k")]
+        values = [_decode(v, depth + 1, resolve) for v in _items(obj, "v")]
         if len(keys) != len(values):
             raise WireError("dict with unequal keys and values")
         try:
@@ -306,7 +316,7 @@ def _decode(obj: Any, depth: int) -> Any:
         return array[()]
     if tag == "objarray":
         shape = tuple(int(s) for s in _items(obj, "shape"))
-        values = [_decode(v, depth + 1) for v in _items(obj, "v")]
+        values = [_decode(v, depth + 1, resolve) for v in _items(obj, "v")]
         if math.prod(shape) != len(values):
             raise WireError("object array of the wrong size")
         out = np.empty(len(values), dtype=object)
@@ -345,6 +355,8 @@ def _decode(obj: Any, depth: int) -> Any:
         return _decode_sparse(obj)
     if tag == "unserializable":
         return Unserializable(str(obj.get("type", "?")))
+    if tag in ("ref", "construct") and resolve is not None:
+        return resolve(obj, lambda v: _decode(v, depth + 1, resolve))
     raise WireError(f"unknown tag {tag!r}")
 
 
@@ -383,9 +395,15 @@ def _decode_sparse(obj: dict) -> Any:
         raise WireError(f"bad sparse matrix ({exc})") from None
 
 
-def decode(obj: Any) -> Any:
-    """The value of a JSON-ready form (raises :class:`WireError` when it is malformed)."""
-    return _decode(obj, 0)
+def decode(obj: Any, resolve: Any = None) -> Any:
+    """The value of a JSON-ready form (raises :class:`WireError` when it is malformed).
+
+    Args:
+        obj: the JSON-ready form.
+        resolve: only in the sandbox: builds the objects of ``ref`` and ``construct`` tags.
+            The grader never passes one, so nothing from the sandbox can name an object.
+    """
+    return _decode(obj, 0, resolve)
 
 
 # --- framing -------------------------------------------------------------------------------------

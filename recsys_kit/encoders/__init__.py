@@ -7,6 +7,7 @@ Example:
 from recsys_kit.encoders.image import ImageEncoder
 from recsys_kit.encoders.pooling import cls_pool, l2_normalize, mean_pool
 from recsys_kit.encoders.text import TextEncoder, resolve_model
+from recsys_kit.encoders.wordlevel import word_level_tokenizer
 
 __all__ = [
     "ImageEncoder",
@@ -15,4 +16,5 @@ __all__ = [
     "l2_normalize",
     "mean_pool",
     "resolve_model",
+    "word_level_tokenizer",
 ]
