@@ -491,7 +491,10 @@ class Session:
 
     def __init__(self, judge: Judge, student: Student, submission: NotebookNode | None) -> None:
         self.judge, self.student = judge, student
-        self.namespace = dict(judge.namespace)
+        # each submission gets its own copy of every mutable value: neither a test's own code
+        # nor a student's function that changes its arguments (whose changes are replayed
+        # here) can alter what the next test or the next student sees
+        self.namespace = {k: _private(v) for k, v in judge.namespace.items()}
         student.namespace, student._names = judge.namespace, None
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)
@@ -535,6 +538,21 @@ class Session:
             elif grade_id not in self.verdicts:
                 self.test(grade_id)
         return {g: self.verdicts[g] for g in self.cells if g in self.verdicts}
+
+
+def _private(value: Any) -> Any:
+    """A deep copy of plain mutable data (containers, arrays, frames, tensors); others as is."""
+    top = type(value).__module__.split(".")[0]
+    if (
+        isinstance(value, list | dict | set)
+        or (top in ("numpy", "pandas", "scipy") and hasattr(value, "copy"))
+        or (top == "torch" and type(value).__name__ == "Tensor")
+    ):
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 (an object that cannot be copied is shared as is)
+            return value
+    return value
 
 
 def _failing_line(exc: BaseException, filename: str) -> int:
