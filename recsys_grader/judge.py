@@ -81,11 +81,15 @@ class Verdict:
 
 
 class GradingInterrupted(BaseException):  # noqa: N818 (BaseException: test code cannot catch it)
-    """A call to the student's code ran out of time or the sandbox is gone."""
+    """A call to the student's code ran out of time or the sandbox is gone.
 
-    def __init__(self, status: str, message: str) -> None:
+    ``detail`` (instructors only) may hold what the student's kernel reported.
+    """
+
+    def __init__(self, status: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 class StudentRaised(Exception):  # noqa: N818
@@ -185,6 +189,7 @@ class Student:
                 UNAVAILABLE,
                 "the grader's call could not run in your kernel (did your "
                 "notebook replace IPython hooks, or delete the function?)",
+                "; ".join(str(e) for e in reply.get("errors", []))[:2000],
             )
         return answer
 
@@ -465,7 +470,8 @@ class Judge:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 exec(compiled, ns)  # noqa: S102 (instructor-written test code, trusted)
         except GradingInterrupted as exc:
-            return Verdict(grade_id, 0.0, points, exc.status, str(exc), str(exc))
+            detail = f"{exc}\n{exc.detail}".strip()
+            return Verdict(grade_id, 0.0, points, exc.status, str(exc), detail)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 (a failing test is any exception)
