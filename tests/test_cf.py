@@ -403,15 +403,41 @@ def test_load_amazon_sequences_fixture():
     lines = cf.amazon_fixture_path().read_text().split("\n")
     n_items = sum(len(line.split()) - 1 for line in lines if line.strip())
     assert len(df) == n_items and df["user_id"].nunique() == 5
-    assert set(df["event"]) == {"purchase"}
+    assert set(df["event"]) == {"review"}
     first = df[df["user_id"] == "A1QXWZ0H3C8N"]
     assert first["timestamp"].tolist() == list(range(6))
     assert first["split"].tolist() == ["train"] * 5 + ["test"]
     assert (df.groupby("user_id")["split"].apply(lambda s: (s == "test").sum()) == 1).all()
     assert first["product_id"].iloc[-1] == "B0009RF9DW"
-    X, users, items = cf.build_matrix(df)  # train only
-    assert X.shape == (5, df.loc[df.split == "train", "product_id"].nunique())
+    X, users, items = cf.build_matrix(df)  # train rows only, every item of the file a column
+    assert X.shape == (5, df["product_id"].nunique())
+    assert set(X.data) == {1.0}, "0/1 implicit feedback by default (no purchase weight 5)"
+    weighted = cf.load_amazon_sequences(cf.amazon_fixture_path(), event="purchase")
+    assert set(cf.build_matrix(weighted)[0].data) == {5.0}, "event weights when asked for"
     assert "split" not in cf.load_amazon_sequences(cf.amazon_fixture_path(), n_test=None)
+    three = cf.load_amazon_sequences(cf.amazon_fixture_path(), n_valid=1)
+    assert three.loc[three.user_id == "A1QXWZ0H3C8N", "split"].tolist() == ["train"] * 4 + [
+        "validation",
+        "test",
+    ]
+    with pytest.raises(ValueError, match="no weight"):
+        cf.load_amazon_sequences(cf.amazon_fixture_path(), event="like")
+
+
+def test_items_seen_only_in_test_are_candidates(tmp_path):
+    path = tmp_path / "seq.txt"
+    path.write_text("A1 B1 B2 B3\nA2 B2 B1 B9\nA3 B3 B1 B2\n")  # B9: A2's last item only
+    df = cf.load_amazon_sequences(path)
+    X, users, items = cf.build_matrix(df)
+    assert "B9" in set(items) and X[:, items.get_loc("B9")].nnz == 0
+    train, test = df[df.split == "train"], df[df.split == "test"]
+    # popularity B1 3, B2 2, B3 1, B9 0; k=2 lists of unseen items: A1 [B3, B9], A2 [B3, B9],
+    # A3 [B2, B9]: every test item is found, B9 included (all-item ranking by default)
+    res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2)
+    assert res["hit_rate@2"] == 1.0 and res["n_users"] == 3
+    # with train-only candidates A2's B9 cannot be recommended
+    res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2, items=["B1", "B2", "B3"])
+    assert res["hit_rate@2"] == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,7 @@ class Recommender:
         with thread_limit(self.num_threads):
             for start in range(0, len(users), step):
                 block = users[start : start + step]
-                scores = np.array(self._score(block), dtype=np.float32)  # a writable copy
+                scores = np.array(self._score(block), dtype=np.float32, order="C")  # writable copy
                 if exclude_seen:
                     seen = matrix[block]
                     rows = np.repeat(np.arange(len(block)), np.diff(seen.indptr))

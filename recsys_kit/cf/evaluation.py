@@ -37,7 +37,14 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit.cf.base import Recommender
-from recsys_kit.cf.interactions import _check_columns, build_matrix, event_weights
+from recsys_kit.cf.interactions import (
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    _check_columns,
+    _sorted_unique,
+    build_matrix,
+    event_weights,
+)
 from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS
 
 GRADES = ("binary", "weight")
@@ -77,14 +84,26 @@ def test_qrels(
     return qrels
 
 
-def _check_split(df: pd.DataFrame, expected: str, name: str) -> None:
-    if COL_SPLIT in df.columns:
-        other = set(df[COL_SPLIT].unique()) - {expected}
-        if other:
-            raise ValueError(
-                f"{name} contains rows with split {sorted(map(str, other))}; pass the two halves "
-                "of recsys_kit.datasets.train_test_split (or leave_last_out) separately"
-            )
+def _check_split(train: pd.DataFrame, test: pd.DataFrame) -> None:
+    """No leakage: train holds no held-out rows of the set being evaluated, and vice versa.
+
+    Train may hold ``"train"`` and ``"validation"`` rows (refit on both before the final
+    test); the evaluated set holds ``"test"`` or ``"validation"`` rows, never ``"train"``, and
+    never a split that train also has.
+    """
+    got = {
+        name: set(map(str, df[COL_SPLIT].unique())) if COL_SPLIT in df.columns else set()
+        for name, df in (("train", train), ("test", test))
+    }
+    bad_train = got["train"] & ({SPLIT_TEST} | got["test"])
+    bad_test = got["test"] & {SPLIT_TRAIN}
+    if bad_train or bad_test:
+        name, bad = ("train", bad_train) if bad_train else ("test", bad_test)
+        raise ValueError(
+            f"{name} contains rows with split {sorted(bad)}: the evaluated rows would leak into "
+            "training. Pass the parts of recsys_kit.datasets.train_test_split or "
+            "leave_last_out separately (split_frames gives train, validation, test)"
+        )
 
 
 def evaluate_recommender(
@@ -105,12 +124,15 @@ def evaluate_recommender(
 
     Args:
         model: a recommender (fitted here unless ``fit=False``).
-        train, test: the two halves of the log (``split`` column optional, checked if present).
+        train, test: the log to fit on and the held-out log to score (``split`` columns
+            optional, checked for leakage if present: e.g. train + validation vs test).
         k: list length.
         metrics: names for :func:`recsys_kit.metrics.evaluate`; default
             ``["ndcg@k", "hit_rate@k", "recall@k"]``.
-        items: matrix columns (e.g. the whole catalogue, so never-seen products can be
-            recommended and coverage is over the catalogue); default: the train products.
+        items: matrix columns, the candidates (e.g. the whole catalogue, so products nobody
+            touched can be recommended and coverage is over the catalogue); default: every
+            product of ``train`` and ``test`` (all-item ranking: a product bought only in
+            the test period is a candidate like any other).
         weights: event weights for the matrix and for ``grade="weight"``.
         grade: ``"binary"`` or ``"weight"`` relevance (module doc).
         exclude_seen: skip train items in the lists and in the relevant sets.
@@ -129,11 +151,12 @@ def evaluate_recommender(
 
     if not isinstance(model, Recommender):
         raise TypeError(f"model must be a recsys_kit.cf Recommender, got {type(model).__name__}")
-    _check_split(train, "train", "train")
-    _check_split(test, "test", "test")
     _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    _check_split(train, test)
     if metrics is None:
         metrics = [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"]
+    if items is None:  # every product of the log is a candidate, also those only in test
+        items = _sorted_unique(pd.concat([train[COL_PRODUCT_ID], test[COL_PRODUCT_ID]]))
     matrix, user_index, item_index = build_matrix(train, weights, items=items, split=None)
     if fit:
         model.fit(matrix)

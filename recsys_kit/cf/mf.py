@@ -375,11 +375,11 @@ class BPR(_FactorModel):
     def __init__(
         self,
         factors: int = 64,
-        lr: float = 0.05,
-        epochs: int = 20,
+        lr: float = 0.1,
+        epochs: int = 100,
         seed: int = SEED,
-        regularization: float = 1e-4,
-        batch_size: int = 1024,
+        regularization: float = 0.01,
+        batch_size: int = 4096,
         device: str | torch.device | None = None,
         num_threads: int | None = None,
         show_progress: bool | None = None,
@@ -408,22 +408,25 @@ class BPR(_FactorModel):
         """Uniform random items, redrawn (up to 20 rounds) where the user already had them.
 
         Args:
-            users: user row of each triple (fastest when sorted: the look-ups then walk the
-                keys in order).
+            users: user row of each triple; when sorted (CSR order), the draws are sorted
+                within each user too, so the look-ups walk the keys in order (several times
+                faster than random look-ups; which negative goes with which positive of the
+                same user does not matter, every draw is uniform and independent).
             positive_keys: sorted ``user * n_items + item`` of every stored cell.
             n_items: number of items.
             rng: the generator (seeded by the model).
         """
-        neg = rng.integers(0, n_items, size=len(users))
+        keys = users * n_items + rng.integers(0, n_items, size=len(users))
+        if len(users) > 1 and (users[1:] >= users[:-1]).all():
+            keys.sort()
         todo = np.arange(len(users))
         for _ in range(20):
-            keys = users[todo] * n_items + neg[todo]
-            pos = np.searchsorted(positive_keys, keys).clip(max=len(positive_keys) - 1)
-            todo = todo[positive_keys[pos] == keys]
+            pos = np.searchsorted(positive_keys, keys[todo]).clip(max=len(positive_keys) - 1)
+            todo = todo[positive_keys[pos] == keys[todo]]
             if not len(todo):
                 break
-            neg[todo] = rng.integers(0, n_items, size=len(todo))
-        return neg
+            keys[todo] = users[todo] * n_items + rng.integers(0, n_items, size=len(todo))
+        return keys - users * n_items
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         device = get_device(self.device)
@@ -436,49 +439,68 @@ class BPR(_FactorModel):
         if n_items < 2 or len(keys) == 0:
             raise ValueError("BPR needs at least 2 items and 1 interaction to form pairs")
 
-        f = self.factors
-        # One table: user rows, then item rows; column f is 1 for users and the bias for
-        # items, so x_u . y_i over f + 1 columns is the score with its bias.
-        table = torch.randn(n_users + n_items, f + 1, generator=gen) * (0.1 / f**0.5)
-        table[:n_users, f] = 1.0
-        table[n_users:, f] = 0.0
-        table = table.to(device)
+        f, nnz, bs = self.factors, len(keys), min(self.batch_size, len(keys))
+        # One table, user rows then item rows (one gather and one scatter per batch).
+        table = (torch.randn(n_users + n_items, f, generator=gen) * (0.1 / f**0.5)).to(device)
+        bias = torch.zeros(n_items, device=device)
+        work = _BPRBuffers(bs, f, device)
         lr, decay = self.lr, self.lr * self.regularization
-        bs = self.batch_size
         self.loss_history = []
         with torch.inference_mode():
             for _ in progress(range(self.epochs), "BPR epochs", self.show_progress is False):
                 neg = self.sample_negatives(users, keys, n_items, rng)  # users sorted: fast
-                order = rng.permutation(len(keys))
-                idx = np.empty((3, len(keys)), dtype=np.int64)
+                order = rng.permutation(nnz)
+                idx = np.empty((3, nnz), dtype=np.int64)
                 idx[0], idx[1], idx[2] = users[order], items[order] + n_users, neg[order] + n_users
                 idx_t = torch.from_numpy(idx).to(device)
                 total = torch.zeros((), dtype=torch.float64, device=device)
-                for start in range(0, len(keys), bs):
-                    total += self._step(table, idx_t[:, start : start + bs], lr, decay, f)
-                self.loss_history.append(float(total) / len(keys))
-        table = table.cpu().numpy()
-        self.user_factors = np.ascontiguousarray(table[:n_users, :f], dtype=np.float32)
-        self.item_factors = np.ascontiguousarray(table[n_users:, :f], dtype=np.float32)
-        self.item_bias = np.ascontiguousarray(table[n_users:, f], dtype=np.float32)
+                for start in range(0, nnz, bs):
+                    total += work.step(table, bias, idx_t[:, start : start + bs], n_users, lr, decay)
+                self.loss_history.append(float(total) / nnz)
+        self.user_factors = table[:n_users].cpu().numpy().astype(np.float32)
+        self.item_factors = table[n_users:].cpu().numpy().astype(np.float32)
+        self.item_bias = bias.cpu().numpy().astype(np.float32)
 
-    @staticmethod
-    def _step(table: torch.Tensor, idx: torch.Tensor, lr: float, decay: float, f: int) -> torch.Tensor:
-        """One mini-batch: gather the (u, i, j) rows, apply Rendle's update, return the loss sum."""
+
+class _BPRBuffers:
+    """Reused work arrays of :class:`BPR` (fresh tensors per mini-batch cost more than the math)."""
+
+    def __init__(self, batch_size: int, factors: int, device: torch.device) -> None:
+        self.rows = torch.empty(3 * batch_size, factors, device=device)
+        self.diff = torch.empty(batch_size, factors, device=device)
+        self.gx = torch.empty(batch_size, factors, device=device)
+
+    def step(
+        self,
+        table: torch.Tensor,
+        bias: torch.Tensor,
+        idx: torch.Tensor,
+        n_users: int,
+        lr: float,
+        decay: float,
+    ) -> torch.Tensor:
+        """One mini-batch of Rendle's update; returns the batch's summed loss (a tensor).
+
+        ``idx`` is (3, n): user rows, positive and negative item rows (offset by ``n_users``).
+        """
         n = idx.shape[1]
-        rows = table.index_select(0, idx.reshape(-1))  # (3n, f + 1): users, positives, negatives
+        flat = idx.reshape(-1)
+        rows = torch.index_select(table, 0, flat, out=self.rows[: 3 * n])
         xu, yi, yj = rows[:n], rows[n : 2 * n], rows[2 * n :]
-        d = yi - yj
-        diff = torch.linalg.vecdot(xu, d)
+        bi = bias.index_select(0, idx[1] - n_users)
+        bj = bias.index_select(0, idx[2] - n_users)
+        d = torch.sub(yi, yj, out=self.diff[:n])
+        diff = torch.linalg.vecdot(xu, d).add_(bi).sub_(bj)  # s_ui - s_uj
         loss = torch.nn.functional.softplus(-diff).sum(dtype=torch.float64)  # -log sigmoid
-        g = torch.sigmoid(diff.neg_()).mul_(lr)[:, None]  # lr * d(-loss)/d(diff)
-        gx = xu * g
-        upd = rows.mul_(-decay)  # weight decay on every touched row (rows is a gathered copy)
-        upd[:n].addcmul_(g, d)
-        upd[n : 2 * n].add_(gx)
-        upd[2 * n :].sub_(gx)
-        upd[:n, f] = 0.0  # the users' constant 1 stays 1
-        table.index_add_(0, idx.reshape(-1), upd)
+        g = torch.sigmoid(diff.neg_()).mul_(lr)  # lr * d(log sigmoid)/d(diff)
+        gx = torch.mul(xu, g[:, None], out=self.gx[:n])
+        # In place over the gathered copies: each row becomes its own update.
+        xu.mul_(-decay).addcmul_(g[:, None], d)  # users: g (y_i - y_j) - reg x_u
+        torch.add(gx, yi, alpha=-decay, out=yi)  # positives: g x_u - reg y_i
+        torch.add(gx, yj, alpha=decay, out=yj).neg_()  # negatives: -g x_u - reg y_j
+        table.index_add_(0, flat, rows)
+        bias.index_add_(0, idx[1] - n_users, g - decay * bi)  # the biases: regularised too
+        bias.index_add_(0, idx[2] - n_users, -g - decay * bj)
         return loss
 
 
