@@ -347,10 +347,11 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     matrix = beauty_like()
     train, test = hold_out_one(matrix)
+    cpu = platform.processor() or platform.machine()
     print(
-        f"# CF benchmark: kit vs implicit\n\nData: synthetic Beauty-shaped matrix {matrix.shape[0]:,}"
-        f" x {matrix.shape[1]:,}, {matrix.nnz:,} interactions (generated in "
-        f"{time.perf_counter() - t0:.1f} s), one held out per user. Machine: {platform.processor() or platform.machine()}, "
+        "# CF benchmark: kit vs implicit\n\nData: synthetic Beauty-shaped matrix "
+        f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} interactions (generated in "
+        f"{time.perf_counter() - t0:.1f} s), one held out per user. Machine: {cpu}, "
         f"{multiprocessing.cpu_count()} logical cores, {cpu_flags()}; numpy {np.__version__}, "
         f"torch {torch.__version__}; every contender on one thread. Load average at start: "
         f"{load_average()}.\n",

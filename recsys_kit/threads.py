@@ -31,7 +31,8 @@ def check_threads(num_threads: int | None) -> int | None:
         return None
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(
-            f"num_threads must be None (the libraries' defaults) or an int >= 1, got {num_threads!r}"
+            "num_threads must be None (the libraries' defaults) or an int >= 1, "
+            f"got {num_threads!r}"
         )
     return num_threads
 

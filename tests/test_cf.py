@@ -436,7 +436,8 @@ def test_items_seen_only_in_test_are_candidates(tmp_path):
     res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2)
     assert res["hit_rate@2"] == 1.0 and res["n_users"] == 3
     # with train-only candidates A2's B9 cannot be recommended
-    res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2, items=["B1", "B2", "B3"])
+    only_train = ["B1", "B2", "B3"]
+    res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2, items=only_train)
     assert res["hit_rate@2"] == pytest.approx(2 / 3)
 
 

@@ -110,9 +110,7 @@ class ItemKNN(Recommender):
             denom = norms[rows] * norms[gram.col] + self.shrinkage
             sim = np.divide(gram.data, denom, out=np.zeros_like(gram.data), where=denom > 0)
             keep = (rows != gram.col) & (sim != 0)  # an item is not its own neighbour
-            block = sp.csr_matrix(
-                (sim[keep], (gram.row[keep], gram.col[keep])), shape=gram.shape
-            )
+            block = sp.csr_matrix((sim[keep], (gram.row[keep], gram.col[keep])), shape=gram.shape)
             parts.append(keep_top_per_row(block, self.k_neighbors))
         self.similarity = sp.vstack(parts, format="csr")
 

@@ -455,7 +455,8 @@ class BPR(_FactorModel):
                 idx_t = torch.from_numpy(idx).to(device)
                 total = torch.zeros((), dtype=torch.float64, device=device)
                 for start in range(0, nnz, bs):
-                    total += work.step(table, bias, idx_t[:, start : start + bs], n_users, lr, decay)
+                    batch = idx_t[:, start : start + bs]
+                    total += work.step(table, bias, batch, n_users, lr, decay)
                 self.loss_history.append(float(total) / nnz)
         self.user_factors = table[:n_users].cpu().numpy().astype(np.float32)
         self.item_factors = table[n_users:].cpu().numpy().astype(np.float32)
