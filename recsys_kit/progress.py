@@ -90,12 +90,12 @@ class LineBar:
     """
 
     def __init__(
-        self, total: int | None, desc: str, stream: TextIO | None = None, delay: float = DELAY_S
+        self, total: int | None, desc: str, stream: TextIO | None = None, delay: float | None = None
     ) -> None:
         self.total, self.desc, self.n = total, desc, 0
         self.stream = sys.stderr if stream is None else stream
         self.start = time.monotonic()
-        self.next_line = self.start + delay
+        self.next_line = self.start + (DELAY_S if delay is None else delay)
         self.postfix = ""
         self.wrote = False
         self.closed = False

@@ -58,8 +58,12 @@ def check_matrix(matrix: Any) -> sp.csr_matrix:
     return m
 
 
-def block_rows(n_cols: int, budget: int = SCORE_BLOCK_BYTES) -> int:
-    """Rows of float32 scores over ``n_cols`` columns that fit ``budget`` bytes (at least 1)."""
+def block_rows(n_cols: int, budget: int | None = None) -> int:
+    """Rows of float32 scores over ``n_cols`` columns that fit ``budget`` bytes (at least 1).
+
+    ``budget`` defaults to :data:`SCORE_BLOCK_BYTES` (read at call time).
+    """
+    budget = SCORE_BLOCK_BYTES if budget is None else budget
     return max(1, budget // (4 * max(1, n_cols)))
 
 

@@ -53,12 +53,14 @@ def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 SIMILARITY_BLOCK_NNZ = 4_000_000
 
 
-def item_block_rows(matrix: sp.csr_matrix, budget: int = SIMILARITY_BLOCK_NNZ) -> int:
+def item_block_rows(matrix: sp.csr_matrix, budget: int | None = None) -> int:
     """Item rows per block so one block's item x item products stay near ``budget`` cells.
 
     The products of all items number ``sum_u n_u^2`` (``n_u`` = the user's items); a block of
-    ``b`` of the ``n`` items holds about ``b / n`` of them.
+    ``b`` of the ``n`` items holds about ``b / n`` of them. ``budget`` defaults to
+    :data:`SIMILARITY_BLOCK_NNZ` (read at call time).
     """
+    budget = SIMILARITY_BLOCK_NNZ if budget is None else budget
     n_items = matrix.shape[1]
     per_user = np.diff(matrix.indptr).astype(np.float64)
     total = max(1.0, float(np.sum(per_user**2)))
