@@ -630,3 +630,26 @@ def test_bpr_defaults_beat_popularity(low_rank):
     bpr = cf.evaluate_recommender(BPR(device="cpu"), train, test, k=10)  # the defaults
     assert bpr["hit_rate@10"] > pop["hit_rate@10"] + 0.2
     assert bpr["coverage@10"] > 2 * pop["coverage@10"]
+
+
+def test_sampled_metrics_rank_among_few_negatives_and_read_higher(low_rank):
+    train, test = low_rank
+    als = ALS(factors=8, iterations=8, seed=0)
+    full = cf.evaluate_recommender(als, train, test, k=10)
+    sampled = cf.evaluate_recommender(als, train, test, k=10, fit=False, n_negatives=20)
+    assert sampled["hit_rate@10"] > full["hit_rate@10"]  # 10 of ~22 candidates: easy
+    X, users, items = cf.build_matrix(
+        train, items=sorted(set(train.product_id) | set(test.product_id))
+    )
+    rows = np.array([0, 1])
+    relevant = [
+        np.array([items.get_loc(test[test.user_id == users[r]].product_id.iloc[0])]) for r in rows
+    ]
+    s, i = cf.sampled_recommend(als, rows, relevant, n_negatives=5, k=6, seed=3)
+    for r, row in enumerate(rows):
+        assert relevant[r][0] in i[r]  # 1 relevant + 5 negatives: all six are listed
+        assert not set(i[r]) & set(X[row].indices)  # never an item seen in train
+        np.testing.assert_allclose(s[r], als.score([row])[0, i[r]], rtol=1e-6)
+        assert (np.diff(s[r]) <= 0).all()
+    with pytest.raises(ValueError, match="n_negatives"):
+        cf.sampled_recommend(als, rows, relevant, n_negatives=0, k=6)

@@ -28,7 +28,7 @@ Example:
 """
 
 from recsys_kit.cf.base import PopularityRecommender, Recommender, check_matrix, topk_rows
-from recsys_kit.cf.evaluation import evaluate_recommender, test_qrels
+from recsys_kit.cf.evaluation import evaluate_recommender, sampled_recommend, test_qrels
 from recsys_kit.cf.hybrid import HybridRecommender, normalize_scores, personalised_rerank
 from recsys_kit.cf.interactions import build_matrix, event_weights, leave_last_out, split_frames
 from recsys_kit.cf.item_knn import ItemKNN
@@ -70,6 +70,7 @@ __all__ = [
     "personalised_rerank",
     "preference_profile",
     "price_bands",
+    "sampled_recommend",
     "split_frames",
     "test_qrels",
     "text_profile",
