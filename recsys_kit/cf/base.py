@@ -118,8 +118,11 @@ class Recommender:
     """
 
     train_matrix: sp.csr_matrix | None = None
-    #: Threads for torch/BLAS while fitting and recommending (``None``: the libraries' own).
-    num_threads: int | None = None
+    #: Threads for torch/BLAS while fitting and recommending. 1 by default: the course's
+    #: machines are shared 2-core ones, where spinning thread pools of several processes
+    #: made BPR 10-90x and ALS 5-10x slower than one thread (measured); ``None`` leaves
+    #: the libraries' own defaults (all cores).
+    num_threads: int | None = 1
 
     def fit(self, matrix: sp.spmatrix) -> Recommender:
         """Fit on a user x item confidence matrix from :func:`recsys_kit.cf.build_matrix`.

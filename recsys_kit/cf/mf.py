@@ -229,7 +229,8 @@ class ALS(_FactorModel):
         cg_steps: conjugate-gradient steps per sweep (``solver="cg"`` only).
         device: where the ``"cg"`` solver runs; ``None`` asks
             :func:`recsys_kit.device.get_device` (Apple's MPS has no sparse kernels: CPU).
-        num_threads: torch/BLAS threads while fitting and recommending (``None``: unchanged).
+        num_threads: torch/BLAS threads while fitting and recommending: 1 by default
+            (:attr:`Recommender.num_threads` says why), ``None`` for the libraries' defaults.
         show_progress: ``False`` hides the bar; ``None``/``True`` follow the kit-wide switch
             (:mod:`recsys_kit.progress`).
 
@@ -256,7 +257,7 @@ class ALS(_FactorModel):
         solver: str = "cg",
         cg_steps: int = 3,
         device: str | torch.device | None = None,
-        num_threads: int | None = None,
+        num_threads: int | None = 1,
         show_progress: bool | None = None,
     ) -> None:
         if solver not in SOLVERS:
@@ -357,7 +358,9 @@ class BPR(_FactorModel):
         regularization: weight decay per update (factors and biases).
         batch_size: triples per step (larger is faster per epoch, staler within a batch).
         device: ``None`` asks :func:`recsys_kit.device.get_device`.
-        num_threads: torch threads while fitting and recommending (``None``: unchanged).
+        num_threads: torch threads while fitting and recommending: 1 by default (its
+            mini-batch operations are too small to share between threads), ``None`` for
+            torch's default.
         show_progress: ``False`` hides the bar; ``None``/``True`` follow the kit-wide switch.
 
     Attributes:
@@ -381,7 +384,7 @@ class BPR(_FactorModel):
         regularization: float = 0.01,
         batch_size: int = 4096,
         device: str | torch.device | None = None,
-        num_threads: int | None = None,
+        num_threads: int | None = 1,
         show_progress: bool | None = None,
     ) -> None:
         for name, value in (("factors", factors), ("epochs", epochs), ("batch_size", batch_size)):
