@@ -33,6 +33,7 @@ import multiprocessing
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,7 +128,9 @@ def implicit_recommend(user_factors: np.ndarray, item_factors: np.ndarray, train
     """``implicit``'s top-N for every user from given factors (its ``recommend`` path)."""
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(factors=user_factors.shape[1], num_threads=1)
+    with warnings.catch_warnings():  # its BLAS check reads the environment, not threadpoolctl
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model = AlternatingLeastSquares(factors=user_factors.shape[1], num_threads=1)
     model.user_factors, model.item_factors = user_factors, item_factors
     users = np.arange(train.shape[0])
     return model.recommend(users, train, N=K, filter_already_liked_items=True)
@@ -343,6 +346,10 @@ def main(argv: list[str] | None = None) -> None:
     only = set(args.only.split(","))
     repeat = 1 if args.quick else args.repeat
     import torch
+
+    from recsys_kit import progress
+
+    progress.set_enabled(False)  # the report is the output; no bars in it
 
     t0 = time.perf_counter()
     matrix = beauty_like()

@@ -653,3 +653,17 @@ def test_sampled_metrics_rank_among_few_negatives_and_read_higher(low_rank):
         assert (np.diff(s[r]) <= 0).all()
     with pytest.raises(ValueError, match="n_negatives"):
         cf.sampled_recommend(als, rows, relevant, n_negatives=0, k=6)
+
+
+@pytest.mark.gpu
+def test_als_and_bpr_on_cuda_match_the_cpu(low_rank):
+    X, _, _ = cf.build_matrix(low_rank[0])
+    cpu = ALS(factors=8, iterations=6, seed=2, device="cpu").fit(X)
+    gpu = ALS(factors=8, iterations=6, seed=2, device="cuda").fit(X)
+    assert gpu.loss_history[-1] == pytest.approx(cpu.loss_history[-1], rel=1e-3)
+    bpr = BPR(factors=8, epochs=30, device="cuda").fit(X)
+    assert bpr.loss_history[-1] < bpr.loss_history[0]
+    train, test = low_rank
+    pop = cf.evaluate_recommender(PopularityRecommender(), train, test, k=10)
+    res = cf.evaluate_recommender(BPR(device="cuda"), train, test, k=10)
+    assert res["hit_rate@10"] > pop["hit_rate@10"] + 0.2

@@ -26,8 +26,8 @@ import scipy.sparse as sp
 from recsys_kit.threads import thread_limit
 
 #: Bytes of dense scores one block of users may hold in :meth:`Recommender.recommend` (the
-#: score block is the only thing that grows with the catalogue; 32 MiB = 690 users x 12k items).
-SCORE_BLOCK_BYTES = 32 * 2**20
+#: score block is the only thing that grows with the catalogue; 8 MiB = 173 users x 12k items).
+SCORE_BLOCK_BYTES = 8 * 2**20
 
 
 def check_matrix(matrix: Any) -> sp.csr_matrix:

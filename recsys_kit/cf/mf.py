@@ -15,14 +15,17 @@ by alternating exact least-squares solves: with ``Y`` fixed each user's vector i
 
 ``Y^T Y`` is shared by all users (the "Y^T Y trick"), so only the items a user touched cost
 anything. ``solver="exact"`` does that solve for blocks of users at once (batched
-``numpy.linalg.solve``; the readable reference); ``solver="cg"`` (default) runs a few
+``numpy.linalg.solve`` in float64; the readable reference); ``solver="cg"`` (default) runs a few
 conjugate-gradient steps for *all* users simultaneously, warm-started from the last iteration
-(Takacs et al. 2011, what the ``implicit`` library does): faster, same optimum.
+(Takacs et al. 2011, what the ``implicit`` library does), in float32 with torch's sparse
+kernels: one GEMM with ``Y^T Y``, one sampled GEMM on the stored cells and one sparse x dense
+product per step, never an (n x f x f) or (nnz x f) array. Faster than ``implicit``'s C++ on
+one thread (``bench/bench_cf.py``), same optimum.
 
 **BPR** (Rendle et al. 2009) learns only the *order*: for a user ``u``, an item ``i`` they
 interacted with and a random item ``j`` they did not, it maximises ``log sigmoid(s_ui - s_uj)``
 with Rendle's stochastic gradient updates, applied a mini-batch at a time in torch (scores
-``s_ui = x_u . y_i + b_i`` with an item bias).
+``s_ui = x_u . y_i + b_i`` with an item bias, regularised like the factors).
 
 :class:`ImplicitALS` wraps the fast C++ ``implicit`` library (optional dependency) behind the
 same interface and the same objective, so the course can compare it with the reference.
@@ -442,7 +445,9 @@ class BPR(_FactorModel):
         if n_items < 2 or len(keys) == 0:
             raise ValueError("BPR needs at least 2 items and 1 interaction to form pairs")
 
-        f, nnz, bs = self.factors, len(keys), min(self.batch_size, len(keys))
+        f, nnz = self.factors, len(keys)
+        n_batches = -(-nnz // self.batch_size)
+        bs = nnz if n_batches == 1 else 2 * self.batch_size  # room for a batch above average
         # One table, user rows then item rows (one gather and one scatter per batch).
         table = (torch.randn(n_users + n_items, f, generator=gen) * (0.1 / f**0.5)).to(device)
         bias = torch.zeros(n_items, device=device)
@@ -452,14 +457,20 @@ class BPR(_FactorModel):
         with torch.inference_mode():
             for _ in progress(range(self.epochs), "BPR epochs", self.show_progress is False):
                 neg = self.sample_negatives(users, keys, n_items, rng)  # users sorted: fast
-                order = rng.permutation(nnz)
+                # Every triple joins a random mini-batch; inside a batch (updated at once, so
+                # its order is irrelevant) the triples stay in CSR order: the user rows are
+                # gathered and scattered in ascending memory order (a stable radix sort).
+                batch_of = rng.integers(0, n_batches, size=nnz, dtype=np.int16)
+                order = np.argsort(batch_of, kind="stable")
+                bounds = np.searchsorted(batch_of[order], np.arange(n_batches + 1))
                 idx = np.empty((3, nnz), dtype=np.int64)
                 idx[0], idx[1], idx[2] = users[order], items[order] + n_users, neg[order] + n_users
                 idx_t = torch.from_numpy(idx).to(device)
                 total = torch.zeros((), dtype=torch.float64, device=device)
-                for start in range(0, nnz, bs):
-                    batch = idx_t[:, start : start + bs]
-                    total += work.step(table, bias, batch, n_users, lr, decay)
+                for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+                    if end > start:
+                        batch = idx_t[:, start:end]
+                        total += work.step(table, bias, batch, n_users, lr, decay)
                 self.loss_history.append(float(total) / nnz)
         self.user_factors = table[:n_users].cpu().numpy().astype(np.float32)
         self.item_factors = table[n_users:].cpu().numpy().astype(np.float32)
