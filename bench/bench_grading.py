@@ -42,7 +42,7 @@ lim = __import__(package + ".sandbox", fromlist=["Limits"])
 rel.release(root=root)
 start = time.perf_counter()
 results = mod.autograde(limits=lim.Limits(), workers=int(sys.argv[3]), root=root,
-                        log=lambda line: None, **kwargs)
+                        log=lambda line: None)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "n": len([r for r in results if r.status != "missing"]),
                   "scores": {r.student: r.score for r in results}}))
