@@ -94,7 +94,13 @@ class PositionBasedClickModel:
         return out
 
 
-def _ranked(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
+def ranked_ids(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
+    """The ranked doc ids a ranker shows for a query (a run: by score, ties by id).
+
+    Example:
+        >>> list(ranked_ids({"q": {"b": 1.0, "a": 1.0, "c": 2.0}}, "q"))
+        ['c', 'a', 'b']
+    """
     if isinstance(ranker, Mapping):
         from recsys_kit.hybrid import ranked_docs
 
@@ -141,7 +147,7 @@ def simulate_ab_test(
     # (arm, query) -> click and purchase probabilities per rank, computed once
     probs = np.stack(
         [
-            np.stack([click_model.probabilities(q, _ranked(r, q), k) for q in queries])
+            np.stack([click_model.probabilities(q, ranked_ids(r, q), k) for q in queries])
             for r in (ranker_a, ranker_b)
         ]
     )  # (2, n_queries, 2, k)
@@ -300,6 +306,7 @@ def sample_size(
 
 __all__ = [
     "PositionBasedClickModel",
+    "ranked_ids",
     "simulate_ab_test",
     "lift_ci",
     "two_proportion_ztest",
