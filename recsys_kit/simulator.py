@@ -350,14 +350,27 @@ class ShopperSimulator:
         click = _sigmoid(u[..., None] + self._nodes - self.params.click_offset) @ self._weights
         return click.mean(axis=0)
 
-    def ideal_run(self, query_ids: Sequence[Hashable], depth: int = 50) -> dict:
+    def ideal_run(
+        self,
+        query_ids: Sequence[Hashable],
+        depth: int = 50,
+        products: Sequence[Hashable] | None = None,
+    ) -> dict:
         """Each query's products by expected purchase probability at rank 1 (the simulator's
-        own best ranking, what no offline label can produce): a ceiling for comparisons."""
+        own best ranking, what no offline label can produce): a ceiling for comparisons.
+
+        Args:
+            query_ids: the queries.
+            depth: products kept per query.
+            products: rank only these (e.g. a mini-shop); default the whole catalog.
+        """
         p = self.params
+        pool = np.arange(len(self.product_ids)) if products is None else self._rows(products)
         run = {}
         for q in query_ids:
             users = self.users_for(q)
-            cand = np.argsort(-self.need(q), kind="stable")[: max(depth * 4, 200)]
+            need = self.need(q)[pool]
+            cand = pool[np.argsort(-need, kind="stable")[: max(depth * 4, 200)]]
             u = self.need(q)[cand][None, :] + self.taste(users[:, None], cand[None, :])
             budget = self._budget_term(users[:, None], cand[None, :])
             v = u[..., None] + self._nodes
@@ -382,8 +395,17 @@ class ShopperSimulator:
         """Draw shoppers, clicks and purchases for sessions (arm, query index) given."""
         p = self.params
         shown = np.stack([np.stack([self._shown(r, q, k) for q in query_ids]) for r in rankers])
-        pools = [self.users_for(q) for q in query_ids]
-        user = np.array([pools[i][rng.integers(len(pools[i]))] for i in qi], dtype=np.int64)
+        # A shopper of the query's language, uniformly: one draw per session, vectorised per pool.
+        pools = {lang: np.flatnonzero(self._language == lang) for lang in set(self._language)}
+        for q in query_ids:
+            if q not in self._query_language:
+                raise KeyError(f"unknown query {q!r}: it is not in the queries you passed")
+        lang = np.array([self._query_language[q] for q in query_ids])[qi]
+        pick = rng.random(len(qi))
+        user = np.zeros(len(qi), dtype=np.int64)
+        for code, pool in pools.items():
+            rows = lang == code
+            user[rows] = pool[np.minimum((pick[rows] * len(pool)).astype(np.int64), len(pool) - 1)]
         rows = shown[arm, qi]  # (n, k)
         safe = np.where(rows >= 0, rows, 0)
         need = np.stack([self.need(q) for q in query_ids])[qi[:, None], safe]

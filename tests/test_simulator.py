@@ -266,3 +266,26 @@ def test_exposure_corrected_popularity_recommender():
     assert model.recommend([0], k=1, exclude_seen=False)[1].tolist() == [[1]]  # "a"
     with pytest.raises(ValueError, match="item_index"):
         ExposureCorrectedPopularity(log, ["a"]).fit(X)
+
+
+# --- embedding maps (recsys_kit.embedding_map) ---------------------------------------------------
+def test_pca_2d_separates_clusters_and_is_sign_stable():
+    from recsys_kit.embedding_map import pca_2d, plot_embedding_map
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 6)) + 5.0
+    b = rng.normal(size=(40, 6)) - 5.0
+    pts = pca_2d(np.vstack([a, b]))
+    assert pts.shape == (80, 2)
+    assert (np.sign(pts[:40, 0]) != np.sign(pts[40:, 0])).all()  # the first axis splits them
+    assert np.allclose(pca_2d(np.vstack([a, b])), pts)
+    assert np.allclose(pca_2d(-np.vstack([a, b])), -pts)  # axes fixed by their largest loading
+    with pytest.raises(ValueError, match="n >= 2"):
+        pca_2d(np.zeros((1, 3)))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = plot_embedding_map(pts, ["a"] * 40 + ["b"] * 40, title="t")
+    assert len(ax.get_legend().get_texts()) == 2
+    with pytest.raises(ValueError, match="one label each"):
+        plot_embedding_map(pts, ["a"])
