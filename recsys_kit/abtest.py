@@ -110,6 +110,39 @@ def ranked_ids(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
     raise TypeError("a ranker must be a function query_id -> [doc ids] or a run dict")
 
 
+def draw_sessions(
+    queries: Sequence[Hashable],
+    n_sessions: int,
+    seed: int,
+    k: int,
+    share_b: float | None = 0.5,
+) -> tuple[list, np.random.Generator, np.ndarray, np.ndarray]:
+    """Check a simulation's settings and draw each session's arm and query.
+
+    Args:
+        queries: query ids, drawn uniformly with replacement.
+        n_sessions, k: sessions and results per page (>= 1).
+        seed: random seed.
+        share_b: probability of arm B; ``None`` draws no arm (one ranker, all arm 0).
+
+    Returns:
+        ``(queries as a list, the generator for further draws, arm (0/1), query index)``.
+    """
+    if n_sessions <= 0 or k <= 0:
+        raise ValueError("n_sessions and k must be >= 1")
+    if share_b is not None and not 0.0 < share_b < 1.0:
+        raise ValueError(f"share_b must be in (0, 1), got {share_b}")
+    queries = list(queries)
+    if not queries:
+        raise ValueError("queries is empty; pass the query ids to simulate")
+    rng = np.random.default_rng(seed)
+    if share_b is None:
+        arm = np.zeros(n_sessions, dtype=np.int64)
+    else:
+        arm = (rng.random(n_sessions) < share_b).astype(np.int64)
+    return queries, rng, arm, rng.integers(0, len(queries), n_sessions)
+
+
 def simulate_ab_test(
     ranker_a: Ranker,
     ranker_b: Ranker,
@@ -137,13 +170,7 @@ def simulate_ab_test(
         ``purchases`` (counts), ``clicked``, ``purchased`` (0/1) and ``first_click_rank``
         (1-based, 0 if no click).
     """
-    if n_sessions <= 0 or k <= 0:
-        raise ValueError("n_sessions and k must be >= 1")
-    if not 0.0 < share_b < 1.0:
-        raise ValueError(f"share_b must be in (0, 1), got {share_b}")
-    queries = list(queries)
-    if not queries:
-        raise ValueError("queries is empty; pass the query ids to simulate")
+    queries, rng, arm, qi = draw_sessions(queries, n_sessions, seed, k, share_b)
     # (arm, query) -> click and purchase probabilities per rank, computed once
     probs = np.stack(
         [
@@ -151,9 +178,6 @@ def simulate_ab_test(
             for r in (ranker_a, ranker_b)
         ]
     )  # (2, n_queries, 2, k)
-    rng = np.random.default_rng(seed)
-    arm = (rng.random(n_sessions) < share_b).astype(np.int64)
-    qi = rng.integers(0, len(queries), n_sessions)
     p = probs[arm, qi]  # (n_sessions, 2, k)
     clicks = rng.random((n_sessions, k)) < p[:, 0]
     buys = clicks & (rng.random((n_sessions, k)) < p[:, 1])
@@ -307,6 +331,7 @@ def sample_size(
 __all__ = [
     "PositionBasedClickModel",
     "ranked_ids",
+    "draw_sessions",
     "simulate_ab_test",
     "lift_ci",
     "two_proportion_ztest",

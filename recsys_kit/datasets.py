@@ -106,6 +106,13 @@ _NONEMPTY = r".*\S.*"
 _CATEGORICAL = dict(kind="str", pattern=r"[a-z][a-z\- ]*")
 _VALUES = r"[a-z][a-z\- ]*(\|[a-z][a-z\- ]*)*"  # categorical values joined by "|"
 _OPTIONAL_VALUES = _VALUES + "|"
+
+
+def _key_of(name: str, pattern: str, file: str) -> Column:
+    """A one-row-per-id column that must exist in the sibling ``file`` (latent tables)."""
+    return Column(name, pattern=pattern, unique=True, references=(file, name))
+
+
 #: Catalog columns an intent may constrain (``intents.csv``; values joined by "|").
 INTENT_ATTRIBUTES = (C.COL_BRAND, C.COL_COLOR, C.COL_STYLE, C.COL_MATERIAL, C.COL_SEASON,
                      C.COL_GENDER)  # fmt: skip
@@ -186,12 +193,7 @@ SCHEMAS: dict[str, Schema] = {
     "shoppers": Schema(
         "shoppers.csv",
         (
-            Column(
-                C.COL_USER_ID,
-                pattern=r"U\d{4}",
-                unique=True,
-                references=("users.csv", C.COL_USER_ID),
-            ),
+            _key_of(C.COL_USER_ID, r"U\d{4}", "users.csv"),
             Column("price_sensitivity", kind="float", min=0.0),
             Column("budget", kind="float", min=0.01),
             Column("colors", pattern=_VALUES),
@@ -205,12 +207,7 @@ SCHEMAS: dict[str, Schema] = {
     "intents": Schema(
         "intents.csv",
         (
-            Column(
-                C.COL_QUERY_ID,
-                pattern=r"Q\d{4}",
-                unique=True,
-                references=("queries.csv", C.COL_QUERY_ID),
-            ),
+            _key_of(C.COL_QUERY_ID, r"Q\d{4}", "queries.csv"),
             Column("categories", pattern=_VALUES),
             Column("close", pattern=_OPTIONAL_VALUES, nullable=True),
             Column("complements", pattern=_OPTIONAL_VALUES, nullable=True),

@@ -19,11 +19,14 @@ import numpy as np
 __all__ = ["pca_2d", "plot_embedding_map"]
 
 
-def pca_2d(vectors: np.ndarray) -> np.ndarray:
+def pca_2d(vectors: np.ndarray, center_by: Sequence[str] | None = None) -> np.ndarray:
     """Project rows onto their two principal components.
 
     Args:
         vectors: (n, d) array, n >= 2.
+        center_by: optional group of each row (e.g. its language): each group's mean is
+            subtracted first, so the map shows what varies *within* groups (what the texts are
+            about) rather than the offset between groups.
 
     Returns:
         (n, 2) float64 coordinates; each axis's sign is fixed (its largest loading is positive),
@@ -32,6 +35,13 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"need an (n, d) array with n >= 2, got shape {x.shape}")
+    if center_by is not None:
+        groups = np.asarray([str(g) for g in center_by])
+        if len(groups) != len(x):
+            raise ValueError(f"center_by needs one group per row ({len(x)}), got {len(groups)}")
+        x = x.copy()
+        for g in set(groups):
+            x[groups == g] -= x[groups == g].mean(axis=0)
     x = x - x.mean(axis=0)
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     axes = vt[:2]
@@ -54,7 +64,9 @@ def plot_embedding_map(
     pts = np.asarray(points, dtype=float)
     labels = np.asarray([str(v) for v in labels])
     if pts.shape != (len(labels), 2):
-        raise ValueError(f"points must be (n, 2) with one label each, got {pts.shape}, {len(labels)}")
+        raise ValueError(
+            f"points must be (n, 2) with one label each, got {pts.shape}, {len(labels)}"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     for value in sorted(set(labels)):

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit import constants as C
-from recsys_kit.abtest import Ranker, ranked_ids
+from recsys_kit.abtest import Ranker, draw_sessions, ranked_ids
 
 __all__ = [
     "ShopperParams",
@@ -433,16 +433,7 @@ class ShopperSimulator:
         Each session draws a query uniformly, a shopper of the query's language uniformly and an
         arm (B with probability ``share_b``). ``abtest.lift_ci`` and ``abtest.ztest`` read it.
         """
-        if n_sessions <= 0 or k <= 0:
-            raise ValueError("n_sessions and k must be >= 1")
-        if not 0.0 < share_b < 1.0:
-            raise ValueError(f"share_b must be in (0, 1), got {share_b}")
-        query_ids = list(query_ids)
-        if not query_ids:
-            raise ValueError("query_ids is empty; pass the query ids to simulate")
-        rng = np.random.default_rng(seed)
-        arm = (rng.random(n_sessions) < share_b).astype(np.int64)
-        qi = rng.integers(0, len(query_ids), n_sessions)
+        query_ids, rng, arm, qi = draw_sessions(query_ids, n_sessions, seed, k, share_b)
         s = self._sessions([ranker_a, ranker_b], query_ids, arm, qi, rng, k)
         clicks, buys = s["clicks"], s["buys"]
         any_click = clicks.any(axis=1)
@@ -474,14 +465,8 @@ class ShopperSimulator:
             One row per shown product: ``session``, ``query_id``, ``user_id``, ``product_id``,
             ``position`` (1-based), ``clicked`` and ``purchased`` (0/1).
         """
-        if n_sessions <= 0 or k <= 0:
-            raise ValueError("n_sessions and k must be >= 1")
-        query_ids = list(query_ids)
-        if not query_ids:
-            raise ValueError("query_ids is empty; pass the query ids to simulate")
-        rng = np.random.default_rng(seed)
-        qi = rng.integers(0, len(query_ids), n_sessions)
-        s = self._sessions([ranker], query_ids, np.zeros(n_sessions, np.int64), qi, rng, k)
+        query_ids, rng, arm, qi = draw_sessions(query_ids, n_sessions, seed, k, share_b=None)
+        s = self._sessions([ranker], query_ids, arm, qi, rng, k)
         sess, rank = np.nonzero(s["rows"] >= 0)
         return pd.DataFrame(
             {

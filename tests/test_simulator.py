@@ -168,7 +168,7 @@ def test_a_smaller_catalog_and_clear_errors(sim, truth, qids):
         small.need(q, ["P99999"])
     with pytest.raises(KeyError, match="unknown query"):
         sim.users_for("Q9999")
-    with pytest.raises(ValueError, match="query_ids is empty"):
+    with pytest.raises(ValueError, match="is empty"):
         sim.simulate_ab_test({}, {}, [], n_sessions=10)
     with pytest.raises(ValueError, match="k must be"):
         sim.expected_outcomes({}, qids[:1], k=0)
@@ -289,3 +289,21 @@ def test_pca_2d_separates_clusters_and_is_sign_stable():
     assert len(ax.get_legend().get_texts()) == 2
     with pytest.raises(ValueError, match="one label each"):
         plot_embedding_map(pts, ["a"])
+
+
+def test_pca_2d_can_remove_each_groups_mean():
+    from recsys_kit.embedding_map import pca_2d
+
+    rng = np.random.default_rng(1)
+    topic = np.repeat(np.eye(4)[:2] * 3, 50, axis=0)  # two topics
+    shift = np.zeros(4)
+    shift[3] = 20.0  # a large offset between two "languages"
+    x = np.vstack([topic, topic + shift]) + rng.normal(scale=0.1, size=(200, 4))
+    lang = ["en"] * 100 + ["zh"] * 100
+    raw = pca_2d(x)
+    assert abs(np.corrcoef(raw[:, 0], np.r_[np.zeros(100), np.ones(100)])[0, 1]) > 0.99
+    centred = pca_2d(x, center_by=lang)
+    topic_of = np.r_[np.zeros(50), np.ones(50), np.zeros(50), np.ones(50)]
+    assert abs(np.corrcoef(centred[:, 0], topic_of)[0, 1]) > 0.99  # the topic, not the language
+    with pytest.raises(ValueError, match="one group per row"):
+        pca_2d(x, center_by=lang[:3])
