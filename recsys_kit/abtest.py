@@ -7,6 +7,11 @@ al. 2015): a user shown a ranked list examines rank ``r`` (1-based) with probabi
 from the qrels, unjudged = 0); a click leads to a purchase with probability
 ``purchase_given_click[grade]``. Clicks and purchases are independent across ranks.
 
+Because this click model reads the same qrels as the offline metrics, a ranker that wins offline
+wins here by construction: use it to exercise the statistics, and
+:class:`recsys_kit.simulator.ShopperSimulator` (shoppers with latent tastes, budgets and position
+bias, and the queries' intents) to compare rankers online; its sessions have the same columns.
+
 Session outcomes (:func:`simulate_ab_test`): each session draws a query uniformly and an arm
 (A or B, 50/50 by default). ``ctr`` is the share of sessions with at least one click and
 ``conversion`` the share with at least one purchase (both binary per session, so the
