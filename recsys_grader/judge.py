@@ -220,8 +220,9 @@ class Student:
             raise TypeError(f"{name!r} is a {answer['not_callable']}, not a function")
         if "bad_arguments" in answer:
             raise GradingInterrupted(
-                UNAVAILABLE, f"the test's arguments could not be rebuilt in your notebook "
-                f"({answer['bad_arguments']})"
+                UNAVAILABLE,
+                f"the test's arguments could not be rebuilt in your notebook "
+                f"({answer['bad_arguments']})",
             )
         _write_back(args, kwargs, answer.get("mutated") or {})
         if "raised" in answer:
