@@ -288,7 +288,7 @@ def autograde(
     root: str | None = None,
     log: Callable[[str], None] = print,
     insecure: bool = False,
-    cluster: str | None = None,
+    cluster: object = None,
 ) -> list[res.Result]:
     """Grade submissions (all by default) and record the outcomes.
 
@@ -300,8 +300,9 @@ def autograde(
         root: course root (default ``grading/``).
         log: where progress lines go.
         insecure: grade without a sandbox where bubblewrap is missing (trusted notebooks only).
-        cluster: grade on a Dask cluster (``"local:N"`` or a scheduler address;
-            :mod:`recsys_grader.cluster`); ``workers`` is then per judge on each worker.
+        cluster: grade on a Dask cluster: ``"local:N"``, a scheduler address or a
+            ``distributed.Client`` (:mod:`recsys_grader.cluster`); ``workers`` is then the
+            sandboxes at once on each worker.
 
     Returns:
         One result per graded submission, plus ``missing`` for roster students.

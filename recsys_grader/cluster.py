@@ -17,7 +17,9 @@ worker and what differs (nothing is recorded). Each task checks again on its wor
 may join later): a worker that differs refuses its chunk, which is reported as a grader error.
 
 Chunks: one assignment's submissions are dealt round-robin into one chunk per worker (fewer
-when there are fewer submissions). A worker that dies loses no grade: Dask re-runs its task
+when there are fewer submissions, more when a chunk would hold over :data:`CHUNK_MAX`, so that
+results reach the gradebook while a large class is graded and workers that finish early take
+the next chunk). A worker that dies loses no grade: Dask re-runs its task
 elsewhere; a chunk that still fails is split and each submission re-run alone; a submission
 whose own task fails again gets ``failed_to_run`` with a "grader error" detail (never the
 student's failure: re-run autograde for it).
@@ -48,6 +50,8 @@ from recsys_grader.sandbox import Limits, sandbox_support
 from recsys_kit import paths
 from recsys_kit.cluster import connect, workers
 
+#: Most submissions in one chunk (one reference build, one task, results recorded together).
+CHUNK_MAX = 24
 #: Libraries whose versions change what a notebook computes (and so what passes).
 LIBRARIES = ("numpy", "pandas", "scipy", "torch", "transformers", "nbgrader", "nbclient")
 
@@ -314,7 +318,7 @@ def _grade(
                 {"key": j.key, "notebook": nbformat.writes(j.notebook), "code_cells": j.code_cells}
                 for j in batch
             ]
-            parts = chunks(plain, n_workers)
+            parts = chunks(plain, max(n_workers, -(-len(plain) // CHUNK_MAX)))
             log(f"{source.stem}: {len(plain)} submission(s) in {len(parts)} chunk(s)")
             for part in parts:
                 submit(str(source), part, len(part) == 1)
