@@ -308,7 +308,9 @@ def test_encode_distributed_equals_one_process(client, tmp_path):
     np.testing.assert_allclose(np.load(out), expected[::-1], atol=1e-5)
     assert isinstance(written, np.memmap)
     assert max(client.run(models_loaded).values()) == 1  # "minilm" is the same model
-    assert encode_distributed([], None, client, device="cpu").shape == (0, 384)
+    empty = tmp_path / "empty.npy"
+    assert encode_distributed([], None, client, device="cpu", out=empty).shape == (0, 384)
+    assert np.load(empty).shape == (0, 384)
 
 
 @pytest.mark.slow

@@ -189,8 +189,11 @@ def encode_distributed(
 
 
 def _allocate(n: int, dim: int, out: str | Path | None) -> np.ndarray:
-    if out is None:
-        return np.empty((n, dim), dtype=np.float32)
+    if out is None or n == 0:  # (an empty file cannot be memory-mapped)
+        empty = np.empty((n, dim), dtype=np.float32)
+        if out is not None:
+            np.save(Path(out), empty)
+        return empty
     return np.lib.format.open_memmap(Path(out), mode="w+", dtype=np.float32, shape=(n, dim))
 
 
