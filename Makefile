@@ -45,8 +45,9 @@ release: setup  ## regenerate the student notebooks in course/ from solutions/
 validate: setup  ## solutions score full marks, untouched releases score zero
 	$(BIN)/recsys-course validate
 
-bench: setup  ## benchmarks against FAISS, numpy, sentence-transformers, ranx, pytrec_eval
+bench: setup  ## benchmarks against FAISS, numpy, sentence-transformers, ranx, pytrec_eval, implicit
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_cf.py --quick
 
 data: setup  ## rebuild MiniShop byte for byte (needs: apt-get install dataset-fashion-mnist)
 	$(BIN)/python datasets/minishop_generator.py
