@@ -52,6 +52,7 @@ from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
 from recsys_kit.progress import progress
+from recsys_kit.runs import scores_to_run
 
 
 @contextmanager
@@ -1108,24 +1109,6 @@ def attach_grades(
     out = pairs.copy()
     out[C.COL_GRADE] = [lookup.get(k, 0) for k in keys]
     return out
-
-
-def scores_to_run(pairs: pd.DataFrame, scores: Sequence[float] | np.ndarray) -> dict:
-    """``{query_id: {product_id: score}}`` from pairs and one score per pair.
-
-    Example:
-        >>> scores_to_run(pd.DataFrame({"query_id": ["q"], "product_id": ["a"]}), [0.5])
-        {'q': {'a': 0.5}}
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.shape != (len(pairs),):
-        raise ValueError(f"got {s.shape} scores for {len(pairs)} pairs; pass one per pair")
-    if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or inf")
-    run: dict[str, dict[str, float]] = {}
-    for q, p, v in zip(pairs[C.COL_QUERY_ID].astype(str), pairs[C.COL_PRODUCT_ID].astype(str), s):
-        run.setdefault(q, {})[p] = float(v)
-    return run
 
 
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")

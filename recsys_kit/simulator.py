@@ -47,6 +47,8 @@ import pandas as pd
 
 from recsys_kit import constants as C
 from recsys_kit.abtest import Ranker, draw_sessions, ranked_ids
+from recsys_kit.metrics import evaluate
+from recsys_kit.runs import ranked_docs
 
 __all__ = [
     "ShopperParams",
@@ -552,8 +554,6 @@ def offline_online(
     Returns:
         One row per ranker: ``ndcg@k``, ``ctr``, ``conversion``, ``clicks``, ``purchases``.
     """
-    from recsys_kit.hybrid import ranked_docs
-    from recsys_kit.metrics import evaluate
 
     sub = {q: qrels.get(q, {}) for q in query_ids}
     rows = {}

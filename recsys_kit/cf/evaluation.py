@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys_kit.cf.base import Recommender
+from recsys_kit.cf.base import Recommender, block_rows
 from recsys_kit.cf.interactions import (
     SPLIT_TEST,
     SPLIT_TRAIN,
@@ -46,6 +46,8 @@ from recsys_kit.cf.interactions import (
     event_weights,
 )
 from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS, SEED
+from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
+from recsys_kit.runs import to_run
 
 GRADES = ("binary", "weight")
 
@@ -131,8 +133,6 @@ def sampled_recommend(
         ``(scores, items)`` like :meth:`Recommender.recommend`, each (n_users, k); rows with
         fewer than ``k`` candidates are padded with ``-inf`` / column ``-1``.
     """
-    from recsys_kit.cf.base import block_rows
-
     if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)):
         raise ValueError(f"n_negatives must be None or an int >= 1, got {n_negatives!r}")
     if n_negatives < 1:
@@ -215,8 +215,6 @@ def evaluate_recommender(
         ``diversity@k`` (with embeddings), ``n_users`` (evaluated), ``n_cold_users`` (test
         users not in train) and ``n_users_no_new_items`` (skipped: nothing new to find).
     """
-    from recsys_kit.hybrid import to_run
-    from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
 
     if not isinstance(model, Recommender):
         raise TypeError(f"model must be a recsys_kit.cf Recommender, got {type(model).__name__}")
