@@ -43,7 +43,7 @@ from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
 from recsys_kit.progress import progress
-from recsys_kit.scoring import cpu_threads_for
+from recsys_kit.threads import cpu_threads_for
 
 #: Hub name of the CLIP used by :class:`ClipEncoder` by default.
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
