@@ -37,15 +37,10 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit.cf.base import Recommender, block_rows
-from recsys_kit.cf.interactions import (
-    SPLIT_TEST,
-    SPLIT_TRAIN,
-    _check_columns,
-    _sorted_unique,
-    build_matrix,
-    event_weights,
-)
+from recsys_kit.cf.interactions import build_matrix, event_weights
 from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS, SEED
+from recsys_kit.datasets.frames import check_columns, sorted_unique
+from recsys_kit.datasets.splits import SPLIT_TEST, SPLIT_TRAIN
 from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
 from recsys_kit.runs import to_run
 
@@ -72,7 +67,7 @@ def test_qrels(
     """
     if grade not in GRADES:
         raise ValueError(f"grade must be one of {GRADES}, got {grade!r}")
-    _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
     w = event_weights(test, weights) if grade == "weight" else np.ones(len(test))
     best = (
         pd.DataFrame({"u": test[COL_USER_ID].to_numpy(), "i": test[COL_PRODUCT_ID].to_numpy()})
@@ -218,12 +213,12 @@ def evaluate_recommender(
 
     if not isinstance(model, Recommender):
         raise TypeError(f"model must be a recsys_kit.cf Recommender, got {type(model).__name__}")
-    _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
     _check_split(train, test)
     if metrics is None:
         metrics = [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"]
     if items is None:  # every product of the log is a candidate, also those only in test
-        items = _sorted_unique(pd.concat([train[COL_PRODUCT_ID], test[COL_PRODUCT_ID]]))
+        items = sorted_unique(pd.concat([train[COL_PRODUCT_ID], test[COL_PRODUCT_ID]]))
     matrix, user_index, item_index = build_matrix(train, weights, items=items, split=None)
     if fit:
         model.fit(matrix)

@@ -33,7 +33,8 @@ The package, one module per concern (a notebook imports the names from here):
 * :mod:`~recsys_kit.scoring.rankers` -- :func:`hand_weighted_score`, :func:`fit_linear_ranker`.
 * :mod:`~recsys_kit.scoring.labels` -- grades and purchase labels of pairs.
 * :mod:`~recsys_kit.scoring.multitask` -- :class:`MultiTaskRanker`.
-* :mod:`~recsys_kit.scoring.candidates` -- query splits and candidate pools.
+* :mod:`~recsys_kit.scoring.candidates` -- candidate pools (the query split,
+  :func:`train_test_queries`, lives in :mod:`recsys_kit.datasets.splits`).
 * :mod:`~recsys_kit.scoring.comparison` -- :func:`compare_scorers`, :func:`tradeoff_curve`.
 
 Example:
@@ -45,8 +46,9 @@ Example:
     [0.3, -0.2]
 """
 
+from recsys_kit.datasets.splits import train_test_queries
 from recsys_kit.runs import scores_to_run
-from recsys_kit.scoring.candidates import candidate_pairs, train_test_queries
+from recsys_kit.scoring.candidates import candidate_pairs
 from recsys_kit.scoring.comparison import DEFAULT_METRICS, compare_scorers, tradeoff_curve
 from recsys_kit.scoring.features import (
     FEATURES,

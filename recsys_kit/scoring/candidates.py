@@ -1,9 +1,12 @@
-"""Query splits and candidate pools: which queries train, which test, which pairs to score.
+"""Candidate pools: the top-k semantic candidates per query that the scorers re-rank.
+
+The query split (:func:`train_test_queries`) lives with the other splitters in
+:mod:`recsys_kit.datasets.splits`.
 
 Example:
-    >>> train, test = train_test_queries([f"q{i}" for i in range(10)], frac=0.3)
-    >>> len(train), len(test)
-    (7, 3)
+    >>> candidate_pairs(["q"], np.eye(2)[:1], ["a", "b"], np.eye(2), k=1)[["product_id", "rank"]]
+      product_id  rank
+    0          a     1
 """
 
 from __future__ import annotations
@@ -17,58 +20,7 @@ import torch
 from recsys_kit import constants as C
 from recsys_kit.ranking import topk
 
-__all__ = ["candidate_pairs", "train_test_queries"]
-
-
-def train_test_queries(
-    queries: pd.DataFrame | Sequence[str],
-    frac: float = 0.3,
-    seed: int = C.SEED,
-    stratify: str | None = C.COL_QUERY_KIND,
-) -> tuple[list[str], list[str]]:
-    """Split query ids into train and held-out test queries.
-
-    Args:
-        queries: the queries frame (``query_id`` column) or a list of ids.
-        frac: fraction held out as test, in (0, 1).
-        seed: shuffle seed.
-        stratify: column to split within (each query kind keeps its share); None or a
-            missing column = plain random split.
-
-    Returns:
-        ``(train_ids, test_ids)``, each in the input order.
-
-    Example:
-        >>> train, test = train_test_queries([f"q{i}" for i in range(10)], frac=0.3)
-        >>> len(train), len(test)
-        (7, 3)
-    """
-    if not 0.0 < frac < 1.0:
-        raise ValueError(f"frac (the test share) must be in (0, 1), got {frac}")
-    if isinstance(queries, pd.DataFrame):
-        if C.COL_QUERY_ID not in queries.columns:
-            raise KeyError("queries frame has no 'query_id' column")
-        ids = queries[C.COL_QUERY_ID].astype(str).to_numpy()
-        strata = (
-            queries[stratify].astype(str).to_numpy()
-            if stratify and stratify in queries.columns
-            else np.zeros(len(ids), dtype=str)
-        )
-    else:
-        ids = np.asarray(list(queries)).astype(str)
-        strata = np.zeros(len(ids), dtype=str)
-    if len(set(ids)) != len(ids):
-        raise ValueError("query ids are not unique")
-    if len(ids) < 2:
-        raise ValueError("need at least two queries to split")
-    rng = np.random.default_rng(seed)
-    is_test = np.zeros(len(ids), dtype=bool)
-    for s in sorted(set(strata)):
-        rows = np.flatnonzero(strata == s)
-        # at least one test and one train query per stratum when it has two or more
-        n_test = int(np.clip(round(frac * len(rows)), 1, len(rows) - 1)) if len(rows) > 1 else 0
-        is_test[rng.permutation(rows)[:n_test]] = True
-    return ids[~is_test].tolist(), ids[is_test].tolist()
+__all__ = ["candidate_pairs"]
 
 
 def candidate_pairs(
