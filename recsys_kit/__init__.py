@@ -7,4 +7,6 @@ Notebooks teach; this package computes. One module per concept: ``constants``, `
 the instructor-only package ``recsys_grader``, which students never install.
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

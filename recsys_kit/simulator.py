@@ -35,6 +35,9 @@ Example:
     >>> out = sim.expected_outcomes(good, [qid])
     >>> bool(out.loc[qid, "conversion"] > 0.1)
     True
+
+The module is over 600 lines because the simulator and its offline/online comparison read the
+same shopper model; splitting them would expose its internals.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ would cost more than the arithmetic.
 
 Example:
     >>> import torch
-
-__all__ = ["check_threads", "cpu_threads_for", "thread_limit"]
     >>> before = torch.get_num_threads()
     >>> with thread_limit(1):
     ...     torch.get_num_threads()
@@ -27,6 +25,8 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+
+__all__ = ["check_threads", "thread_limit", "cpu_threads_for"]
 
 
 def check_threads(num_threads: int | None) -> int | None:

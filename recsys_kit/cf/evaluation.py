@@ -44,6 +44,8 @@ from recsys_kit.datasets.splits import SPLIT_TEST, SPLIT_TRAIN
 from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
 from recsys_kit.runs import to_run
 
+__all__ = ["GRADES", "test_qrels", "sampled_recommend", "evaluate_recommender"]
+
 GRADES = ("binary", "weight")
 
 

@@ -36,6 +36,9 @@ Example:
     >>> als = ALS(factors=8, iterations=5, seed=0).fit(X)
     >>> als.user_factors.shape, als.item_factors.shape
     ((50, 8), (40, 8))
+
+The module is over 600 lines because ALS, BPR and the ``implicit`` wrapper share one factor model,
+its solvers and its loss; split them only together.
 """
 
 from __future__ import annotations
@@ -51,6 +54,20 @@ from recsys_kit.constants import SEED
 from recsys_kit.device import get_device
 from recsys_kit.progress import progress
 from recsys_kit.threads import check_threads, thread_limit
+
+__all__ = [
+    "SOLVERS",
+    "EXACT_BLOCK_BYTES",
+    "init_factors",
+    "als_solve_exact",
+    "CGSide",
+    "als_solve_cg",
+    "als_loss",
+    "ALS",
+    "BPR",
+    "implicit_available",
+    "ImplicitALS",
+]
 
 SOLVERS = ("cg", "exact")
 #: Bytes of (nnz, factors, factors) outer products the exact solver builds per block of users.

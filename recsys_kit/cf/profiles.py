@@ -40,6 +40,18 @@ from recsys_kit.constants import (
 )
 from recsys_kit.datasets.frames import check_columns, sorted_unique
 
+__all__ = [
+    "PRICE_BANDS",
+    "Encoder",
+    "l2_normalize_rows",
+    "decay_factors",
+    "behaviour_profiles",
+    "behaviour_profile",
+    "price_bands",
+    "preference_profile",
+    "text_profile",
+]
+
 #: Labels of the price bands of :func:`preference_profile` (catalogue price quartiles).
 PRICE_BANDS = ("budget", "mid", "upper", "premium")
 _EPS = 1e-12

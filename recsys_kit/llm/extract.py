@@ -34,6 +34,22 @@ import pandas as pd
 
 from recsys_kit import constants as C
 
+__all__ = [
+    "DEFAULT_FIELDS",
+    "METHODS",
+    "Schema",
+    "catalog_schema",
+    "parse_attributes",
+    "validate_attributes",
+    "pick_examples",
+    "format_record",
+    "build_prompt",
+    "LineTrie",
+    "constrained_extract",
+    "likelihood_extract",
+    "extract_attributes",
+]
+
 #: Fields extracted by default (MiniShop ground-truth columns).
 DEFAULT_FIELDS = (
     C.COL_BRAND,

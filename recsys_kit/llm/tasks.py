@@ -24,6 +24,8 @@ import pandas as pd
 from recsys_kit import constants as C
 from recsys_kit.llm.extract import pick_examples
 
+__all__ = ["REWRITE_EXAMPLES", "generate_descriptions", "rewrite_query", "classify_intent"]
+
 #: Hand-written rewriting demonstrations (none of them is a MiniShop query).
 REWRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
     ("蓝色牛仔裤", "blue denim jeans"),
