@@ -126,3 +126,10 @@ def test_modules_stay_small_or_say_why(name):
         f"{MODULES[name]} has {len(text.splitlines())} lines: split it by concept or say in its "
         f"docstring why it is over {MAX_LINES} lines (a sentence with 'lines because')"
     )
+
+
+def test_package_docstring_names_every_room():
+    doc = ast.get_docstring(ast.parse((KIT / "__init__.py").read_text(encoding="utf-8"))) or ""
+    rooms = {n.split(".")[1] for n in MODULES if n.count(".") >= 1} - {"topk_engine"}
+    missing = sorted(r for r in rooms if f"``{r}``" not in doc)
+    assert not missing, f"recsys_kit/__init__.py's docstring does not name {missing}"
