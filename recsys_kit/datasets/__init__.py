@@ -14,21 +14,13 @@
 * :mod:`~recsys_kit.datasets.frames` -- column checks and sorted ids shared by all of them.
 
 Loaders validate what they read and raise :class:`SchemaError` naming the file, the column, a
-sample bad row and the fix. Files are only read, never written.
-
-Returned dtypes (MiniShop):
-    ids and text: pandas string (``str``); dates and timestamps: ``datetime64[ns]``;
-    counts, indices, positions, grades: ``int64``; price and catalog rating: ``float64``;
-    interaction rating: ``float64`` with NaN for non-rating events.
+sample bad row and the fix (dtypes of the MiniShop frames: :mod:`recsys_kit.datasets.minishop`).
+Files are only read, never written.
 
 Example:
-    >>> from recsys_kit import datasets
-    >>> catalog = datasets.load_catalog()
-    >>> catalog.loc[0, "product_id"]
-    'P00001'
-    >>> qrels = datasets.qrels_dict(datasets.load_qrels())
-    >>> max(qrels["Q0001"].values())
-    3
+    >>> from recsys_kit.datasets import load_catalog, minishop_sample
+    >>> len(load_catalog()) > 1000
+    True
 """
 
 from recsys_kit import paths  # noqa: F401  (datasets.paths, as before the package)
@@ -80,48 +72,48 @@ from recsys_kit.datasets.splits import (
 )
 
 __all__ = [
-    "SCHEMAS",
-    "INTENT_ATTRIBUTES",
-    "Column",
-    "Schema",
-    "SchemaError",
-    "CatalogBundle",
-    "MiniShopSample",
-    "load_catalog",
-    "load_queries",
-    "load_qrels",
-    "load_users",
-    "load_interactions",
-    "load_images",
-    "load_shoppers",
-    "load_intents",
-    "qrels_dict",
-    "product_text",
-    "text_tokens",
-    "validate",
-    "load_wands",
-    "load_esci",
-    "load_amazon_sequences",
-    "amazon_fixture_path",
-    "train_test_split",
-    "leave_last_out",
-    "split_frames",
-    "train_test_queries",
-    "SPLIT_TRAIN",
-    "SPLIT_VALID",
-    "SPLIT_TEST",
-    "stratified_subset",
-    "minishop_sample",
-    "check_columns",
-    "sorted_unique",
-    "REGENERATE",
-    "RESTORE",
-    "WANDS_URL",
-    "WANDS_GRADES",
-    "WANDS_TO_ESCI",
-    "WANDS_SCHEMAS",
-    "ESCI_URL",
     "ESCI_FILES",
     "ESCI_LOCALES",
     "ESCI_SCHEMAS",
+    "ESCI_URL",
+    "INTENT_ATTRIBUTES",
+    "REGENERATE",
+    "RESTORE",
+    "SCHEMAS",
+    "SPLIT_TEST",
+    "SPLIT_TRAIN",
+    "SPLIT_VALID",
+    "WANDS_GRADES",
+    "WANDS_SCHEMAS",
+    "WANDS_TO_ESCI",
+    "WANDS_URL",
+    "amazon_fixture_path",
+    "CatalogBundle",
+    "check_columns",
+    "Column",
+    "leave_last_out",
+    "load_amazon_sequences",
+    "load_catalog",
+    "load_esci",
+    "load_images",
+    "load_intents",
+    "load_interactions",
+    "load_qrels",
+    "load_queries",
+    "load_shoppers",
+    "load_users",
+    "load_wands",
+    "minishop_sample",
+    "MiniShopSample",
+    "product_text",
+    "qrels_dict",
+    "Schema",
+    "SchemaError",
+    "sorted_unique",
+    "split_frames",
+    "stratified_subset",
+    "text_tokens",
+    "train_test_queries",
+    "train_test_split",
+    "validate",
 ]
