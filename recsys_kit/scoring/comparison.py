@@ -102,25 +102,9 @@ def tradeoff_curve(
     Returns:
         Frame with columns ``alpha``, ``ndcg@k``, ``purchase_ndcg@k`` (one row per alpha).
     """
-    need = [C.COL_QUERY_ID, C.COL_PRODUCT_ID, grade_col, buy_col, *feature_names]
-    missing = [c for c in need if c not in table.columns]
-    if missing:
-        raise KeyError(f"table lacks column(s) {missing}; see the tradeoff_curve docstring")
-    qid = table[C.COL_QUERY_ID].astype(str)
-    train = table[qid.isin({str(q) for q in train_queries})]
-    test = table[qid.isin({str(q) for q in test_queries})].reset_index(drop=True)
-    if train.empty or test.empty:
-        raise ValueError("no pair belongs to the train (or test) queries; check the query ids")
-    if qrels is None:
-        rel = test[test[grade_col] > 0]
-        qrels = {}
-        for q, p, g in zip(rel[C.COL_QUERY_ID].astype(str), rel[C.COL_PRODUCT_ID], rel[grade_col]):
-            qrels.setdefault(q, {})[str(p)] = int(g)
-    test_ids = set(test[C.COL_QUERY_ID].astype(str))
-    rel_qrels = _restrict(qrels, test_ids)
-    buy_q = {q: d for q, d in buy_qrels.items() if str(q) in test_ids}
-    if not buy_q:
-        raise ValueError("buy_qrels has no test query; build it from the test pairs")
+    train, test = _split_table(table, train_queries, test_queries, grade_col, buy_col,
+                               feature_names)  # fmt: skip
+    rel_qrels, buy_q = _test_qrels(test, qrels, buy_qrels, grade_col)
     metric = f"ndcg@{k}"
     rows = []
     for alpha in alphas:
@@ -144,3 +128,44 @@ def tradeoff_curve(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _split_table(
+    table: pd.DataFrame,
+    train_queries: Iterable[str],
+    test_queries: Iterable[str],
+    grade_col: str,
+    buy_col: str,
+    feature_names: Sequence[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and test queries' pairs of ``table`` (checked to have the needed columns)."""
+    need = [C.COL_QUERY_ID, C.COL_PRODUCT_ID, grade_col, buy_col, *feature_names]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise KeyError(f"table lacks column(s) {missing}; see the tradeoff_curve docstring")
+    qid = table[C.COL_QUERY_ID].astype(str)
+    train = table[qid.isin({str(q) for q in train_queries})]
+    test = table[qid.isin({str(q) for q in test_queries})].reset_index(drop=True)
+    if train.empty or test.empty:
+        raise ValueError("no pair belongs to the train (or test) queries; check the query ids")
+    return train, test
+
+
+def _test_qrels(
+    test: pd.DataFrame,
+    qrels: Mapping[str, Mapping[str, int]] | None,
+    buy_qrels: Mapping[str, Mapping[str, int]],
+    grade_col: str,
+) -> tuple[dict, dict]:
+    """Relevance (default: the table's grades) and purchase qrels of the test queries."""
+    if qrels is None:
+        rel = test[test[grade_col] > 0]
+        qrels = {}
+        for q, p, g in zip(rel[C.COL_QUERY_ID].astype(str), rel[C.COL_PRODUCT_ID], rel[grade_col]):
+            qrels.setdefault(q, {})[str(p)] = int(g)
+    test_ids = set(test[C.COL_QUERY_ID].astype(str))
+    rel_qrels = _restrict(qrels, test_ids)
+    buy_q = {q: d for q, d in buy_qrels.items() if str(q) in test_ids}
+    if not buy_q:
+        raise ValueError("buy_qrels has no test query; build it from the test pairs")
+    return rel_qrels, buy_q

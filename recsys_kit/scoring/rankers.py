@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -231,34 +231,13 @@ def fit_linear_ranker(
     mean, std = standardize(x)
     dev = get_device(device)
     torch.manual_seed(seed)
-    xt = torch.as_tensor((x - mean) / std, dtype=torch.float32, device=dev)
     w = torch.zeros(x.shape[1], device=dev, requires_grad=True)
     b = torch.zeros((), device=dev, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=lr)
     if loss == "pairwise":
-        bi, wi = ranking_pairs(y, groups, max_pairs_per_group, seed)
-        if len(bi) == 0:
-            raise ValueError(
-                "no pair of rows in the same group has different labels; pairwise training "
-                "needs queries with at least two grades (or use loss='pointwise')"
-            )
-        # linear score: s_i - s_j = (x_i - x_j) @ w, so the pair differences are fixed inputs
-        diff = torch.as_tensor(((x[bi] - x[wi]) / std).astype(np.float32), device=dev)
+        objective, size = _pairwise_objective(x, y, std, groups, max_pairs_per_group, seed, dev)
     else:
-        group_codes(groups, len(y))  # validate length
-        top = y.max() if y.max() > 0 else 1.0
-        yt = torch.as_tensor(y / top, dtype=torch.float32, device=dev)
-    history: list[float] = []
-    with cpu_threads_for(dev, x.size if loss == "pointwise" else diff.numel()):
-        for _ in progress(range(epochs), "ranker epochs"):
-            opt.zero_grad()
-            if loss == "pairwise":
-                obj = nn.functional.softplus(-(diff @ w)).mean()
-            else:
-                obj = nn.functional.mse_loss(xt @ w + b, yt)
-            (obj + weight_decay * (w * w).sum()).backward()
-            opt.step()
-            history.append(float(obj.detach()))
+        objective, size = _pointwise_objective(x, y, mean, std, groups, dev)
+    history = _train(objective, w, b, size, epochs, lr, weight_decay, dev)
     w_std = w.detach().cpu().double().numpy()
     w_raw = w_std / std
     bias = float(b.detach().cpu()) - float((w_raw * mean).sum())
@@ -271,3 +250,63 @@ def fit_linear_ranker(
         loss=loss,
         history=history,
     )
+
+
+def _pairwise_objective(
+    x: np.ndarray,
+    y: np.ndarray,
+    std: np.ndarray,
+    groups: Sequence[Hashable] | np.ndarray,
+    max_pairs_per_group: int | None,
+    seed: int,
+    dev: torch.device,
+) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
+    """Pairwise logistic loss over pairs of a query with different labels (RankNet)."""
+    bi, wi = ranking_pairs(y, groups, max_pairs_per_group, seed)
+    if len(bi) == 0:
+        raise ValueError(
+            "no pair of rows in the same group has different labels; pairwise training "
+            "needs queries with at least two grades (or use loss='pointwise')"
+        )
+    # linear score: s_i - s_j = (x_i - x_j) @ w, so the pair differences are fixed inputs
+    diff = torch.as_tensor(((x[bi] - x[wi]) / std).astype(np.float32), device=dev)
+    return (lambda w, b: nn.functional.softplus(-(diff @ w)).mean()), diff.numel()
+
+
+def _pointwise_objective(
+    x: np.ndarray,
+    y: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    groups: Sequence[Hashable] | np.ndarray,
+    dev: torch.device,
+) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
+    """Squared error between the score and the label scaled to [0, 1]."""
+    group_codes(groups, len(y))  # validate length
+    top = y.max() if y.max() > 0 else 1.0
+    xt = torch.as_tensor((x - mean) / std, dtype=torch.float32, device=dev)
+    yt = torch.as_tensor(y / top, dtype=torch.float32, device=dev)
+    return (lambda w, b: nn.functional.mse_loss(xt @ w + b, yt)), x.size
+
+
+def _train(
+    objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    w: torch.Tensor,
+    b: torch.Tensor,
+    size: int,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    dev: torch.device,
+) -> list[float]:
+    """Full-batch Adam on ``objective(w, b) + weight_decay * |w|^2``; the loss per epoch."""
+    opt = torch.optim.Adam([w, b], lr=lr)
+    history: list[float] = []
+    with cpu_threads_for(dev, size):
+        for _ in progress(range(epochs), "ranker epochs"):
+            opt.zero_grad()
+            obj = objective(w, b)
+            (obj + weight_decay * (w * w).sum()).backward()
+            opt.step()
+            history.append(float(obj.detach()))
+    return history
