@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys_kit.cf.base import Recommender, block_rows
 from recsys_kit.cf.interactions import build_matrix, event_weights
@@ -230,6 +231,37 @@ def evaluate_recommender(
             "(build_matrix(train, weights, items=items)); or pass fit=True"
         )
 
+    test, n_cold, n_empty = _predictable(test, matrix, user_index, item_index, exclude_seen)
+    qrels = test_qrels(test, grade, weights)
+    users = list(qrels)
+    rows = user_index.get_indexer(users)
+    if n_negatives is None:
+        scores, cols = model.recommend(rows, k, exclude_seen=exclude_seen)
+    else:
+        relevant = [item_index.get_indexer(list(qrels[u])) for u in users]
+        scores, cols = sampled_recommend(model, rows, relevant, n_negatives, k, seed)
+    # Rank-based run scores (k, k-1, ...) so the metrics see exactly this order; padded
+    # (-inf) entries are dropped.
+    ranks = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), scores.shape)
+    run = to_run(users, ranks, np.where(np.isfinite(scores), cols, -1), list(item_index))
+    out = dict(evaluate(qrels, run, list(metrics)))
+
+    out.update(_beyond_accuracy(cols, scores, matrix, k, item_embeddings))
+    out["n_users"] = float(len(users))
+    out["n_cold_users"] = float(n_cold)
+    out["n_users_no_new_items"] = float(n_empty)
+    return out
+
+
+def _predictable(
+    test: pd.DataFrame,
+    matrix: sp.csr_matrix,
+    user_index: pd.Index,
+    item_index: pd.Index,
+    exclude_seen: bool,
+) -> tuple[pd.DataFrame, int, int]:
+    """The test rows a model can be asked about: warm users, and (``exclude_seen``) pairs not
+    already in train; with the number of cold users and of users left with nothing new."""
     test = test[[COL_USER_ID, COL_PRODUCT_ID] + (["event"] if "event" in test.columns else [])]
     warm_user = user_index.get_indexer(test[COL_USER_ID]) >= 0
     n_cold = int(test.loc[~warm_user, COL_USER_ID].nunique())
@@ -251,20 +283,18 @@ def evaluate_recommender(
             "no test user has an interaction to predict (all test users are new, or every test "
             "item was already seen in train); check the split"
         )
-    qrels = test_qrels(test, grade, weights)
-    users = list(qrels)
-    rows = user_index.get_indexer(users)
-    if n_negatives is None:
-        scores, cols = model.recommend(rows, k, exclude_seen=exclude_seen)
-    else:
-        relevant = [item_index.get_indexer(list(qrels[u])) for u in users]
-        scores, cols = sampled_recommend(model, rows, relevant, n_negatives, k, seed)
-    # Rank-based run scores (k, k-1, ...) so the metrics see exactly this order; padded
-    # (-inf) entries are dropped.
-    ranks = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), scores.shape)
-    run = to_run(users, ranks, np.where(np.isfinite(scores), cols, -1), list(item_index))
-    out = dict(evaluate(qrels, run, list(metrics)))
+    return test, n_cold, n_empty
 
+
+def _beyond_accuracy(
+    cols: np.ndarray,
+    scores: np.ndarray,
+    matrix: sp.csr_matrix,
+    k: int,
+    item_embeddings: np.ndarray | None,
+) -> dict[str, float]:
+    """Coverage, novelty and (with embeddings) diversity of the recommended lists."""
+    out: dict[str, float] = {}
     lists = [row[np.isfinite(s)].tolist() for row, s in zip(cols, scores, strict=True)]
     out[f"coverage@{k}"] = catalog_coverage(lists, matrix.shape[1])
     popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
@@ -277,7 +307,4 @@ def evaluate_recommender(
                 f"matrix columns, got shape {emb.shape}"
             )
         out[f"diversity@{k}"] = intra_list_diversity(lists, emb)
-    out["n_users"] = float(len(users))
-    out["n_cold_users"] = float(n_cold)
-    out["n_users_no_new_items"] = float(n_empty)
     return out
