@@ -95,6 +95,26 @@ def load_amazon_sequences(
             "('review' = 0/1 feedback)"
         )
     path = Path(path)
+    users, items, lengths = _parse_sequences(_read_text(path), path, min_items)
+    counts = np.asarray(lengths)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    df = pd.DataFrame(
+        {
+            COL_USER_ID: np.repeat(np.asarray(users, dtype=object), counts),
+            COL_PRODUCT_ID: np.asarray(items, dtype=object),
+            COL_EVENT: event,
+            COL_TIMESTAMP: (np.arange(len(items)) - starts).astype(np.int64),
+            COL_RATING: np.nan,
+            COL_POSITION: np.zeros(len(items), dtype=np.int64),
+        }
+    )
+    df[COL_USER_ID] = df[COL_USER_ID].astype(str)
+    df[COL_PRODUCT_ID] = df[COL_PRODUCT_ID].astype(str)
+    return df if n_test is None else leave_last_out(df, n_test, n_valid)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, or an error naming what is wrong with the path and the format."""
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; pass the sequence file inside it")
     if not path.is_file():
@@ -106,7 +126,17 @@ def load_amazon_sequences(
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text (byte {err.start}); {FORMAT_HINT}") from None
+    return text
 
+
+def _parse_sequences(
+    text: str, path: Path, min_items: int
+) -> tuple[list[str], list[str], list[int]]:
+    """Users, their items (concatenated, in file order) and each user's item count.
+
+    Raises:
+        ValueError: naming the file line of a malformed, repeated or too short sequence.
+    """
     users: list[str] = []
     items: list[str] = []
     lengths: list[int] = []
@@ -141,19 +171,4 @@ def load_amazon_sequences(
         lengths.append(len(tokens) - 1)
     if not users:
         raise ValueError(f"{path} has no data lines; {FORMAT_HINT}")
-
-    counts = np.asarray(lengths)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    df = pd.DataFrame(
-        {
-            COL_USER_ID: np.repeat(np.asarray(users, dtype=object), counts),
-            COL_PRODUCT_ID: np.asarray(items, dtype=object),
-            COL_EVENT: event,
-            COL_TIMESTAMP: (np.arange(len(items)) - starts).astype(np.int64),
-            COL_RATING: np.nan,
-            COL_POSITION: np.zeros(len(items), dtype=np.int64),
-        }
-    )
-    df[COL_USER_ID] = df[COL_USER_ID].astype(str)
-    df[COL_PRODUCT_ID] = df[COL_PRODUCT_ID].astype(str)
-    return df if n_test is None else leave_last_out(df, n_test, n_valid)
+    return users, items, lengths
