@@ -47,6 +47,7 @@ from recsys_kit import constants as C
 from recsys_kit.device import get_device
 from recsys_kit.metrics import evaluate
 from recsys_kit.progress import progress
+from recsys_kit.ranking import topk
 from recsys_kit.threads import cpu_threads_for
 
 #: Hub name of the CLIP used by :class:`ClipEncoder` by default.
@@ -567,8 +568,6 @@ def search_images(
     """
     if not isinstance(encoder, CrossModalEncoder):
         raise TypeError("encoder must have encode_text and encode_image (CrossModalEncoder)")
-    from recsys_kit.ranking import topk
-
     q = encoder.encode_text([query])
     scores, idx = topk(q, np.asarray(image_vecs, dtype=np.float32), k=k, metric="cosine")
     return scores[0], idx[0]

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit import constants as C
+from recsys_kit import datasets as D
 from recsys_kit.abtest import Ranker, draw_sessions, ranked_ids
 from recsys_kit.metrics import evaluate
 from recsys_kit.runs import ranked_docs
@@ -125,8 +126,6 @@ class ShopperSimulator:
         params: ShopperParams | None = None,
         quadrature: int = 7,
     ) -> None:
-        from recsys_kit import datasets as D
-
         catalog = D.load_catalog() if catalog is None else catalog
         users = D.load_users() if users is None else users
         shoppers = D.load_shoppers() if shoppers is None else shoppers

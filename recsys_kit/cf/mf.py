@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys_kit.cf.base import Recommender
+from recsys_kit.cf.base import Recommender, check_matrix
 from recsys_kit.constants import SEED
 from recsys_kit.device import get_device
 from recsys_kit.progress import progress
@@ -320,8 +320,6 @@ class ALS(_FactorModel):
 
     def fit_from(self, matrix: sp.spmatrix, x: np.ndarray, y: np.ndarray) -> ALS:
         """Run the ALS sweeps from given starting factors (used to compare with ``implicit``)."""
-        from recsys_kit.cf.base import check_matrix
-
         matrix = check_matrix(matrix)
         self.train_matrix = matrix
         with thread_limit(self.num_threads):
