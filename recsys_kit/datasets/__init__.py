@@ -24,96 +24,25 @@ Example:
 """
 
 from recsys_kit import paths  # noqa: F401  (datasets.paths, as before the package)
-from recsys_kit.datasets.catalogs import (
-    ESCI_FILES,
-    ESCI_LOCALES,
-    ESCI_SCHEMAS,
-    ESCI_URL,
-    WANDS_GRADES,
-    WANDS_SCHEMAS,
-    WANDS_TO_ESCI,
-    WANDS_URL,
-    CatalogBundle,
-    load_esci,
-    load_wands,
-)
-from recsys_kit.datasets.frames import check_columns, sorted_unique
-from recsys_kit.datasets.minishop import (
-    INTENT_ATTRIBUTES,
-    REGENERATE,
-    RESTORE,
-    SCHEMAS,
-    Column,
-    Schema,
-    SchemaError,
-    load_catalog,
-    load_images,
-    load_intents,
-    load_interactions,
-    load_qrels,
-    load_queries,
-    load_shoppers,
-    load_users,
-    product_text,
-    qrels_dict,
-    text_tokens,
-    validate,
-)
-from recsys_kit.datasets.sampling import MiniShopSample, minishop_sample, stratified_subset
-from recsys_kit.datasets.sequences import amazon_fixture_path, load_amazon_sequences
-from recsys_kit.datasets.splits import (
-    SPLIT_TEST,
-    SPLIT_TRAIN,
-    SPLIT_VALID,
-    leave_last_out,
-    split_frames,
-    train_test_queries,
-    train_test_split,
-)
+from recsys_kit.datasets import catalogs, frames, minishop, sampling, sequences, splits
+
+# Each room's public names are its __all__: a loader added to a room is exported here too.
+from recsys_kit.datasets.catalogs import *  # noqa: F403
+from recsys_kit.datasets.frames import *  # noqa: F403
+from recsys_kit.datasets.minishop import *  # noqa: F403
+from recsys_kit.datasets.minishop import INTENT_ATTRIBUTES, REGENERATE, RESTORE
+from recsys_kit.datasets.sampling import *  # noqa: F403
+from recsys_kit.datasets.sequences import *  # noqa: F403
+from recsys_kit.datasets.splits import *  # noqa: F403
 
 __all__ = [
-    "ESCI_FILES",
-    "ESCI_LOCALES",
-    "ESCI_SCHEMAS",
-    "ESCI_URL",
+    *minishop.__all__,
+    *catalogs.__all__,
+    *sequences.__all__,
+    *splits.__all__,
+    *sampling.__all__,
+    *frames.__all__,
     "INTENT_ATTRIBUTES",
     "REGENERATE",
     "RESTORE",
-    "SCHEMAS",
-    "SPLIT_TEST",
-    "SPLIT_TRAIN",
-    "SPLIT_VALID",
-    "WANDS_GRADES",
-    "WANDS_SCHEMAS",
-    "WANDS_TO_ESCI",
-    "WANDS_URL",
-    "amazon_fixture_path",
-    "CatalogBundle",
-    "check_columns",
-    "Column",
-    "leave_last_out",
-    "load_amazon_sequences",
-    "load_catalog",
-    "load_esci",
-    "load_images",
-    "load_intents",
-    "load_interactions",
-    "load_qrels",
-    "load_queries",
-    "load_shoppers",
-    "load_users",
-    "load_wands",
-    "minishop_sample",
-    "MiniShopSample",
-    "product_text",
-    "qrels_dict",
-    "Schema",
-    "SchemaError",
-    "sorted_unique",
-    "split_frames",
-    "stratified_subset",
-    "text_tokens",
-    "train_test_queries",
-    "train_test_split",
-    "validate",
 ]
