@@ -25,6 +25,15 @@ import scipy.sparse as sp
 
 from recsys_kit.threads import thread_limit
 
+__all__ = [
+    "SCORE_BLOCK_BYTES",
+    "check_matrix",
+    "block_rows",
+    "topk_rows",
+    "Recommender",
+    "PopularityRecommender",
+]
+
 #: Bytes of dense scores one block of users may hold in :meth:`Recommender.recommend` (the
 #: score block is the only thing that grows with the catalogue; 8 MiB = 173 users x 12k items).
 SCORE_BLOCK_BYTES = 8 * 2**20
