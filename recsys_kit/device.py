@@ -36,6 +36,52 @@ import torch
 
 from recsys_kit.constants import ENV_DEVICE
 
+#: CPU kinds that ``make test`` and ``bench/bench_search.py`` emulate on the machine at hand by
+#: forcing other kernels through each library's own switch (README, "CPU variety"). Only
+#: downgrades: no variable can add an instruction set the host lacks (AMX, AVX-512).
+#: ``ATEN_CPU_CAPABILITY``: torch's own vectorised kernels (sums, sorts, elementwise);
+#: ``MKL_ENABLE_INSTRUCTIONS`` / ``MKL_CBWR``: torch's float32 GEMMs (MKL); ``ONEDNN_MAX_CPU_ISA``:
+#: torch's bf16 GEMMs (oneDNN; below AVX512_CORE_BF16 they are emulated, slowly);
+#: ``OPENBLAS_CORETYPE``: numpy's BLAS; ``NPY_DISABLE_CPU_FEATURES``: numpy's SIMD (sorts,
+#: partitions, reductions).
+CPU_KINDS: dict[str, dict[str, str]] = {
+    # AVX2, no AVX-512: AMD Zen 1-3, Intel Haswell to Comet Lake, most laptops
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4,AVX512_ICL,AVX512_SPR",
+    },
+    # AVX-512 without bf16: Intel Skylake-SP / Cascade Lake / Ice Lake servers
+    "avx512-no-bf16": {
+        "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI",
+        "OPENBLAS_CORETYPE": "SkylakeX",
+        "NPY_DISABLE_CPU_FEATURES": "AVX512_SPR",
+    },
+    # the oldest kernels everywhere: x86-64-v2 (SSE4.2), and MKL's vendor-neutral code path
+    # (MKL_CBWR=COMPATIBLE: the rounding MKL gives where it does not tune for the CPU; on the
+    # AMD EPYC of issue 10 it reproduces another CPU's tie order)
+    "baseline": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_CBWR": "COMPATIBLE",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "OPENBLAS_CORETYPE": "Prescott",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR",
+    },
+}
+#: The CPU flag (``/proc/cpuinfo``) that each OpenBLAS core type and numpy feature group needs:
+#: forcing a core type the CPU lacks would crash; disabling a feature it lacks, warn.
+_NEEDS = {
+    "Haswell": "avx2",
+    "SkylakeX": "avx512f",
+    "Prescott": "pni",
+    "X86_V3": "avx2",
+    "X86_V4": "avx512bw",
+    "AVX512_ICL": "avx512_vbmi2",
+    "AVX512_SPR": "avx512_fp16",
+}
+
 #: Precision names accepted by :func:`get_dtype`.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -351,3 +397,54 @@ def bf16_matmul_speedup(device_type: str = "cpu") -> float:
         if quick < 0.5:  # no native bf16: emulated products, no need to measure them longer
             return quick
         return ratio(256, 4096, 3)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def cpu_kind_env(kind: str) -> dict[str, str]:
+    """The environment variables that emulate CPU ``kind`` (:data:`CPU_KINDS`) on this host.
+
+    Settings that would ask for more than the host has are left out (an OpenBLAS core type
+    whose instructions the CPU lacks, numpy features it does not have): they would crash or
+    warn, and the host already runs the lower kernels.
+
+    Args:
+        kind: a key of :data:`CPU_KINDS`.
+
+    Returns:
+        ``{variable: value}``, to add to a child process's environment.
+
+    Example:
+        >>> cpu_kind_env("avx2")["ATEN_CPU_CAPABILITY"]
+        'avx2'
+    """
+    if kind not in CPU_KINDS:
+        raise ValueError(f"unknown CPU kind {kind!r}; use one of {sorted(CPU_KINDS)}")
+    env = dict(CPU_KINDS[kind])
+    flags = _cpu_flags()
+    if not flags:  # not Linux: no way to tell, so nothing that could crash
+        env.pop("OPENBLAS_CORETYPE", None)
+        return env
+    if _NEEDS.get(env.get("OPENBLAS_CORETYPE", ""), "") not in flags:
+        env.pop("OPENBLAS_CORETYPE", None)
+    if "NPY_DISABLE_CPU_FEATURES" in env:
+        have = [f for f in env["NPY_DISABLE_CPU_FEATURES"].split(",") if _NEEDS[f] in flags]
+        env["NPY_DISABLE_CPU_FEATURES"] = ",".join(have)
+        if not have:
+            del env["NPY_DISABLE_CPU_FEATURES"]
+    return env
+
+
+if __name__ == "__main__":  # python -m recsys_kit.device --env KIND: for make test
+    import argparse
+
+    ap = argparse.ArgumentParser(description="print the environment that emulates a CPU kind")
+    ap.add_argument("--env", choices=sorted(CPU_KINDS), required=True)
+    print(" ".join(f"{k}={v}" for k, v in cpu_kind_env(ap.parse_args().env).items()))
