@@ -304,7 +304,8 @@ def _topk_impl(
     glue = single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
     with torch.inference_mode(), glue:
         if dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES and precision != "bf16":
-            vals, idx = engine.scan_topk(qt, it, k, metric, threads)
+            xmax = prepared.xmax if prepared is not None and metric == "dot" else None
+            vals, idx = engine.scan_topk(qt, it, k, metric, threads, xmax)
             stats = TopkStats("scan", n_q, threads=threads)
         else:
             m = default_margin(k) if margin is None else int(margin)
@@ -479,8 +480,6 @@ class Index:
         """The items ready for the candidate GEMM this batch will use (bf16 where it measures
         faster: :func:`_bf16_pays`), made once per kind."""
         n_q = 1 if q.ndim == 1 else q.shape[0]
-        if n_q <= NUMPY_MAX_QUERIES and self.device.type == "cpu":
-            return None  # the scan route reads the items as they are
         low = n_q >= BF16_MIN_QUERIES and len(self) >= BF16_MIN_ITEMS
         low = low and _bf16_pays(self.device, prepared=True)
         if low not in self._prepared_items:

@@ -671,19 +671,30 @@ def _threshold_pass(
 
 
 def scan_topk(
-    q: torch.Tensor, items: torch.Tensor, k: int, metric: str, threads: int = 1
+    q: torch.Tensor,
+    items: torch.Tensor,
+    k: int,
+    metric: str,
+    threads: int = 1,
+    xmax: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact top-k of a few queries by scoring every item canonically (no GEMM, no proof).
+    """Exact top-k of one query (or a few) on CPU: a matrix-vector pass, then the canonical
+    scores of every item that may reach the k-th.
 
-    For one query a GEMM is a matrix-vector product, memory-bound: reading the items once is
-    the cost either way, so the canonical scores of all of them cost about what candidates
-    would. The items are read in L2-sized slices (product into a reused buffer, then the sum).
+    One query makes the GEMM a matrix-vector product, memory-bound: one pass over the items
+    (MKL's GEMV, on the workers, a slice at a time) gives approximate scores ``s^`` and, in the
+    same slice while it is in cache, the item norms the error bound needs. With ``t`` the k-th
+    largest ``s^`` and ``e`` the float32 :func:`error_bound`, the k-th canonical score is
+    ``>= t - e``, so items with ``s^ < t - 2e`` can neither reach nor tie it: the rest (usually
+    little more than k items) is scored canonically.
 
     Args:
         q: (Q, d) float32 queries (CPU).
         items: (N, d) float items on the same device.
         k, metric: as in :func:`candidate_topk`.
         threads: CPU workers.
+        xmax: an upper bound of the item norms when known (an index): skips their pass for
+            ``"dot"``.
 
     Returns:
         ``(scores, indices)``, (Q, k).
@@ -691,35 +702,46 @@ def scan_topk(
     n_q, dim = q.shape
     n = items.shape[0]
     plan = _Plan(q, items, metric, False, None)
-    step = max(1, CPU_GATHER_BYTES // (4 * dim))
+    step = max(256, 4 * CPU_GATHER_BYTES // (4 * dim))  # a few MiB: the norms read it cached
     per_task = max(step, -(-n // (4 * max(1, threads))))
+    need_norms = metric != "dot" or xmax is None
 
-    def scan(start: int, stop: int) -> torch.Tensor:
-        out = torch.empty((n_q, stop - start), dtype=torch.float32, device=q.device)
-        work = torch.empty((min(step, stop - start), dim), dtype=torch.float32)
+    def scan(start: int, stop: int) -> tuple[torch.Tensor, float]:
+        out = torch.empty((n_q, stop - start), dtype=torch.float32)
+        top = 0.0
         for a in range(start, stop, step):
             b = min(stop, a + step)
             x = items[a:b].float()
-            for r in range(n_q):
-                out[r, a - start : b - start] = canonical_scores(
-                    x, plan.qx[r], metric, work[: b - a]
-                )
-        return out
+            s = plan.qa @ x.T
+            if need_norms:
+                norms = torch.linalg.vector_norm(x, dim=1)
+                top = max(top, float(norms.max()))
+                if metric == "cosine":
+                    s /= norms.clamp_min(_EPS)
+                elif metric == "l2":
+                    s.mul_(2.0).sub_(norms.square())
+            out[:, a - start : b - start] = s
+        return out, top
 
     parts = _run([lambda a=a, b=b: scan(a, b) for a, b in _chunks(n, per_task)], threads, q.device)
-    scores = torch.cat(parts, dim=1).numpy()
-    vals = np.empty((n_q, k), dtype=np.float32)
-    idx = np.empty((n_q, k), dtype=np.int64)
+    approx = torch.cat([p[0] for p in parts], dim=1)
+    # cosine scores are cosines: the items count as unit vectors
+    bound_x = xmax if xmax is not None else max(p[1] for p in parts)
+    bound_x = (1.0 if metric == "cosine" else bound_x) * _norm_inflation(dim)
+    vals = torch.empty((n_q, k), dtype=torch.float32)
+    idx = torch.empty((n_q, k), dtype=torch.int64)
     for r in range(n_q):
-        row = scores[r]
-        if k < n:  # every item tied with the k-th is a candidate; lexsort orders them by index
-            cand = np.flatnonzero(row >= row[np.argpartition(row, n - k)[n - k]])
+        row = approx[r]
+        if k < n:
+            t = float(kth_largest(row[None], k)[0])
+            e = float(error_bound(plan.qa[r : r + 1], None, bound_x, 0.0, row[:1], metric)[0])
+            cand = torch.nonzero(row >= t - 2.0 * e - abs(t) * 2.0**-20).flatten()
         else:
-            cand = np.arange(n)
-        sel = cand[np.lexsort((cand, -row[cand]))[:k]]
-        vals[r], idx[r] = row[sel], sel
-    v, i = torch.from_numpy(vals), torch.from_numpy(idx)
+            cand = torch.arange(n)
+        ex = canonical_scores(items[cand].float(), plan.qx[r], metric)
+        v, i = order_rows(ex[None], cand[None])
+        vals[r], idx[r] = v[0, :k], i[0, :k]
     if metric == "l2":
-        v = (v - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
-        v, i = order_rows(v, i)
-    return v, i
+        vals = (vals - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
+        vals, idx = order_rows(vals, idx)
+    return vals, idx
