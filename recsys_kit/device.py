@@ -279,6 +279,7 @@ def single_threaded() -> Iterator[None]:
 
 
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
+_WORKER_PREFIX = "recsys-cpu"
 _pool_lock = threading.Lock()
 
 
@@ -297,7 +298,7 @@ def _single_threaded_pool(n: int) -> ThreadPoolExecutor:
         if _pool is not None and _pool[0] == os.getpid():
             _pool[2].shutdown(wait=False)
         saved = torch.get_num_threads()
-        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="recsys-cpu")
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix=_WORKER_PREFIX)
         started = threading.Barrier(n + 1)
 
         def init() -> None:
@@ -336,6 +337,8 @@ def run_tasks(tasks: Sequence[Callable[[], _T]], threads: int) -> list[_T]:
     """
     if not tasks:
         return []
+    if threading.current_thread().name.startswith(_WORKER_PREFIX):
+        return [t() for t in tasks]  # already on a worker: waiting for others could deadlock
     threads = max(1, min(int(threads), len(tasks)))
     pool = _single_threaded_pool(max(threads, len(_our_cpus())))
     results: list[_T] = [None] * len(tasks)  # type: ignore[list-item]
@@ -360,10 +363,11 @@ def bf16_matmul_speedup(device_type: str = "cpu") -> float:
     """How many times faster a bf16 matrix product runs than a float32 one, measured here.
 
     Measured once per process (cached) on a (256 x 384) x (384 x 4096) product, the shape of a
-    batch of queries against a block of items, best of 3 interleaved runs each; a small probe
-    first, so that a machine without native bf16 (where it may be 20x slower) answers in
-    milliseconds. Kernel choices that environment variables force (``ONEDNN_MAX_CPU_ISA``,
-    ``MKL_ENABLE_INSTRUCTIONS``) are measured as they are.
+    batch of queries against a block of items, on one thread (as the engine's workers run
+    them), best of 3 interleaved runs each; a small probe first, so that a machine without
+    native bf16 (where it may be 20x slower) answers in milliseconds. Kernels forced by
+    environment variables (``ONEDNN_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``) are measured
+    as they are.
 
     Args:
         device_type: ``"cpu"`` or ``"cuda"`` (the current CUDA device).
@@ -392,11 +396,18 @@ def bf16_matmul_speedup(device_type: str = "cpu") -> float:
                 best[x.dtype] = min(best[x.dtype], time.perf_counter() - t0)
         return best[torch.float32] / max(best[torch.bfloat16], 1e-9)
 
-    with torch.inference_mode():
-        quick = ratio(64, 1024, 1)
-        if quick < 0.5:  # no native bf16: emulated products, no need to measure them longer
-            return quick
-        return ratio(256, 4096, 3)
+    def measure() -> float:
+        with torch.inference_mode():
+            quick = ratio(64, 1024, 1)
+            if quick < 0.5:  # no native bf16: emulated products, no need to measure them longer
+                return quick
+            return ratio(256, 4096, 3)
+
+    if dev.type != "cpu":
+        return measure()
+    # on one worker thread, as the top-k engine runs its GEMMs (and a busy machine's other
+    # processes disturb one thread less than a team waiting at barriers)
+    return run_tasks([measure], threads=1)[0]
 
 
 def _cpu_flags() -> set[str]:

@@ -93,6 +93,8 @@ def test_run_tasks_keeps_order_uses_single_threaded_workers_and_raises():
     assert [i for i, _ in out] == list(range(7)) and {t for _, t in out} == {1}
     assert torch.get_num_threads() == saved  # the caller's setting is untouched
     assert run_tasks([], threads=2) == []
+    # from a worker (nested): inline, no deadlock on a saturated pool
+    assert run_tasks([lambda: run_tasks([lambda: 1, lambda: 2], 2)] * 4, threads=4) == [[1, 2]] * 4
     with pytest.raises(ZeroDivisionError):
         run_tasks([lambda: 1, lambda: 1 / 0], threads=2)
     with single_threaded():
