@@ -23,13 +23,14 @@ Conventions (tested in ``tests/test_ranking.py``):
   per call; :class:`Index` checks once at construction).
 
 Routes (:func:`topk_with_stats` and :attr:`Index.last_stats` say which ran): ``"scan"`` for a
-single query on CPU (every item scored canonically: memory-bound either way); otherwise GEMM
-candidates in ``"fp32"``, or in ``"bf16"`` where a bf16 GEMM really is faster: on a CUDA GPU
-with bf16 tensor cores, and on a CPU where :func:`recsys_kit.device.bf16_matmul_speedup`
-*measures* it (once per process) at least :data:`BF16_MIN_SPEEDUP` times faster than float32
-(AMX, AVX512-BF16; not an AVX2-only CPU, where bf16 products are emulated). On CPU the work
-runs on as many single-threaded workers as :func:`recsys_kit.device.compute_threads` finds
-free cores.
+single query on CPU (a matrix-vector pass, then the few items that may reach the k-th scored
+canonically); otherwise GEMM candidates in ``"fp32"``, or in ``"bf16"`` where a bf16 GEMM
+really is faster: on a CUDA GPU with bf16 tensor cores, and, for an :class:`Index`, on a CPU
+where :func:`recsys_kit.device.bf16_matmul_speedup` *measures* it (once per process) at least
+:data:`BF16_MIN_SPEEDUP` times faster than float32 (AMX: 3.5x; not AVX512-BF16 alone on the
+Sapphire Rapids VM this was tested on: 0.6x; not AVX2, where bf16 is emulated). On CPU the
+work runs on as many single-threaded workers as :func:`recsys_kit.device.compute_threads`
+finds free cores.
 
 Memory bound: besides the inputs, one call holds one block of approximate scores per worker
 (:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 4 MiB, or 256 MiB on a GPU), the candidates
@@ -309,35 +310,33 @@ def _topk_impl(
             stats = TopkStats("scan", n_q, threads=threads)
         else:
             m = default_margin(k) if margin is None else int(margin)
-            low = precision == "bf16" or (
-                precision == "auto"
-                and n_q >= BF16_MIN_QUERIES
-                and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
-                and _bf16_pays(dev, prepared is not None)
-            )
-            if prepared is not None and prepared.low_precision != low:
+            kind = precision
+            if precision == "auto":
+                large = n_q >= BF16_MIN_QUERIES and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
+                kind = _fast_kind(dev, prepared is not None) if large else "fp32"
+            if prepared is not None and prepared.kind != kind:
                 prepared = None
             res = engine.candidate_topk(
-                qt, it, k, metric, low_precision=low, chunk_size=chunk_size, margin=margin,
+                qt, it, k, metric, kind=kind, chunk_size=chunk_size, margin=margin,
                 prepared=prepared, threads=threads,
             )  # fmt: skip
             vals, idx = res.scores, res.indices
-            route = "bf16" if low else "fp32"
-            stats = TopkStats(route, n_q, res.n_candidates, res.n_threshold, res.threads)
+            stats = TopkStats(kind, n_q, res.n_candidates, res.n_threshold, res.threads)
     if is_torch:
         return vals, idx, stats
     return vals.cpu().numpy(), idx.cpu().numpy(), stats
 
 
-def _bf16_pays(dev: torch.device, prepared: bool) -> bool:
-    """Whether bf16 candidates beat float32 ones here: CUDA with bf16 tensor cores (compute
-    capability >= 8); a CPU where a bf16 GEMM *measures* :data:`BF16_MIN_SPEEDUP` times
-    faster, for items kept as a bf16 copy (``prepared``, or :data:`BF16_AUTO_CPU`)."""
+def _fast_kind(dev: torch.device, prepared: bool) -> str:
+    """The candidate GEMM that pays here: on CUDA, bf16 with bf16 tensor cores (compute
+    capability >= 8); on a CPU, for items kept as a bf16 copy (``prepared``, or
+    :data:`BF16_AUTO_CPU`), bf16 where a bf16 GEMM *measures* :data:`BF16_MIN_SPEEDUP` times
+    faster than float32 (:func:`recsys_kit.device.bf16_matmul_speedup`); else float32."""
     if dev.type == "cuda":
-        return torch.cuda.get_device_capability(dev)[0] >= 8
+        return "bf16" if torch.cuda.get_device_capability(dev)[0] >= 8 else "fp32"
     if dev.type == "cpu" and (prepared or BF16_AUTO_CPU):
-        return bf16_matmul_speedup("cpu") >= BF16_MIN_SPEEDUP
-    return False
+        return "bf16" if bf16_matmul_speedup("cpu") >= BF16_MIN_SPEEDUP else "fp32"
+    return "fp32"
 
 
 def naive_topk_loop(
@@ -428,7 +427,7 @@ class Index:
             arr if self.device.type == "cpu" else torch.from_numpy(arr).to(self.device)
         )
         #: items made ready for the candidate GEMM, per kind (bf16 / float32), on first need
-        self._prepared_items: dict[bool, engine.PreparedItems] = {}
+        self._prepared_items: dict[str, engine.PreparedItems] = {}
         #: How the last :meth:`search_arrays` call ran (route, threshold passes, threads).
         self.last_stats: TopkStats | None = None
 
@@ -478,14 +477,16 @@ class Index:
 
     def _prepared(self, q: np.ndarray) -> engine.PreparedItems | None:
         """The items ready for the candidate GEMM this batch will use (bf16 where it measures
-        faster: :func:`_bf16_pays`), made once per kind."""
+        faster: :func:`_fast_kind`), made once per kind."""
         n_q = 1 if q.ndim == 1 else q.shape[0]
-        low = n_q >= BF16_MIN_QUERIES and len(self) >= BF16_MIN_ITEMS
-        low = low and _bf16_pays(self.device, prepared=True)
-        if low not in self._prepared_items:
+        large = n_q >= BF16_MIN_QUERIES and len(self) >= BF16_MIN_ITEMS
+        kind = _fast_kind(self.device, prepared=True) if large else "fp32"
+        if kind not in self._prepared_items:
             items = torch.as_tensor(self.items)
-            self._prepared_items[low] = engine.PreparedItems.build(items, self._search_metric, low)
-        return self._prepared_items[low]
+            self._prepared_items[kind] = engine.PreparedItems.build(
+                items, self._search_metric, kind
+            )
+        return self._prepared_items[kind]
 
     def search(
         self, queries: str | Sequence[str] | np.ndarray | torch.Tensor, k: int = DEFAULT_K

@@ -30,7 +30,7 @@ descheduled thread would hold up when another process shares the machine.
 Example:
     >>> import numpy as np, torch
     >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-    >>> r = candidate_topk(torch.tensor([[1.0, 0.1]]), x, 2, "dot", low_precision=False)
+    >>> r = candidate_topk(torch.tensor([[1.0, 0.1]]), x, 2, "dot", kind="fp32")
     >>> r.indices.tolist()  # items 0 and 2 tie: the lower index first
     [[0, 2]]
 """
@@ -63,17 +63,28 @@ CPU_GATHER_BYTES = 2**20
 GPU_GATHER_BYTES = 64 * 2**20
 
 
-def default_margin(k: int, low_precision: bool = True) -> int:
-    """Extra candidates per query: ``max(32, 3k/4)`` after a bf16 GEMM, ``max(16, k/4)``
-    after a float32 one.
+#: The GEMMs that may propose candidates, and the relative rounding of their output: bf16
+#: products come back rounded to bf16; float32 ones carry their accumulation error in the
+#: slack. (An int8 GEMM, 3.4x float32 on this project's test machine, was tried: its rigorous
+#: bound, ~4x bf16's, made ~1000 candidates per query to rescore at k = 100, N = 100k.)
+KINDS: dict[str, float] = {"fp32": 0.0, "bf16": _U_BF16 / (1 - _U_BF16)}
 
-    Why: the proof needs the k-th canonical score to clear the K-th approximate score by the
-    error bound (~0.004-0.005 for unit vectors in 384-d after bf16, ~3e-4 after float32).
-    Measured at N = 100k-1M, k = 10-100, on random and clustered unit vectors: ``3k/4`` left no
-    query unproven after bf16 (``k/2`` up to 4 % in dense clusters); float32's bound is ten
-    times tighter. A query that still fails takes the threshold pass (one more GEMM row).
+
+def default_margin(k: int, kind: str = "bf16") -> int:
+    """Candidates kept per query beyond k, by GEMM kind: ``max(16, k/4)`` after float32,
+    ``max(32, 3k/4)`` after bf16.
+
+    Why: a query is settled by its candidates when the K-th kept approximate score lies below
+    ``a_k - 2e`` (``a_k`` the k-th approximate score, ``e`` the error bound: ~3e-4 for unit
+    vectors in 384-d after float32, ~0.005 after bf16: ``2e`` is 0.0006 and 0.0095 measured on
+    random unit vectors), so the margin must
+    cover the items within ``2e`` of the k-th. Measured at N = 100k-1M, k = 10-100 on random
+    and clustered unit vectors, ``3k/4`` left no query unsettled after bf16 (``k/2`` up to 4 %
+    in dense clusters). An unsettled query costs one more GEMM row (the threshold pass).
     """
-    return max(32, 3 * k // 4) if low_precision else max(16, k // 4)
+    if kind not in KINDS:
+        raise ValueError(f"unknown GEMM kind {kind!r}; use one of {sorted(KINDS)}")
+    return max(16, k // 4) if kind == "fp32" else max(32, 3 * k // 4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,20 +96,6 @@ def _norm_inflation(dim: int) -> float:
     return 1.0 + 2.0 * dim * 2.0 * _U_FP32
 
 
-def norm_bounds(x: torch.Tensor, xb: torch.Tensor | None) -> tuple[float, float]:
-    """Upper bounds of ``max ||x_j||`` and ``max ||bf16(x_j) - x_j||`` over the rows.
-
-    The difference of a float32 value and its bf16 rounding is exact in float32 (Sterbenz);
-    the float32 norms are inflated (:func:`_norm_inflation`) so that they bound the true ones.
-    ``xb=None`` (a float32 GEMM: nothing rounded) gives 0 for the second.
-    """
-    infl = _norm_inflation(x.shape[1])
-    xmax = float(torch.linalg.vector_norm(x, dim=1).max()) * infl if len(x) else 0.0
-    if xb is None or not len(x):
-        return xmax, 0.0
-    return xmax, float(torch.linalg.vector_norm(xb.float() - x, dim=1).max()) * infl
-
-
 def _slack(dim: int) -> float:
     """Relative error terms besides the input and output roundings (relative to
     ``||q|| * max ||x||``; ~2.8e-4 for d = 384).
@@ -106,117 +103,154 @@ def _slack(dim: int) -> float:
     With ``w = 2^-24`` and ``g = gamma_d = d w' / (1 - d w')``, ``w' = 2w`` so that accumulators
     that truncate (some tensor cores) or fuse pairs (AMX) are covered too: ``g (1 + u)^2`` for
     the approximate dot product (a product of two bf16 numbers is exact in float32), ``g`` for
-    the canonical one, and ``4g + 64w`` for the norms, divisions and subtractions around them
-    (cosine / l2). A ``2^-10`` relative slack covers evaluating the bound in floating point.
+    the canonical one, and ``4g + 64w`` for the norms, divisions
+    and subtractions around them (cosine / l2). A ``2^-10`` relative slack covers evaluating
+    the bound in floating point.
     """
     u, w = _U_BF16, 2.0 * _U_FP32
     g = dim * w / (1.0 - dim * w)
     return (g * (1 + u) ** 2 + g + 4 * g + 64 * _U_FP32) * (1.0 + 2.0**-10)
 
 
+@dataclass(frozen=True)
+class QueryNorms:
+    """Per-query norms the bound needs (float32 (Q,), inflated to be upper bounds)."""
+
+    qn: torch.Tensor  # ||q||
+    qan: torch.Tensor  # ||q~||, the query as the GEMM saw it (rounded to bf16)
+    dq: torch.Tensor  # ||q~ - q||
+
+    @classmethod
+    def of(cls, q: torch.Tensor, q_approx: torch.Tensor | None) -> QueryNorms:
+        """From float32 queries ``q`` and what the GEMM used instead (``None``: ``q``
+        itself). Computed in float64, so the differences and norms are exact enough."""
+        infl = _norm_inflation(q.shape[1])
+        qd = q.double()
+        qn = (qd.norm(dim=1) * infl).float()
+        if q_approx is None:
+            return cls(qn, qn, torch.zeros_like(qn))
+        qa = q_approx.double()
+        return cls(qn, (qa.norm(dim=1) * infl).float(), ((qa - qd).norm(dim=1) * infl).float())
+
+    def __getitem__(self, rows: torch.Tensor | slice) -> QueryNorms:
+        return QueryNorms(self.qn[rows], self.qan[rows], self.dq[rows])
+
+
 def error_bound(
-    q: torch.Tensor,
-    qb: torch.Tensor | None,
+    norms: QueryNorms,
+    dim: int,
     xmax: float,
     dmax: float,
     bound: torch.Tensor,
     metric: str,
+    kind: str,
 ) -> torch.Tensor:
     """Per-query ``eps``: an item whose approximate score is ``<= bound`` has a canonical
-    score ``<= bound + eps`` (and, symmetrically, ``>= s^ - eps``).
+    score ``<= bound + eps``; symmetrically, a canonical score ``>= s^ - eps(|s^|)``.
 
-    Derivation (``u = 2^-8``, bf16 round-to-nearest), for one query ``a`` (``q``: normalised for
-    cosine) and an item ``x`` (the float32 row that was rounded):
-    ``a . x - a^ . x^ = -(a^ . (x^ - x)) - ((a^ - a) . x)``, so by Cauchy-Schwarz the input
-    roundings move a score by at most ``||a^|| * max ||x^ - x|| + ||a^ - a|| * max ||x||``.
-    Both rounding-error norms are *measured* (``dmax`` once per item matrix, ``||a^ - a||``
-    per query) rather than bounded by the worst case ``u ||a|| ||x||``: random rounding errors
-    are about 0.4 u in norm, which makes the bound ~2.5x tighter. torch returns a bf16 GEMM
-    rounded to bf16: ``|s^ - r| <= u/(1-u) |s^|``, at most ``u/(1-u)|B|`` for ``s^ <= B``. The
-    rest is :func:`_slack`. For l2 the engine ranks ``2 q.x - ||x||^2`` with the dot product
-    approximated: twice the dot error (output rounding through ``||q^|| ||x^||``), plus the
-    float32 squared norms. Denormals may be flushed to zero (DAZ/FTZ): a tiny absolute term.
-    A float32 GEMM (``qb=None``, ``dmax=0``) has no input or output rounding: only the slack.
+    Derivation, for one query ``a`` (normalised for cosine) and an item ``x`` (the float32 row
+    the GEMM's copy approximates), with ``^`` for what the GEMM used (rounded to bf16):
+    ``a . x - a^ . x^ = -(a^ . (x^ - x)) - ((a^ - a) . x)``, so by
+    Cauchy-Schwarz the inputs move a score by at most ``||a^|| max ||x^ - x|| + ||a^ - a||
+    max ||x||``. Both error norms are *measured* (``dmax`` once per item matrix, ``||a^ - a||``
+    per query) rather than bounded by the worst case: random bf16 rounding errors are about
+    0.4 u in norm, ~2.5x tighter than ``(2u + u^2) ||a|| ||x||``. The output: a bf16 GEMM
+    returns ``s^`` rounded to bf16, ``|s^ - r| <= u/(1-u) |s^|``, at most that at ``|B|`` for
+    ``s^ <= B`` (:data:`KINDS` has each kind's rounding). The rest is :func:`_slack`. For l2
+    the engine ranks ``s^ = 2 r^ - ||x||^2`` with the dot product ``r`` approximated: twice
+    the dot error, the output rounding ``2 |r^ - r| <= u (|s^| + ||x||^2)``, and the float32
+    squared norms. Denormals may be flushed to zero (DAZ/FTZ): a tiny absolute term.
 
     Args:
-        q: (Q, d) float32 queries as scored (cosine: unit rows; l2: the *undoubled* query).
-        qb: ``q`` rounded to bf16, or ``None`` after a float32 GEMM.
-        xmax, dmax: from :func:`norm_bounds` over all items.
-        bound: (Q,) the approximate score at which to bound (the smallest kept one).
+        norms: the queries' :class:`QueryNorms` (the *undoubled* query for l2).
+        dim: the dimension.
+        xmax, dmax: upper bounds of ``max ||x||`` and ``max ||x^ - x||`` over all items.
+        bound: (Q,) the approximate score at which to bound.
         metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+        kind: the GEMM, a key of :data:`KINDS`.
 
     Returns:
         (Q,) float32 ``eps``.
     """
-    dim = q.shape[1]
-    infl = _norm_inflation(dim)
-    qn = q.norm(dim=1) * infl
+    u = KINDS[kind]
+    qn, qan, dq = norms.qn, norms.qan, norms.dq
     tiny = dim * 2.0**-118
-    if qb is None:
-        u, qbn, dq = 0.0, qn, torch.zeros_like(qn)
-    else:
-        u = _U_BF16
-        qbn = qb.float().norm(dim=1) * infl
-        dq = (qb.float() - q).norm(dim=1) * infl  # the difference itself is exact (Sterbenz)
-    dot_err = qbn * dmax + dq * xmax + _slack(dim) * qn * xmax
+    dot_err = qan * dmax + dq * xmax + _slack(dim) * qn * xmax
     if metric == "l2":
         g = dim * 2.0 * _U_FP32
-        out = u / (1 - u) * (1 + g) * qbn * (xmax + dmax)  # |bf16(r) - r| via |r| <= |q^||x^|
+        # s^ = 2 r^ - ||x||^2 with |r^ - r| <= u |r^| = u |s^ + ||x||^2| / 2
+        out = u * (1 + g) * (bound.abs() + xmax * xmax)
         sq_err = (8 * g + 64 * _U_FP32) * xmax * xmax  # ||x||^2 sums and the subtraction
-        eps = 2 * (dot_err + out) + sq_err + tiny * (1 + qn) * (1 + xmax) ** 2
+        eps = 2 * dot_err + out + sq_err + tiny * (1 + qn) * (1 + xmax) ** 2
     else:
-        out = u / (1 - u) * bound.abs()
+        out = u * bound.abs()
         eps = dot_err + out + tiny * (1 + qn) * (1 + xmax)
     return eps * (1.0 + 2.0**-10)
 
 
-def _threshold_below(
-    c: torch.Tensor, q: torch.Tensor, qb: torch.Tensor | None, xmax: float, dmax: float, metric: str
+def settle_threshold(
+    a_k: torch.Tensor,
+    norms: QueryNorms,
+    dim: int,
+    xmax: float,
+    dmax: float,
+    metric: str,
+    kind: str,
 ) -> torch.Tensor:
-    """Per query, ``T`` such that every item with canonical score ``>= c`` has ``s^ >= T``.
+    """Per query, ``T``: every item whose canonical score may reach the k-th best has an
+    approximate score ``>= T``; ``a_k`` is the k-th largest approximate score.
 
-    ``T = c - e`` with ``e = eps(|c|) (1 + 4u)``: eps grows with ``|B|`` at a slope below
-    ``2u``, so for ``B = T`` (``|B| <= |c| + e``) ``eps(B) < e`` and ``s^ < T`` implies a
-    canonical score ``<= T + eps(T) < c``. Evaluated in float64, rounded down to float32.
+    The k items at or above ``a_k`` have canonical scores ``>= a_k - eps(|a_k|)``, so the k-th
+    canonical score is too; an item with ``s^ < a_k - 2e`` has a canonical score
+    ``< a_k - e`` (``eps`` grows with ``|s^|`` at a slope ``u < 2^-7``: ``e = eps(|a_k|) /
+    (1 - 2.5 u)`` covers it). Evaluated in float64, rounded down to float32.
     """
-    e = error_bound(q, qb, xmax, dmax, c.abs(), metric).cpu().double() * (1.0 + 4 * _U_BF16)
-    t = (c.cpu().double() - e).float()
-    return torch.nextafter(t, torch.full_like(t, float("-inf"))).to(c.device)
+    u = KINDS[kind]
+    eps = error_bound(norms, dim, xmax, dmax, a_k.abs(), metric, kind).cpu().double()
+    t = (a_k.cpu().double() - 2.0 * eps / (1.0 - 2.5 * u)).float()
+    return torch.nextafter(t, torch.full_like(t, float("-inf"))).to(a_k.device)
 
 
 # --------------------------------------------------------------------------------------------
-# items prepared once (Index): the approximate copy and its bounds
+# items prepared once (Index): the GEMM's copy and its bounds
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PreparedItems:
-    """Items made ready for the candidate GEMM once (by :class:`~recsys_kit.ranking.Index`).
+    """Items made ready for one kind of candidate GEMM once (by ``ranking.Index``).
 
-    Converting (and, for cosine, normalising) the items costs about as much as the bf16 GEMM
+    Converting (and, for cosine, normalising) the items costs about as much as a fast GEMM
     itself, so an index that answers many batches keeps the copy instead of redoing it.
     """
 
-    low: torch.Tensor  # (N, d): what the GEMM reads (cosine: unit rows; bf16 or float32)
+    kind: str  # "fp32" or "bf16"
+    low: torch.Tensor  # (N, d): what the GEMM reads (cosine: from unit rows)
     exact: torch.Tensor  # (N, d) float32 items as given, scored canonically
-    xmax: float  # upper bound of the norms of ``low``'s float32 rows
-    dmax: float  # upper bound of the rounding-error norms ||bf16(x) - x|| (0 for float32)
+    xmax: float  # upper bound of the norms of the float32 rows ``low`` approximates
+    dmax: float  # upper bound of ||x^ - x|| over the rows (0 for float32)
     sq: torch.Tensor | None  # (N,) float32 squared norms (l2 only)
 
-    @property
-    def low_precision(self) -> bool:
-        """Whether the GEMM runs in bf16."""
-        return self.low.dtype == torch.bfloat16
-
     @classmethod
-    def build(cls, items: torch.Tensor, metric: str, low_precision: bool = True) -> PreparedItems:
-        """Prepare float ``items`` (N, d) for ``metric``; a bf16 copy if ``low_precision``."""
+    def build(cls, items: torch.Tensor, metric: str, kind: str = "bf16") -> PreparedItems:
+        """Prepare float ``items`` (N, d) for ``metric`` and GEMM ``kind``."""
         exact = items.float()
-        x = exact
-        if metric == "cosine":
-            x = x / x.norm(dim=1, keepdim=True).clamp_min(_EPS)
-        xb = x.to(torch.bfloat16) if low_precision else None
-        xmax, dmax = norm_bounds(x, xb)
-        sq = (x * x).sum(dim=1) if metric == "l2" else None
-        return cls(x if xb is None else xb, exact, xmax, dmax, sq)
+        low, xmax, dmax, sq = _approx_rows(exact, metric, kind)
+        return cls(kind, low, exact, xmax, dmax, sq)
+
+
+def _approx_rows(
+    x: torch.Tensor, metric: str, kind: str
+) -> tuple[torch.Tensor, float, float, torch.Tensor | None]:
+    """Rows as a ``kind`` GEMM reads them: ``(low, xmax, dmax, sq)``."""
+    if metric == "cosine":  # normalise before rounding: s^ is then a cosine directly
+        x = x / x.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    infl = _norm_inflation(x.shape[1])
+    xmax = float(torch.linalg.vector_norm(x, dim=1).max()) * infl if len(x) else 0.0
+    sq = (x * x).sum(dim=1) if metric == "l2" else None
+    if kind == "fp32":
+        return x, xmax, 0.0, sq
+    xb = x.to(torch.bfloat16)  # the difference below is exact in float32 (Sterbenz)
+    dmax = float(torch.linalg.vector_norm(xb.float() - x, dim=1).max()) * infl if len(x) else 0.0
+    return xb, xmax, dmax, sq
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,7 +492,7 @@ def _float32_accumulation(dev: torch.device) -> Iterator[None]:
 
 
 class _Plan:
-    """The per-call state shared by the tasks: queries in their three forms, the items as the
+    """The per-call state shared by the tasks: the queries in their forms, the items as the
     GEMM reads them (prepared, or converted block by block), and the bounds found so far."""
 
     def __init__(
@@ -466,16 +500,17 @@ class _Plan:
         q: torch.Tensor,
         items: torch.Tensor,
         metric: str,
-        low_precision: bool,
+        kind: str,
         prepared: PreparedItems | None,
     ) -> None:
-        self.metric, self.low, self.prepared = metric, low_precision, prepared
-        if metric == "cosine":
-            self.qx = unit_rows(q)
-        else:
-            self.qx = q * 2.0 if metric == "l2" else q
+        self.metric, self.kind, self.prepared = metric, kind, prepared
+        self.qx = unit_rows(q) if metric == "cosine" else (q * 2.0 if metric == "l2" else q)
         self.qa = q if metric == "l2" else self.qx  # what the GEMM approximates (l2: undoubled)
-        self.qb = self.qa.to(torch.bfloat16) if low_precision else None
+        if kind == "bf16":
+            self.qlow = self.qa.to(torch.bfloat16)
+            self.norms = QueryNorms.of(self.qa, self.qlow.float())
+        else:
+            self.qlow, self.norms = self.qa, QueryNorms.of(self.qa, None)
         self.items = items
         self.exact = prepared.exact if prepared is not None else items
         self.xmax = prepared.xmax if prepared is not None else 0.0
@@ -487,32 +522,26 @@ class _Plan:
         p = self.prepared
         if p is not None:
             return p.low[start:stop], (p.sq[start:stop] if p.sq is not None else None)
-        x = self.items[start:stop].float()
-        if self.metric == "cosine":  # normalise before rounding: s^ is then a cosine directly
-            x = x / x.norm(dim=1, keepdim=True).clamp_min(_EPS)
-        xb = x.to(torch.bfloat16) if self.low else None
-        bx, bd = norm_bounds(x, xb)
+        low, xmax, dmax, sq = _approx_rows(self.items[start:stop].float(), self.metric, self.kind)
         with self.lock:
-            self.xmax, self.dmax = max(self.xmax, bx), max(self.dmax, bd)
-        return (x if xb is None else xb), ((x * x).sum(dim=1) if self.metric == "l2" else None)
+            self.xmax, self.dmax = max(self.xmax, xmax), max(self.dmax, dmax)
+        return low, sq
 
     def approx(self, rows: torch.Tensor | slice, start: int, stop: int) -> torch.Tensor:
-        """Approximate scores of queries ``rows`` against items ``start:stop``."""
+        """Approximate scores (float32, or bf16 from a bf16 GEMM without l2) of queries
+        ``rows`` against items ``start:stop``."""
         xl, sq = self.block(start, stop)
-        ql = (self.qb if self.low else self.qa)[rows]
+        ql = self.qlow[rows]
         with _float32_accumulation(ql.device):
             s = ql @ xl.T
         if sq is not None:
             s = s.float() * 2.0 - sq
         return s
 
-    def bound(self, rows: torch.Tensor | slice, at: torch.Tensor) -> torch.Tensor:
-        qb = self.qb[rows] if self.qb is not None else None
-        return error_bound(self.qa[rows], qb, self.xmax, self.dmax, at, self.metric)
-
-    def threshold(self, rows: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        qb = self.qb[rows] if self.qb is not None else None
-        return _threshold_below(c, self.qa[rows], qb, self.xmax, self.dmax, self.metric)
+    def threshold(self, rows: torch.Tensor | slice, a_k: torch.Tensor) -> torch.Tensor:
+        dim = self.qa.shape[1]
+        return settle_threshold(a_k, self.norms[rows], dim, self.xmax, self.dmax, self.metric,
+                                self.kind)  # fmt: skip
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -525,25 +554,24 @@ def candidate_topk(
     k: int,
     metric: str,
     *,
-    low_precision: bool,
+    kind: str = "fp32",
     chunk_size: int | None = None,
     margin: int | None = None,
     prepared: PreparedItems | None = None,
     threads: int = 1,
 ) -> EngineResult:
-    """Exact top-k (canonical scores, ties by lower index) via GEMM candidates and a proof.
+    """Exact top-k (canonical scores, ties by lower index) via GEMM candidates.
 
     Args:
         q: (Q, d) float32 queries on the compute device.
         items: (N, d) items on the same device (any float dtype; cast per block).
         k: results per query, ``1 <= k <= N``.
         metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
-        low_precision: candidates from a bf16 GEMM (else float32).
+        kind: the candidate GEMM: ``"fp32"`` or ``"bf16"``.
         chunk_size: items per block (``None``: from :data:`CPU_BLOCK_BYTES` /
             :data:`GPU_BLOCK_BYTES`).
-        margin: extra candidates per query (default :func:`default_margin`).
-        prepared: ``items`` prepared by :meth:`PreparedItems.build` with the same
-            ``low_precision``.
+        margin: candidates kept per query beyond k (default :func:`default_margin`).
+        prepared: ``items`` prepared by :meth:`PreparedItems.build` for the same ``kind``.
         threads: CPU workers (:func:`recsys_kit.device.run_tasks`); ignored on accelerators.
 
     Returns:
@@ -551,13 +579,13 @@ def candidate_topk(
     """
     n_q, n = q.shape[0], items.shape[0]
     dev = q.device
-    m = default_margin(k, low_precision) if margin is None else int(margin)
+    m = default_margin(k, kind) if margin is None else int(margin)
     n_cand = min(n, k + m)
-    plan = _Plan(q, items, metric, low_precision, prepared)
+    plan = _Plan(q, items, metric, kind, prepared)
     threads = max(1, int(threads)) if dev.type == "cpu" else 1
     if chunk_size is None:
         budget = CPU_BLOCK_BYTES if dev.type == "cpu" else GPU_BLOCK_BYTES
-        per_item = n_q * (2 if low_precision and metric != "l2" else 4)
+        per_item = n_q * (2 if kind == "bf16" and metric != "l2" else 4)
         # wide enough for the group selection (>= 2 n_cand groups), and >= 4 blocks per worker
         # when there are enough items
         chunk_size = max(budget // per_item, 40 * n_cand, 4096)
@@ -577,45 +605,40 @@ def candidate_topk(
                 state["floor"] = t if f is None else torch.maximum(f, t.to(f.dtype))
         return vals, torch.where(cols >= 0, cols + start, cols)
 
-    parts = _run(
-        [lambda a=a, b=b: select(a, b) for a, b in blocks], threads, dev
-    )  # fmt: skip
+    parts = _run([lambda a=a, b=b: select(a, b) for a, b in blocks], threads, dev)
     vals = torch.cat([p[0].float() for p in parts], dim=1)
     cand = torch.cat([p[1] for p in parts], dim=1)
-    if vals.shape[1] > n_cand:
-        vals, pos = torch.topk(vals, n_cand, dim=1, sorted=False)
-        cand = torch.gather(cand, 1, pos)
-    real = cand >= 0
-    # every item not kept has s^ <= bound, the smallest kept approximate score
-    bound = torch.where(real, vals, float("inf")).amin(dim=1)
+    # the n_cand best, sorted: every item not kept has s^ <= the last kept (padding: -inf)
+    vals, pos = torch.topk(vals, min(n_cand, vals.shape[1]), dim=1, sorted=True)
+    cand = torch.gather(cand, 1, pos)
 
-    # 2. canonical scores of the candidates, by blocks of queries
+    # 2. settle each query: items below T cannot reach its k-th canonical score; if none of
+    # the items left out can be above T, its candidates above T hold the answer
+    t = plan.threshold(slice(None), vals[:, k - 1])
+    ok = (vals[:, -1] < t) | (n_cand == n)
+    need = (vals >= t[:, None]) & (cand >= 0)
+    width = max(k, int(need[ok].sum(dim=1).max())) if bool(ok.any()) else k
+    cand_w, need_w = cand[:, :width], need[:, :width]
     q_blocks = _chunks(n_q, max(1, -(-n_q // (4 * threads))))
 
     def rescore(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ex = _score_candidates(plan.qx[a:b], plan.exact, cand[a:b].clamp_min(0), metric)
-        ex.masked_fill_(~real[a:b], float("-inf"))
-        return order_rows(ex, cand[a:b])
+        ex = _score_candidates(plan.qx[a:b], plan.exact, cand_w[a:b].clamp_min(0), metric)
+        ex.masked_fill_(~need_w[a:b], float("-inf"))
+        v, i = order_rows(ex, cand_w[a:b])
+        return v[:, :k], i[:, :k]
 
     parts = _run([lambda a=a, b=b: rescore(a, b) for a, b in q_blocks], threads, dev)
-    vals = torch.cat([p[0] for p in parts])
-    idx = torch.cat([p[1] for p in parts])
+    out_v = torch.cat([p[0] for p in parts])
+    out_i = torch.cat([p[1] for p in parts])
 
-    # 3. the proof; 4. the threshold pass for the queries it leaves open
-    if n_cand == n:
-        bad = torch.zeros(0, dtype=torch.int64, device=dev)
-    else:
-        ok = vals[:, k - 1] > bound + plan.bound(slice(None), bound)
-        ok &= real.sum(dim=1) >= k
-        bad = torch.nonzero(~ok).flatten()
-    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    # 3. the threshold pass for the queries the candidates did not settle
+    bad = torch.nonzero(~ok).flatten()
     if bad.numel():
-        tv, ti = _threshold_pass(plan, bad, vals[bad, k - 1], k, blocks, threads)
-        vals[bad], idx[bad] = tv, ti
+        out_v[bad], out_i[bad] = _threshold_pass(plan, bad, t[bad], k, blocks, threads)
     if metric == "l2":  # negative squared distance, clamped at 0 (rounding can give tiny > 0)
-        vals = (vals - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
-        vals, idx = order_rows(vals, idx)
-    return EngineResult(vals, idx, n_cand, int(bad.numel()), threads)
+        out_v = (out_v - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
+        out_v, out_i = order_rows(out_v, out_i)
+    return EngineResult(out_v, out_i, n_cand, int(bad.numel()), threads)
 
 
 def _run(tasks: list[Callable[[], object]], threads: int, dev: torch.device) -> list:
@@ -628,14 +651,13 @@ def _run(tasks: list[Callable[[], object]], threads: int, dev: torch.device) -> 
 def _threshold_pass(
     plan: _Plan,
     rows: torch.Tensor,
-    c_k: torch.Tensor,
+    t: torch.Tensor,
     k: int,
     blocks: list[tuple[int, int]],
     threads: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact top-k for the queries ``rows``: every item with ``s^ >= T`` (``T`` from the k-th
-    canonical score found so far, :func:`_threshold_below`), scored canonically."""
-    t = plan.threshold(rows, c_k)
+    """Exact top-k for the queries ``rows``: every item with ``s^ >= t`` (from
+    :func:`settle_threshold`), scored canonically; however many tie, all are there."""
     qx = plan.qx[rows]
     n_r = rows.numel()
 
@@ -659,14 +681,13 @@ def _threshold_pass(
     perm = perm[torch.argsort(r[perm], stable=True)]
     r, c, s = r[perm], c[perm], s[perm]
     counts = torch.bincount(r, minlength=n_r)
-    first = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(r.numel(), device=r.device) - first[r]
+    assert bool((counts >= k).all()), "threshold pass found fewer than k items"
+    pos = torch.arange(r.numel(), device=r.device) - (torch.cumsum(counts, 0) - counts)[r]
     keep = pos < k
     vals = torch.empty((n_r, k), dtype=torch.float32, device=qx.device)
     idx = torch.empty((n_r, k), dtype=torch.int64, device=qx.device)
     vals[r[keep], pos[keep]] = s[keep]
     idx[r[keep], pos[keep]] = c[keep]
-    assert bool((counts >= k).all()), "threshold pass found fewer than k items"
     return vals, idx
 
 
@@ -701,7 +722,7 @@ def scan_topk(
     """
     n_q, dim = q.shape
     n = items.shape[0]
-    plan = _Plan(q, items, metric, False, None)
+    plan = _Plan(q, items, metric, "fp32", None)
     step = max(256, 4 * CPU_GATHER_BYTES // (4 * dim))  # a few MiB: the norms read it cached
     per_task = max(step, -(-n // (4 * max(1, threads))))
     need_norms = metric != "dot" or xmax is None
@@ -733,9 +754,9 @@ def scan_topk(
     for r in range(n_q):
         row = approx[r]
         if k < n:
-            t = float(kth_largest(row[None], k)[0])
-            e = float(error_bound(plan.qa[r : r + 1], None, bound_x, 0.0, row[:1], metric)[0])
-            cand = torch.nonzero(row >= t - 2.0 * e - abs(t) * 2.0**-20).flatten()
+            a_k = kth_largest(row[None], k)
+            t = settle_threshold(a_k, plan.norms[r : r + 1], dim, bound_x, 0.0, metric, "fp32")
+            cand = torch.nonzero(row >= t).flatten()
         else:
             cand = torch.arange(n)
         ex = canonical_scores(items[cand].float(), plan.qx[r], metric)

@@ -44,8 +44,8 @@ def test_random_data_is_exact_on_every_route(metric, k, chunk_size):
     x = rng.standard_normal((3000, 64)).astype(np.float32) * 0.8
     s, i, st0, st1 = _routes(q, x, k, metric, chunk_size=chunk_size)
     assert_topk_exact(s, i, q, x, metric)
-    assert st1.n_candidates == k + eng.default_margin(k)
-    assert st0.n_candidates == k + eng.default_margin(k, low_precision=False)
+    assert st1.n_candidates == k + eng.default_margin(k, "bf16")
+    assert st0.n_candidates == k + eng.default_margin(k, "fp32")
     # random data: the proof must succeed for most queries, or the routes are pointless
     assert st0.n_fallback <= 2 and st1.n_fallback <= 2
 
@@ -60,9 +60,9 @@ def test_duplicates_and_exact_ties_go_to_the_lower_index(metric):
         s, i, st0, st1 = _routes(q, x, k, metric, margin=10, chunk_size=37)
         assert_ties_by_lower_index(s, i, x)
         assert_topk_exact(s, i, q, x, metric)
-        # k + 10 candidates inside one group of copies: the k-th canonical score equals the
-        # smallest kept approximate one up to rounding, so no proof is possible and every
-        # query takes the threshold pass (which finds all the copies)
+        # k + 10 candidates inside one group of copies: the last kept approximate score is the
+        # k-th one, not below it, so no query is settled by its candidates and every one
+        # takes the threshold pass (which finds all the copies)
         if k in (1, 3, 51, 120):
             assert st0.n_fallback == st1.n_fallback == 12, (k, st0, st1)
     # the scan route (one query) gives the same answer
@@ -106,8 +106,8 @@ def test_zero_margin_forces_the_threshold_pass(metric):
     x = _unit(rng, 2000, 64)
     s, i, st0, st1 = _routes(q, x, 5, metric, margin=0)
     assert_topk_exact(s, i, q, x, metric)
-    # with K = k the k-th canonical score cannot clear the K-th approximate one + eps: every
-    # query takes the threshold pass, which is exact by construction
+    # with K = k the last kept approximate score is the k-th itself, never 2 eps below it:
+    # every query takes the threshold pass, which is exact by construction
     assert st0.n_fallback == st1.n_fallback == 9 and st1.n_candidates == 5
 
 
@@ -152,8 +152,8 @@ def test_threads_and_blocks_never_change_the_answer():
     x[4000:4100] = x[17]  # duplicates across blocks
     for metric in ("cosine", "dot", "l2"):
         runs = [
-            eng.candidate_topk(q, x, 15, metric, low_precision=low, chunk_size=c, threads=t)
-            for low in (False, True)
+            eng.candidate_topk(q, x, 15, metric, kind=kind, chunk_size=c, threads=t)
+            for kind in ("fp32", "bf16")
             for c, t in ((None, 1), (None, 2), (700, 2), (4096, 3))
         ]
         for r in runs[1:]:
@@ -187,14 +187,13 @@ def test_canonical_score_is_the_same_bits_for_every_batch_shape():
     assert torch.equal(eng.fixed_sum(v.clone())[2:3], eng.fixed_sum(v[2:3].clone()))
 
 
-def _pairwise_bound(q, x, approx, metric, low):
+def _pairwise_bound(q, x, approx, metric, kind):
     """eps of :func:`error_bound` for every (query, item) pair, each item on its own."""
-    qb = q.bfloat16() if low else None
+    norms = eng.QueryNorms.of(q, q.bfloat16().float() if kind == "bf16" else None)
     cols = []
     for j in range(x.shape[0]):
-        xj = x[j : j + 1]
-        xmax, dmax = eng.norm_bounds(xj, xj.bfloat16() if low else None)
-        cols.append(eng.error_bound(q, qb, xmax, dmax, approx[:, j], metric))
+        _, xmax, dmax, _ = eng._approx_rows(x[j : j + 1], "dot", kind)
+        cols.append(eng.error_bound(norms, q.shape[1], xmax, dmax, approx[:, j], metric, kind))
     return torch.stack(cols, dim=1)
 
 
@@ -214,7 +213,7 @@ def test_error_bound_holds_on_adversarial_rounding():
     x = torch.from_numpy(np.stack([v, v * 1.9, -v * 0.51]))
     approx = (q.bfloat16() @ x.bfloat16().T).float()
     err = (approx - _canonical(q, x, "dot")).abs()
-    limit = _pairwise_bound(q, x, approx, "dot", low=True)
+    limit = _pairwise_bound(q, x, approx, "dot", "bf16")
     assert (err <= limit).all()
     # and the bound is not vacuous: this input really uses a large part of it
     assert float((err / limit).max()) > 0.4
@@ -224,18 +223,18 @@ def test_error_bound_holds_on_adversarial_rounding():
     q = torch.from_numpy(rng.standard_normal((64, d)).astype(np.float32))
     x = torch.from_numpy(rng.standard_normal((600, d)).astype(np.float32) * 3.0)
     approx = (q.bfloat16() @ x.bfloat16().T).float()
-    limit = _pairwise_bound(q, x, approx, "dot", low=True)
+    limit = _pairwise_bound(q, x, approx, "dot", "bf16")
     assert ((approx - _canonical(q, x, "dot")).abs() <= limit).all()
     worst = 2 * u * q.norm(dim=1)[:, None] * x.norm(dim=1)[None]
     assert float((limit / worst).max()) < 0.75
     sq = (x * x).sum(dim=1)
     approx_l2 = approx * 2.0 - sq
-    bound_l2 = _pairwise_bound(q, x, approx_l2, "l2", low=True)
+    bound_l2 = _pairwise_bound(q, x, approx_l2, "l2", "bf16")
     assert ((approx_l2 - _canonical(q, x, "l2")).abs() <= bound_l2).all()
     bf16_limit = {"dot": limit, "l2": bound_l2}
     for metric in ("dot", "l2"):
         f32 = q @ x.T if metric == "dot" else (q @ x.T) * 2.0 - sq
-        f32_limit = _pairwise_bound(q, x, f32, metric, low=False)
+        f32_limit = _pairwise_bound(q, x, f32, metric, "fp32")
         assert ((f32 - _canonical(q, x, metric)).abs() <= f32_limit).all()
         assert float(f32_limit.max()) < 0.2 * float(bf16_limit[metric].min())  # tighter
 
@@ -304,9 +303,9 @@ def test_prepared_items_give_the_same_answer(metric, low):
     items = rng.normal(size=(3000, 48)).astype(np.float32)
     items[100] = items[2000]  # exact duplicates: ties by lower index
     queries = rng.normal(size=(40, 48)).astype(np.float32)
-    prepared = eng.PreparedItems.build(torch.from_numpy(items), metric, low)
-    assert prepared.low_precision == low
     prec = "bf16" if low else "fp32"
+    prepared = eng.PreparedItems.build(torch.from_numpy(items), metric, prec)
+    assert prepared.kind == prec
     s, i, stats = ranking._topk_impl(queries, items, 10, metric, "cpu", None, prec, None, prepared)
     s_ref, i_ref = ranking.topk(queries, items, 10, metric=metric, precision=prec)
     assert stats.route == prec
