@@ -33,7 +33,7 @@ work runs on as many single-threaded workers as :func:`recsys_kit.device.compute
 finds free cores.
 
 Memory bound: besides the inputs, one call holds one block of approximate scores per worker
-(:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 4 MiB, or 256 MiB on a GPU), the candidates
+(:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 32 MiB, or 256 MiB on a GPU), the candidates
 (``n_queries x (k + margin)`` scores and indices), and a ~1 MiB CPU (64 MiB GPU) rescoring
 buffer per worker; :class:`Index` adds its bf16 copy (half the float32 items) where it uses one.
 
