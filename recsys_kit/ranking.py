@@ -10,13 +10,12 @@ Conventions (tested in ``tests/test_ranking.py``):
 * **Larger score = better, for every metric.** ``"cosine"`` and ``"dot"`` return similarities;
   ``"l2"`` returns *negative squared* Euclidean distances (``-||q - x||**2``, so the nearest
   item has the largest score, at most 0).
-* **One answer, whatever the route.** The result is the top-k by the *canonical* float32
-  score (:func:`recsys_kit.topk_engine.canonical_scores`), **ties broken by the lower item
-  index**. GEMMs (bf16 or float32) only propose candidates, and each query's answer is proven
-  or completed exactly (:mod:`recsys_kit.topk_engine`), so the route, the thread count, the
-  chunk size and the CPU's GEMM kernels change the speed, never the result. (Another CPU's
-  vector units may round the canonical score itself differently in the last bit, so two
-  machines may order scores equal within float32 rounding differently.)
+* **One answer, whatever the route or the machine.** The result is the top-k by the
+  *canonical* float32 score (:func:`recsys_kit.topk_engine.canonical_scores`: IEEE products,
+  a fixed-order sum, so the same bits on every CPU), **ties broken by the lower item index**.
+  GEMMs (bf16 or float32) only propose candidates and each query's answer is settled exactly
+  (:mod:`recsys_kit.topk_engine`), so the route, the thread count, the chunk size and the
+  CPU's kernels change the speed, never the result. Identical items tie exactly.
 * **k > n_items raises** ``ValueError`` rather than silently returning fewer columns.
 * Scores are computed in float32 (float64/float16 inputs are cast). A zero-norm vector has
   cosine 0 with everything. Items must be finite (checking that would cost a full extra pass
@@ -113,11 +112,11 @@ class TopkStats:
     """What :func:`topk_with_stats` did (a debug/benchmark view of the route choice).
 
     Attributes:
-        route: ``"scan"`` (few queries on CPU, every item scored), ``"fp32"`` or ``"bf16"``
+        route: ``"scan"`` (one query on CPU: a matrix-vector pass), ``"fp32"`` or ``"bf16"``
             (the GEMM that proposed the candidates).
         n_queries: queries in the call.
-        n_candidates: candidates rescored per query on the GEMM routes (0 on ``"scan"``).
-        n_fallback: queries whose proof failed on those candidates and that took the exact
+        n_candidates: candidates kept per query on the GEMM routes (0 on ``"scan"``).
+        n_fallback: queries their candidates did not settle, which took the exact
             threshold pass (one more GEMM row each; near-ties, duplicates, dense clusters).
         threads: CPU workers used (1 on a GPU).
     """
