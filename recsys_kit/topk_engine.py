@@ -192,26 +192,29 @@ def error_bound(
 
 
 def settle_threshold(
-    a_k: torch.Tensor,
+    value: torch.Tensor,
     norms: QueryNorms,
     dim: int,
     xmax: float,
     dmax: float,
     metric: str,
     kind: str,
+    n_eps: int = 1,
 ) -> torch.Tensor:
-    """Per query, ``T``: every item whose canonical score may reach the k-th best has an
-    approximate score ``>= T``; ``a_k`` is the k-th largest approximate score.
+    """Per query, ``T = value - n_eps * e``: an item with ``s^ < T`` has a canonical score
+    below ``value - (n_eps - 1) e``.
 
-    The k items at or above ``a_k`` have canonical scores ``>= a_k - eps(|a_k|)``, so the k-th
-    canonical score is too; an item with ``s^ < a_k - 2e`` has a canonical score
-    ``< a_k - e`` (``eps`` grows with ``|s^|`` at a slope ``u < 2^-7``: ``e = eps(|a_k|) /
-    (1 - 2.5 u)`` covers it). Evaluated in float64, rounded down to float32.
+    ``e = eps(|value|) / (1 - 2.5 u)`` (:func:`error_bound`; it grows with ``|s^|`` at a slope
+    below ``u``, so for ``|s^| <= |value| + n_eps e`` the bound is still below ``e``).
+    Two uses: ``value = c_k``, the k-th canonical score among some candidates (a lower bound
+    of the true k-th), ``n_eps = 1``: items below ``T`` cannot reach or tie the top k; and
+    ``value = a_k``, the k-th approximate score, ``n_eps = 2``: the k-th canonical score is
+    ``>= a_k - e``, so items below ``T`` cannot either. Evaluated in float64, rounded down.
     """
     u = KINDS[kind]
-    eps = error_bound(norms, dim, xmax, dmax, a_k.abs(), metric, kind).cpu().double()
-    t = (a_k.cpu().double() - 2.0 * eps / (1.0 - 2.5 * u)).float()
-    return torch.nextafter(t, torch.full_like(t, float("-inf"))).to(a_k.device)
+    eps = error_bound(norms, dim, xmax, dmax, value.abs(), metric, kind).cpu().double()
+    t = (value.cpu().double() - n_eps * eps / (1.0 - 2.5 * u)).float()
+    return torch.nextafter(t, torch.full_like(t, float("-inf"))).to(value.device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,10 +544,12 @@ class _Plan:
             s = s.float() * 2.0 - sq
         return s
 
-    def threshold(self, rows: torch.Tensor | slice, a_k: torch.Tensor) -> torch.Tensor:
+    def threshold(
+        self, rows: torch.Tensor | slice, value: torch.Tensor, n_eps: int
+    ) -> torch.Tensor:
         dim = self.qa.shape[1]
-        return settle_threshold(a_k, self.norms[rows], dim, self.xmax, self.dmax, self.metric,
-                                self.kind)  # fmt: skip
+        return settle_threshold(value, self.norms[rows], dim, self.xmax, self.dmax,
+                                self.metric, self.kind, n_eps)  # fmt: skip
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -616,12 +621,11 @@ def candidate_topk(
     vals, pos = torch.topk(vals, min(n_cand, vals.shape[1]), dim=1, sorted=True)
     cand = torch.gather(cand, 1, pos)
 
-    # 2. settle each query: items below T cannot reach its k-th canonical score; if none of
-    # the items left out can be above T, its candidates above T hold the answer
-    t = plan.threshold(slice(None), vals[:, k - 1])
-    ok = (vals[:, -1] < t) | (n_cand == n)
-    need = (vals >= t[:, None]) & (cand >= 0)
-    width = max(k, int(need[ok].sum(dim=1).max())) if bool(ok.any()) else k
+    # 2. rescore each query's candidates down to a_k - 2e: every item that can reach its k-th
+    # canonical score is there, if the pool reaches that far
+    t_a = plan.threshold(slice(None), vals[:, k - 1], n_eps=2)
+    need = (vals >= t_a[:, None]) & (cand >= 0)
+    width = max(k, int(need.sum(dim=1).max()))
     cand_w, need_w = cand[:, :width], need[:, :width]
     q_blocks = _chunks(n_q, max(1, -(-n_q // (4 * threads))))
 
@@ -635,10 +639,16 @@ def candidate_topk(
     out_v = torch.cat([p[0] for p in parts])
     out_i = torch.cat([p[1] for p in parts])
 
-    # 3. the threshold pass for the queries the candidates did not settle
+    # 3. settle: with c_k the k-th canonical score found, items with s^ < T = c_k - e cannot
+    # reach the top k; if every item left out of the pool is below T (and every candidate at
+    # or above T was rescored), the answer is exact. Else the threshold pass (both T and
+    # a_k - 2e are valid floors: the higher one).
+    t = plan.threshold(slice(None), out_v[:, k - 1], n_eps=1)
+    ok = ((vals[:, -1] < t) | (n_cand == n)) & (t >= t_a)
     bad = torch.nonzero(~ok).flatten()
     if bad.numel():
-        out_v[bad], out_i[bad] = _threshold_pass(plan, bad, t[bad], k, blocks, threads)
+        out_v[bad], out_i[bad] = _threshold_pass(plan, bad, torch.maximum(t, t_a)[bad], k,
+                                                 blocks, threads)  # fmt: skip
     if metric == "l2":  # negative squared distance, clamped at 0 (rounding can give tiny > 0)
         out_v = (out_v - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
         out_v, out_i = order_rows(out_v, out_i)
@@ -759,7 +769,7 @@ def scan_topk(
         row = approx[r]
         if k < n:
             a_k = kth_largest(row[None], k)
-            t = settle_threshold(a_k, plan.norms[r : r + 1], dim, bound_x, 0.0, metric, "fp32")
+            t = settle_threshold(a_k, plan.norms[r : r + 1], dim, bound_x, 0.0, metric, "fp32", 2)
             cand = torch.nonzero(row >= t).flatten()
         else:
             cand = torch.arange(n)
