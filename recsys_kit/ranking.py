@@ -28,8 +28,8 @@ really is faster: on a CUDA GPU with bf16 tensor cores, and, for an :class:`Inde
 where :func:`recsys_kit.device.bf16_matmul_speedup` *measures* it (once per process) at least
 :data:`BF16_MIN_SPEEDUP` times faster than float32 (AMX: 3.5x; not AVX512-BF16 alone on the
 Sapphire Rapids VM this was tested on: 0.6x; not AVX2, where bf16 is emulated). On CPU the
-work runs on as many single-threaded workers as :func:`recsys_kit.device.compute_threads`
-finds free cores.
+work runs on ``torch.get_num_threads()`` single-threaded workers that take blocks of items as
+they go, smaller ones when :func:`recsys_kit.device.compute_threads` finds cores busy.
 
 Memory bound: besides the inputs, one call holds one block of approximate scores per worker
 (:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 32 MiB, or 256 MiB on a GPU), the candidates
@@ -299,7 +299,12 @@ def _topk_impl(
     if not bool(torch.isfinite(qt).all()):
         raise ValueError("queries contain NaN or inf")
     it = torch.as_tensor(items2).to(dev)  # no copy when already there; cast per block
-    threads = compute_threads() if dev.type == "cpu" else 1
+    # CPU: every thread the user allows, as workers that take blocks as they go; when other
+    # processes hold cores (fewer free than workers), smaller blocks, so that the work moves to
+    # whichever worker runs. Measured on the loaded test machine: 1.7-2x faster than fitting
+    # the worker count to the free cores (bench/RESULTS.md, "shared machine").
+    threads = torch.get_num_threads() if dev.type == "cpu" else 1
+    busy = dev.type == "cpu" and compute_threads(threads) < threads
     # on CPU the parallel phases run on the engine's workers; the glue runs on one thread
     glue = single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
     with torch.inference_mode(), glue:
@@ -317,7 +322,7 @@ def _topk_impl(
                 prepared = None
             res = engine.candidate_topk(
                 qt, it, k, metric, kind=kind, chunk_size=chunk_size, margin=margin,
-                prepared=prepared, threads=threads,
+                prepared=prepared, threads=threads, blocks_per_worker=4 if busy else 2,
             )  # fmt: skip
             vals, idx = res.scores, res.indices
             stats = TopkStats(kind, n_q, res.n_candidates, res.n_threshold, res.threads)

@@ -24,9 +24,10 @@ for one query), the threads and the blocks change the speed, never the result.
    scored canonically. Exact by construction, however many items tie.
 
 **Threads** (CPU): the blocks run as tasks on single-threaded workers
-(:func:`recsys_kit.device.run_tasks`), as many as :func:`recsys_kit.device.compute_threads`
-finds free cores: few, large parallel regions, and no barrier per small op that a descheduled
-thread would hold up when another process shares the machine.
+(:func:`recsys_kit.device.run_tasks`) that take the next block when done: few, large parallel
+regions, and no barrier per small op that a descheduled thread would hold up when another
+process shares the machine; when one does, the blocks get smaller, so that the work moves to
+whichever worker the system runs.
 
 Example:
     >>> import numpy as np, torch
@@ -567,6 +568,7 @@ def candidate_topk(
     margin: int | None = None,
     prepared: PreparedItems | None = None,
     threads: int = 1,
+    blocks_per_worker: int = 2,
 ) -> EngineResult:
     """Exact top-k (canonical scores, ties by lower index) via GEMM candidates.
 
@@ -581,6 +583,9 @@ def candidate_topk(
         margin: candidates kept per query beyond k (default :func:`default_margin`).
         prepared: ``items`` prepared by :meth:`PreparedItems.build` for the same ``kind``.
         threads: CPU workers (:func:`recsys_kit.device.run_tasks`); ignored on accelerators.
+        blocks_per_worker: at least this many item blocks per worker when there are enough
+            items: more, smaller blocks when other processes hold cores, so that the work
+            moves to whichever worker the system runs.
 
     Returns:
         An :class:`EngineResult`.
@@ -594,10 +599,11 @@ def candidate_topk(
     if chunk_size is None:
         budget = CPU_BLOCK_BYTES if dev.type == "cpu" else GPU_BLOCK_BYTES
         per_item = n_q * (2 if kind == "bf16" and metric != "l2" else 4)
-        # wide enough for the group selection (>= 2 n_cand groups), and >= 2 blocks per worker
-        # when there are enough items (a worker held up by another process delays one block)
+        # wide enough for the group selection (>= 2 n_cand groups), and >= blocks_per_worker
+        # blocks per worker when there are enough items (a held-up worker delays one block)
         chunk_size = max(budget // per_item, 40 * n_cand, 4096)
-        chunk_size = min(chunk_size, max(40 * n_cand, 4096, -(-n // (2 * threads))))
+        per_worker = -(-n // (max(1, blocks_per_worker) * threads))
+        chunk_size = min(chunk_size, max(40 * n_cand, 4096, per_worker))
         chunk_size = -(-chunk_size // SELECT_GROUP) * SELECT_GROUP  # no ragged tail to sort
     blocks = _chunks(n, int(chunk_size))
 
