@@ -70,9 +70,13 @@ def count_by_department(catalog: pd.DataFrame) -> dict[str, int]:
     return {}"""
 
 HOG_COUNT = """# Caches "everything" first: the list grows until the grader's memory limit stops it.
-everything = []
-while True:
-    everything.append(bytearray(64 * 1024 * 1024))"""
+def cache_everything():
+    everything = []
+    while True:
+        everything.append(bytearray(64 * 1024 * 1024))
+
+
+cache_everything()"""
 
 
 def _solution(cell_source: str) -> str:
