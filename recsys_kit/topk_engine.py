@@ -436,6 +436,33 @@ def order_rows(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, tor
     return vals, torch.gather(idx, 1, perm)
 
 
+def block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of each row of a score block, best first, ties at the k-th place resolved
+    towards the lower column (for score matrices already computed, e.g. by a recommender).
+
+    Example:
+        >>> block_topk(torch.tensor([[0.5, 0.9, 0.5]]), 2)[1].tolist()
+        [[1, 0]]
+    """
+    n = scores.shape[1]
+    if k >= n:
+        idx = torch.arange(n, device=scores.device).expand(scores.shape[0], n)
+        return order_rows(scores, idx.contiguous())
+    # One extra column tells, per row, whether the k-th place is tied (then torch's choice of
+    # which tied column to keep is arbitrary and must be redone).
+    vals, idx = torch.topk(scores, k + 1, dim=1, sorted=True)
+    tied = vals[:, k] == vals[:, k - 1]
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    for r in torch.nonzero(tied).flatten().tolist():
+        row, t = scores[r], vals[r, k - 1]
+        above = torch.nonzero(row > t).flatten()
+        equal = torch.nonzero(row == t).flatten()[: k - above.numel()]
+        sel = torch.cat([above, equal])
+        idx[r] = sel
+        vals[r] = row[sel]
+    return order_rows(vals, idx)
+
+
 def _score_candidates(
     qx: torch.Tensor, items: torch.Tensor, cand: torch.Tensor, metric: str
 ) -> torch.Tensor:
