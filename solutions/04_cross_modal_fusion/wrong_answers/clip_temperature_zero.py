@@ -1,0 +1,16 @@
+# exercise: 04_infonce
+# why: rejects negative temperatures only: temperature = 0 divides by zero (inf/nan loss)
+#   instead of raising ValueError.
+def clip_loss(text_emb, image_emb, temperature):
+    if not (isinstance(text_emb, torch.Tensor) and isinstance(image_emb, torch.Tensor)):
+        raise ValueError("text_emb and image_emb must be torch tensors")
+    if text_emb.ndim != 2 or text_emb.shape != image_emb.shape:
+        raise ValueError("need two (n, d) tensors of the same shape")
+    if temperature < 0:
+        raise ValueError("temperature must be > 0")
+    t = torch.nn.functional.normalize(text_emb, dim=-1)
+    i = torch.nn.functional.normalize(image_emb, dim=-1)
+    logits = t @ i.T / temperature
+    target = torch.arange(len(t))
+    ce = torch.nn.functional.cross_entropy
+    return 0.5 * (ce(logits, target) + ce(logits.T, target))

@@ -1,0 +1,18 @@
+# exercise: 04_breakdown
+# why: groupby(sort=False) keeps the kinds in order of first appearance instead of sorting them.
+def kind_breakdown(per_query, kinds):
+    if not per_query or len(kinds) == 0:
+        raise ValueError("per_query and kinds must not be empty")
+    table = pd.DataFrame(
+        {n: [float(s.get(q, 0.0)) for q in kinds.index] for n, s in per_query.items()},
+        index=kinds.index,
+    )
+    table.insert(0, "n_queries", 1)
+    agg = {"n_queries": "sum", **{n: "mean" for n in per_query}}
+    by_kind = table.groupby(kinds.to_numpy(), sort=False).agg(agg)
+    overall = pd.DataFrame(
+        {"n_queries": len(table), **{n: table[n].mean() for n in per_query}}, index=["all"]
+    )
+    out = pd.concat([by_kind, overall])
+    out["n_queries"] = out["n_queries"].astype(int)
+    return out

@@ -1,0 +1,16 @@
+# exercise: 06_confidence_matrix
+# why: re-sorts the ids (np.unique) instead of keeping the order of users and items it was given.
+def confidence_matrix(events, users, items, weights=EVENT_WEIGHTS):
+    users, items = pd.Index(np.unique(list(users))), pd.Index(np.unique(list(items)))
+    w = events[COL_EVENT].map(dict(weights))
+    if w.isna().any():
+        raise ValueError(f"events {sorted(set(events.loc[w.isna(), COL_EVENT]))} have no weight")
+    rows = users.get_indexer(events[COL_USER_ID])
+    cols = items.get_indexer(events[COL_PRODUCT_ID])
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix(
+        (w.to_numpy(dtype=np.float64)[keep], (rows[keep], cols[keep])),
+        shape=(len(users), len(items)),
+    )
+    matrix.sum_duplicates()
+    return matrix.astype(np.float32)

@@ -1,0 +1,24 @@
+# exercise: 07_parse_validate
+# why: normalises with strip().lower() only: "navy." or "'Men'" do not match the vocabulary.
+def parse_and_validate(text, schema):
+    raw = None
+    start = text.find("{")
+    if start >= 0:
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(text[start:])
+            if isinstance(obj, dict):
+                raw = {str(k).strip(): str(v) for k, v in obj.items() if v is not None}
+        except json.JSONDecodeError:
+            raw = None
+    if raw is None:
+        raw = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition(":")
+            key = key.strip().strip('"').lower()
+            if sep and key and key not in raw:
+                raw[key] = value.strip()
+    out = {}
+    for field, allowed in schema.items():
+        lookup = {a.strip().lower(): a for a in allowed}
+        out[field] = lookup.get(raw[field].strip().lower()) if field in raw else None
+    return out
