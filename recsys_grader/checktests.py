@@ -574,6 +574,16 @@ def check_assignment(
         for m in mutants.select(kept, max_mutants):
             candidate = Candidate(MUTANT, m.ident, exercise.grade_id, m.source, m.note)
             er.mutants.append(checker.grade(exercise, candidate))
+        for m in found:  # a listed mutant the tests reject is not equivalent: the list is wrong
+            if m.ident in er.equivalent:
+                trial = checker.grade(
+                    exercise, Candidate(MUTANT, m.ident, exercise.grade_id, m.source, m.note)
+                )
+                if not trial.full_marks:
+                    er.problems.append(
+                        f"{exercise.grade_id}: {m.ident} is listed in {EQUIVALENT_FILE} but the "
+                        f"tests reject it ({trial.feedback[:120]}): remove the line"
+                    )
         for candidate in files.get(exercise.grade_id, []):
             trial = checker.grade(exercise, candidate)
             (er.alternatives if candidate.kind == ALTERNATIVE else er.wrong).append(trial)

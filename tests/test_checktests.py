@@ -20,7 +20,7 @@ ANSWER = '''def clipped_sorted(values, low, high):
     ### BEGIN SOLUTION
     if low > high:
         raise ValueError("low must not exceed high")
-    return sorted(min(max(v, low), high) for v in values)
+    return list(sorted(min(max(v, low), high) for v in values))
     ### END SOLUTION
 '''
 TESTS = """# Visible tests (1 point).
@@ -139,6 +139,7 @@ def test_mutants_are_deterministic_and_stay_inside_the_solution():
     for m in first:
         assert m.source.startswith("def clipped_sorted(values, low, high):")
         assert "Values clipped" in m.source, "the docstring (outside the solution) is kept"
+        assert "Values clipped" not in m.before + m.after
     chosen = mutants.select(first, 4)
     assert len(chosen) == 4 and len({m.operator for m in chosen}) == 4, "round-robin by operator"
     assert [m.ident for m in chosen] == [m.ident for m in mutants.select(first, 4)]
@@ -168,12 +169,25 @@ def test_candidate_files_need_their_header(tmp_path):
         checktests.read_equivalent(listing)
 
 
+def _mutant(where: str, operator: str) -> str:
+    found = [m for m in mutants.mutants(ANSWER, "00_clip") if m.operator == operator]
+    return next(m.ident for m in found if m.before.startswith(where))
+
+
+#: list(sorted(...)) -> sorted(...): truly equivalent; removing the guard: not equivalent.
+_EQUIVALENT, _NOT_EQUIVALENT = _mutant("list(sorted(", "unwrap"), _mutant("if low > high", "guard")
+
+
 @pytest.fixture(scope="module")
 def tiny_report(tiny):
-    """The tiny course checked once (a process of its own), with one mutant listed as
-    equivalent and one stale id."""
+    """The tiny course checked once (a process of its own), with a truly equivalent mutant, a
+    wrongly listed one and a stale id in its equivalent_mutants.txt."""
     listing = tiny.parent / checktests.EQUIVALENT_FILE
-    listing.write_text(f"{_FIRST}  listed for the test\nnothing-000000  no longer generated\n")
+    listing.write_text(
+        f"{_EQUIVALENT}  sorted() already returns a list\n"
+        f"{_NOT_EQUIVALENT}  wrongly listed: the tests reject it\n"
+        "nothing-000000  no longer generated\n"
+    )
     try:
         (report,) = checktests.check_notebooks([tiny], max_mutants=None, jobs=1, budget_floor=1.0)
     finally:
@@ -181,14 +195,12 @@ def tiny_report(tiny):
     return report
 
 
-_FIRST = mutants.mutants(ANSWER, "00_clip")[0].ident
-
-
 @pytest.mark.slow
 def test_the_tiny_course_is_measured_end_to_end(tiny_report):
     by_id = {e.exercise: e for e in tiny_report.exercises}
     assert set(by_id) == {"00_clip", "00_countdown", "00_unit"}
-    assert not [p for e in tiny_report.exercises for p in e.problems]
+    problems = [p for e in tiny_report.exercises for p in e.problems]
+    assert problems == [p for p in problems if _NOT_EQUIVALENT in p], problems
     clip = by_id["00_clip"]
     assert clip.points == 3
     # in-place changes come back through the wire and are seen by the test
@@ -207,11 +219,16 @@ def test_the_tiny_course_is_measured_end_to_end(tiny_report):
 
 
 @pytest.mark.slow
-def test_equivalent_mutants_are_left_out_and_stale_ids_reported(tiny_report):
+def test_equivalent_mutants_are_left_out_checked_and_stale_ids_reported(tiny_report):
     clip = next(e for e in tiny_report.exercises if e.exercise == "00_clip")
-    assert _FIRST in clip.equivalent and _FIRST not in {t.ident for t in clip.mutants}
+    graded = {t.ident for t in clip.mutants}
+    assert {_EQUIVALENT, _NOT_EQUIVALENT} <= set(clip.equivalent) and not graded & set(
+        clip.equivalent
+    )
+    (wrongly_listed,) = clip.problems
+    assert _NOT_EQUIVALENT in wrongly_listed and "remove the line" in wrongly_listed
     assert any("nothing-000000" in p for p in tiny_report.problems)
-    assert not tiny_report.ok(), "a stale id is a problem"
+    assert not tiny_report.ok()
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 # exercise: 01_mean_pool
-# why: the sentence-transformers idiom: a float mask expanded to the embeddings' size and
-#   torch.clamp; type promotion keeps float64 inputs float64.
+# why: the sentence-transformers snippet with a float32 mask (.float()): float64 inputs stay
+#   float64 by type promotion, but bfloat16/float16 embeddings come back float32.
 def mean_pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     expanded = attention_mask.unsqueeze(-1).expand(token_embeddings.size()).float()
     total = torch.sum(token_embeddings * expanded, 1)
