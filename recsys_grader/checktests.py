@@ -6,11 +6,13 @@ tests and the real judge's machinery:
 
 * **mutants** of the reference solution (:mod:`recsys_grader.mutants`): each must be
   *rejected*, i.e. score less than the exercise's full points;
-* the instructor's **wrong answers**, ``solutions/NN_name/wrong_answers/*.py``: plausible
-  student mistakes, each file a replacement of the answer cell that starts with
-  ``# exercise: NN_x`` and ``# why: ...`` (what is wrong); each must be rejected;
-* **correct alternatives**, ``solutions/NN_name/alternatives/*.py`` (same header; ``# why:``
-  says how it differs): each must get full marks.
+* the instructor's **wrong answers**, ``solutions/NN_name/wrong_answers/``: plausible student
+  mistakes, each a file that starts with ``# exercise: NN_x`` and ``# why: ...`` (what is
+  wrong): a ``.py`` file is a whole answer cell, a ``.patch`` file edits the reference solution
+  (``@@`` hunks of ``-`` old, ``+`` new and `` `` context lines, each matching the solution exactly
+  once), for mistakes that differ from it in a line or two; each must be rejected;
+* **correct alternatives**, ``solutions/NN_name/alternatives/`` (same formats; ``# why:`` says
+  how it differs): each must get full marks.
 
 A mutant that is truly equivalent to the solution (no input the exercise allows tells them
 apart) may be listed in ``solutions/NN_name/equivalent_mutants.txt``, one ``ID  justification``
@@ -50,7 +52,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -173,6 +175,52 @@ def read_candidate(path: Path, kind: str) -> Candidate:
             "and '# why: ...' (what is wrong, or how this correct answer differs)"
         )
     return Candidate(kind, path.name, exercise, text, why)
+
+
+def apply_patch(source: str, patch: str, where: str) -> str:
+    r"""The answer cell ``source`` with the ``@@`` hunks of ``patch`` applied.
+
+    Args:
+        source: the reference answer cell.
+        patch: the patch file's text (its ``#`` header lines are skipped).
+        where: the file, for messages.
+
+    Raises:
+        CourseError: for a malformed patch, or lines to replace that the solution does not hold
+            exactly once.
+
+    Example:
+        >>> apply_patch("a = 1\nb = 2\n", "# why: x\n@@\n-b = 2\n+b = 3\n", "p")
+        'a = 1\nb = 3\n'
+    """
+    hunks: list[list[str]] = []
+    for line in patch.split("\n"):
+        if line.startswith("@@"):
+            hunks.append([])
+        elif hunks:
+            hunks[-1].append(line)
+        elif line.strip() and not line.startswith("#"):
+            raise CourseError(f"{where}: a patch has its '#' header, then '@@' hunks")
+    if not hunks:
+        raise CourseError(f"{where}: no '@@' hunk (a '.py' file holds a whole answer cell instead)")
+    for number, hunk in enumerate(hunks, start=1):
+        while hunk and not hunk[-1].strip():
+            hunk.pop()
+        odd = [line for line in hunk if line and line[0] not in "-+ "]
+        if odd:
+            raise CourseError(
+                f"{where}, hunk {number}: lines start with '-', '+' or ' ': {odd[0]!r}"
+            )
+        old = "\n".join(line[1:] for line in hunk if line[:1] in ("-", " ", ""))
+        new = "\n".join(line[1:] for line in hunk if line[:1] in ("+", " ", ""))
+        count = source.count(old)
+        if count != 1:
+            raise CourseError(
+                f"{where}, hunk {number}: the '-' and ' ' lines occur {count} times in the "
+                "solution (they must match it exactly once: update the patch to the solution)"
+            )
+        source = source.replace(old, new)
+    return source
 
 
 def read_equivalent(path: Path) -> dict[str, str]:
@@ -497,20 +545,26 @@ class ModuleReport:
         )
 
 
-def _load_files(folder: Path, known: set[str], report: ModuleReport) -> dict[str, list[Candidate]]:
+def _load_files(
+    folder: Path, solutions: dict[str, str], report: ModuleReport
+) -> dict[str, list[Candidate]]:
+    """The wrong answers and alternatives of a module, by exercise (patches applied)."""
     by_exercise: dict[str, list[Candidate]] = {}
     for kind, sub in ((WRONG, WRONG_DIR), (ALTERNATIVE, ALTERNATIVES_DIR)):
-        for path in sorted((folder / sub).glob("*.py")) if (folder / sub).is_dir() else []:
+        paths = sorted(p for p in (folder / sub).glob("*") if p.suffix in (".py", ".patch"))
+        for path in paths:
             try:
                 candidate = read_candidate(path, kind)
+                if candidate.exercise not in solutions:
+                    raise CourseError(
+                        f"{path}: '# exercise: {candidate.exercise}' is not an autograded exercise "
+                        f"of this notebook (one of: {', '.join(sorted(solutions))})"
+                    )
+                if path.suffix == ".patch":
+                    source = apply_patch(solutions[candidate.exercise], candidate.source, str(path))
+                    candidate = replace(candidate, source=source)
             except CourseError as exc:
                 report.problems.append(str(exc))
-                continue
-            if candidate.exercise not in known:
-                report.problems.append(
-                    f"{path}: '# exercise: {candidate.exercise}' is not an autograded exercise "
-                    f"of this notebook (one of: {', '.join(sorted(known))})"
-                )
                 continue
             by_exercise.setdefault(candidate.exercise, []).append(candidate)
     return by_exercise
@@ -540,13 +594,12 @@ def check_assignment(
     report = ModuleReport(source_path.stem)
     checker = AssignmentChecker(source_path, budget_floor)
     all_exercises = exercises(checker.source)
-    known = {e.grade_id for e in all_exercises}
     try:
         equivalent = read_equivalent(folder / EQUIVALENT_FILE)
     except CourseError as exc:
         report.problems.append(str(exc))
         equivalent = {}
-    files = _load_files(folder, known, report)
+    files = _load_files(folder, {e.grade_id: e.source for e in all_exercises}, report)
     start = time.monotonic()
     try:
         checker.build()

@@ -254,3 +254,14 @@ def test_every_module_rejects_95_percent_and_accepts_every_alternative():
 #: Exercises being replaced in other branches (issue 11 coordination): they are measured like the
 #: others, but need no wrong answers or alternatives until their rewrite lands.
 PENDING = {"05_rank_docs", "06_item_cosine", "06_top_k", "07_job_cost", "08_build_results"}
+
+
+def test_instructor_files_are_never_released():
+    from recsys_grader.layout import CourseLayout
+    from recsys_grader.release import generate
+
+    layout = CourseLayout.load()
+    folder = layout.source_notebook("00_orientation").parent
+    assert (folder / "wrong_answers").is_dir() and (folder / "alternatives").is_dir()
+    released = generate(layout, "00_orientation", record=False)
+    assert set(released) == {"00_orientation.ipynb"}, sorted(released)
