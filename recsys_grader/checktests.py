@@ -27,6 +27,8 @@ whose :class:`~recsys_grader.judge.Student` talks to a :class:`LocalSandbox`: th
 the answer go through the same JSON and :mod:`recsys_grader.wire` codec, and the same
 :func:`recsys_grader.agent.handle`, as in a real sandbox, so arguments are copies, mutations are
 replayed, gradients are rebuilt, and the static delegation checks read the candidate's source.
+A mutant or a wrong answer is graded until its first failing test cell (that is enough to know
+it is rejected); the reference solution and the alternatives go through every cell.
 Candidates are instructor code: no sandbox is needed. Each test cell has a time budget (a
 ``SIGALRM`` timer in the main thread, raised as the kernel's interrupt would be): a mutant that
 loops forever is stopped and counts as rejected, as mutation-testing tools count timeouts.
@@ -67,7 +69,7 @@ WRONG_DIR = "wrong_answers"
 ALTERNATIVES_DIR = "alternatives"
 EQUIVALENT_FILE = "equivalent_mutants.txt"
 #: Mutants graded per exercise by default (chosen deterministically, round-robin by operator).
-MAX_MUTANTS = 40
+MAX_MUTANTS = 80
 #: Share of mutants and wrong answers a module's tests must reject.
 MIN_REJECTED = 0.95
 #: A test cell's budget: this many times what the reference needed, plus the floor below,
@@ -323,6 +325,7 @@ class Trial:
         statuses: ``{test cell: passed/failed/timeout/unavailable}``.
         feedback: the first failing cell's student feedback (names the hidden case).
         seconds: time taken.
+        cell_seconds: time taken by each test cell.
     """
 
     kind: str
@@ -333,6 +336,7 @@ class Trial:
     statuses: dict[str, str]
     feedback: str = ""
     seconds: float = 0.0
+    cell_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def full_marks(self) -> bool:
@@ -375,9 +379,17 @@ class AssignmentChecker:
         suffix = f"({exercise.grade_id})"
         return [(label, source if label.endswith(suffix) else code) for label, code in self.code]
 
-    def grade(self, exercise: Exercise, candidate: Candidate) -> Trial:
-        """Grade one candidate on the exercise's test cells."""
+    def grade(self, exercise: Exercise, candidate: Candidate, until_failure: bool = False) -> Trial:
+        """Grade one candidate on the exercise's test cells.
+
+        Args:
+            exercise: the exercise.
+            candidate: the answer cell to grade.
+            until_failure: stop at the first failing cell (enough to know that a mutant or a
+                wrong answer is rejected; its points are then a lower bound).
+        """
         start = time.monotonic()
+        cell_seconds: dict[str, float] = {}
         namespace = dict(self.judge.namespace)
         functions, variables = self.bound.get(exercise.grade_id, ([], []))
         for name in functions + variables:  # the kernel holds what the candidate's cell defines
@@ -410,16 +422,20 @@ class AssignmentChecker:
             for test_id in exercise.tests:
                 budget = self.budgets.get(test_id, Limits().cell_timeout)
                 student.limits = Limits(cell_timeout=budget)
+                began = time.monotonic()
                 try:
                     with self.alarm.budget(budget + 1):
                         session.test(test_id)
                     verdict = session.verdicts[test_id]
                 except _Timeout:
                     verdict = judge.Verdict(test_id, 0.0, 0.0, judge.TIMEOUT, "time budget")
+                cell_seconds[test_id] = time.monotonic() - began
                 statuses[test_id] = verdict.status
                 points += verdict.points or 0.0
-                if verdict.status != judge.PASSED and not feedback:
-                    feedback = verdict.feedback
+                if verdict.status != judge.PASSED:
+                    feedback = feedback or verdict.feedback
+                    if until_failure:
+                        break
         return Trial(
             candidate.kind,
             candidate.ident,
@@ -429,22 +445,17 @@ class AssignmentChecker:
             statuses,
             feedback.split("\n")[0][:300],
             time.monotonic() - start,
+            cell_seconds,
         )
 
     def calibrate(self, exercise: Exercise) -> Trial:
-        """Grade the reference solution; its time per test cell sets the cells' budgets."""
+        """Grade the reference solution; its time per test cell (a cold run: an upper bound)
+        sets the cells' budgets."""
         reference = Candidate(REFERENCE, "solution", exercise.grade_id, exercise.source, "")
         for test_id in exercise.tests:
             self.budgets[test_id] = Limits().cell_timeout
-        timings: dict[str, float] = {}
         trial = self.grade(exercise, reference)
-        # a second, timed pass per cell (the first one warmed caches up)
-        for test_id in exercise.tests:
-            one = Exercise(exercise.grade_id, exercise.source, (test_id,), 0.0)
-            start = time.monotonic()
-            self.grade(one, reference)
-            timings[test_id] = time.monotonic() - start
-        for test_id, seconds in timings.items():
+        for test_id, seconds in trial.cell_seconds.items():
             budget = BUDGET_FACTOR * seconds + self.budget_floor
             self.budgets[test_id] = int(min(Limits().cell_timeout, math.ceil(budget)))
         return trial
@@ -626,19 +637,18 @@ def check_assignment(
         er.equivalent = {m.ident: equivalent[m.ident] for m in found if m.ident in equivalent}
         for m in mutants.select(kept, max_mutants):
             candidate = Candidate(MUTANT, m.ident, exercise.grade_id, m.source, m.note)
-            er.mutants.append(checker.grade(exercise, candidate))
+            er.mutants.append(checker.grade(exercise, candidate, until_failure=True))
         for m in found:  # a listed mutant the tests reject is not equivalent: the list is wrong
             if m.ident in er.equivalent:
-                trial = checker.grade(
-                    exercise, Candidate(MUTANT, m.ident, exercise.grade_id, m.source, m.note)
-                )
+                listed = Candidate(MUTANT, m.ident, exercise.grade_id, m.source, m.note)
+                trial = checker.grade(exercise, listed, until_failure=True)
                 if not trial.full_marks:
                     er.problems.append(
                         f"{exercise.grade_id}: {m.ident} is listed in {EQUIVALENT_FILE} but the "
                         f"tests reject it ({trial.feedback[:120]}): remove the line"
                     )
         for candidate in files.get(exercise.grade_id, []):
-            trial = checker.grade(exercise, candidate)
+            trial = checker.grade(exercise, candidate, until_failure=candidate.kind == WRONG)
             (er.alternatives if candidate.kind == ALTERNATIVE else er.wrong).append(trial)
         again = checker.grade(
             exercise, Candidate(REFERENCE, "solution", exercise.grade_id, exercise.source, "")
