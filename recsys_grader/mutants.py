@@ -391,7 +391,7 @@ def _context(slots: list[_Slot], position: int) -> str:
     up = slots[position].up
     while up is not None:
         node = slots[up].node
-        if isinstance(node, ast.expr) and not isinstance(node, ast.Slice | ast.Tuple):
+        if isinstance(node, ast.expr) and not isinstance(node, ast.Slice | ast.Tuple | ast.UnaryOp):
             return ast.unparse(node)
         if isinstance(node, ast.stmt):
             return ast.unparse(node).split("\n")[0]
