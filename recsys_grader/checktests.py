@@ -42,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -360,6 +361,12 @@ class AssignmentChecker:
         self.judge = judge.Judge(self.source)
         self.solution = solution_submission(self.source, self.ref)
         self.code = cellscores.student_code(self.solution, self.ref)
+        self.cells = {
+            c.metadata.nbgrader["grade_id"]: c
+            for c in self.source.cells
+            if "grade_id" in c.get("metadata", {}).get("nbgrader", {})
+        }
+        self._read: dict[str, set[str]] = {}
         self.budget_floor = budget_floor
         self.alarm = _Alarm()
         self.budgets: dict[str, int] = {}
@@ -373,6 +380,20 @@ class AssignmentChecker:
         """Run the solution notebook without its tests (the reference namespace)."""
         with contextlib.redirect_stdout(io.StringIO()):
             self.judge.build()
+
+    def read_by(self, exercise: Exercise) -> set[str]:
+        """The names the exercise's test cells read: only these get a private copy per
+        candidate (a copy of the whole reference namespace for each of hundreds of candidates
+        would cost more than grading them)."""
+        if exercise.grade_id not in self._read:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            names: set[str] = set()
+            for test_id in exercise.tests:
+                code = TransformerManager().transform_cell(self.cells[test_id].source)
+                names |= {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+            self._read[exercise.grade_id] = names
+        return self._read[exercise.grade_id]
 
     def _code_cells(self, exercise: Exercise, source: str) -> list[tuple[str, str]]:
         """What the static checks read: the solution's answer cells, this one replaced."""
@@ -418,7 +439,7 @@ class AssignmentChecker:
                 self._code_cells(exercise, candidate.source),
                 {},
             )
-            session = self.judge.session(student, None)
+            session = judge.Session(self.judge, student, None, private=self.read_by(exercise))
             for test_id in exercise.tests:
                 budget = self.budgets.get(test_id, Limits().cell_timeout)
                 student.limits = Limits(cell_timeout=budget)
