@@ -221,8 +221,9 @@ class Student:
             raise TypeError(f"{name!r} is a {answer['not_callable']}, not a function")
         if "bad_arguments" in answer:
             raise GradingInterrupted(
-                UNAVAILABLE, f"the test's arguments could not be rebuilt in your notebook "
-                f"({answer['bad_arguments']})"
+                UNAVAILABLE,
+                f"the test's arguments could not be rebuilt in your notebook "
+                f"({answer['bad_arguments']})",
             )
         _write_back(args, kwargs, answer.get("mutated") or {})
         if "raised" in answer:
@@ -785,11 +786,17 @@ def run_judge(
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         errors = Path(tmp) / "judge.err"
         with open(errors, "wb") as err:
+            from recsys_grader.sandbox import _CHECKED, sandbox_support
+
+            env = dict(os.environ)
+            if not insecure and sandbox_support()[0]:
+                env[_CHECKED] = "1"
             proc = subprocess.Popen(
                 [sys.executable, "-m", "recsys_grader.judge", str(spec_path)],
                 stdout=subprocess.PIPE,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
             seen = set()
             for line in proc.stdout:
