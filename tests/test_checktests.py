@@ -2,9 +2,9 @@
 
 The fast tests run the machinery on a tiny hand-made notebook (mutant generation, the header of
 wrong answers, in-place changes replayed, static delegation checks on a candidate's source, a
-mutant that loops forever); the slow one measures every module of the course and holds it to the
-thresholds of issue 11: at least 95% of mutants and wrong answers rejected, every correct
-alternative accepted.
+mutant that loops forever); the slow one measures every module of the course (a bounded sample of
+mutants per exercise) and holds it to all of its non-equivalent mutants and wrong answers
+rejected (issue 11 asks for 95%), every correct alternative accepted.
 """
 
 from __future__ import annotations
@@ -231,27 +231,30 @@ def test_equivalent_mutants_are_left_out_checked_and_stale_ids_reported(tiny_rep
     assert not tiny_report.ok()
 
 
+#: Mutants graded per exercise by ``make test`` (chosen deterministically, round-robin by operator,
+#: so every kind of rewrite is represented): a bounded sample that keeps the whole suite in its
+#: budget. ``recsys-course check-tests --max-mutants 0`` grades every mutant (about 15 minutes on
+#: 2 cores); run it after changing a solution or its hidden tests.
+MAKE_TEST_MUTANTS = 12
+
+
 @pytest.mark.slow
-def test_every_module_rejects_95_percent_and_accepts_every_alternative():
-    reports = checktests.check(jobs=2, log=print)
+def test_every_module_rejects_every_wrong_answer_and_accepts_every_alternative():
+    """Every module: every sampled non-equivalent mutant and every wrong answer rejected (issue 11
+    asks for 95%; the course holds itself to all of them), every alternative accepted, at least
+    three wrong answers and one alternative per autograded exercise, no stale or wrongly listed
+    equivalent mutant."""
+    reports = checktests.check(max_mutants=MAKE_TEST_MUTANTS, jobs=2, log=print)
     failures = []
     for report in reports:
-        measured = [e for e in report.exercises if e.exercise not in PENDING]
-        thin = [e.exercise for e in measured if len(e.wrong) < 3 or not e.alternatives]
+        thin = [e.exercise for e in report.exercises if len(e.wrong) < 3 or not e.alternatives]
         if thin:
             failures.append(
                 f"{report.assignment}: fewer than 3 wrong answers or no alternative: {thin}"
             )
-        rejected, total = sum(e.rejected for e in measured), sum(e.total for e in measured)
-        refused = [t.ident for e in measured for t in e.refused]
-        if rejected < checktests.MIN_REJECTED * total or refused or report.all_problems():
-            failures.append(checktests.format_report(report))
+        if not report.ok(min_rejected=1.0):
+            failures.append(checktests.format_report(report, min_rejected=1.0))
     assert not failures, "\n".join(failures)
-
-
-#: Exercises being replaced in other branches (issue 11 coordination): they are measured like the
-#: others, but need no wrong answers or alternatives until their rewrite lands.
-PENDING = {"05_rank_docs", "06_item_cosine", "06_top_k", "07_job_cost", "08_build_results"}
 
 
 def test_instructor_files_are_never_released():

@@ -7,7 +7,7 @@ def evaluate_run(qrels: dict, run: dict, k: int = 10) -> dict[str, float]:
     names = [f"precision@{k}", f"recall@{k}", f"f1@{k}", f"mrr@{k}", f"ndcg@{k}"]
     rows = []
     for qid in qrels:
-        ranked = rank_docs(run.get(qid) or {})
+        ranked = ranked_docs(run.get(qid) or {})
         rows.append(
             [
                 *precision_recall_f1(ranked, qrels[qid], k),

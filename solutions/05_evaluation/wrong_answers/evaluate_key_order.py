@@ -4,7 +4,7 @@
 def evaluate_run(qrels: dict, run: dict, k: int = 10) -> dict[str, float]:
     per_metric: dict[str, list[float]] = {}
     for qid, grades in qrels.items():
-        ranked = rank_docs(run.get(qid, {}))
+        ranked = ranked_docs(run.get(qid, {}))
         p, r, f = precision_recall_f1(ranked, grades, k)
         for name, value in (
             (f"ndcg@{k}", ndcg_at_k(ranked, grades, k)),

@@ -6,7 +6,7 @@ def evaluate_run(qrels: dict, run: dict, k: int = 10) -> dict[str, float]:
     rows = []
     for qid, docs in run.items():
         grades = qrels.get(qid, {})
-        ranked = rank_docs(docs)
+        ranked = ranked_docs(docs)
         p, r, f = precision_recall_f1(ranked, grades, k)
         rows.append((p, r, f, reciprocal_rank(ranked, grades, k), ndcg_at_k(ranked, grades, k)))
     n = len(rows)
