@@ -2,7 +2,8 @@
 # why: the same value prior, blended by hand (min-max per query) instead of with_prior.
 def rerank_for_shoppers(run, products):
     median = products.groupby(C.COL_CATEGORY)[C.COL_PRICE].transform("median")
-    value = 0.5 / (1 + (products[C.COL_PRICE] / median) ** 2) + 0.5 * (products[C.COL_RATING] - 1) / 4
+    price_fit = 0.5 / (1 + (products[C.COL_PRICE] / median) ** 2)
+    value = price_fit + 0.5 * (products[C.COL_RATING] - 1) / 4
     value_of = dict(zip(products[C.COL_PRODUCT_ID], value))
 
     def minmax(xs):
