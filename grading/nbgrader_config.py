@@ -21,8 +21,18 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_HERE, "gradebook.db")
-# Instructor-only files next to a source notebook (grading rubrics) are never released.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "RUBRIC.md"]
+# Instructor-only files next to a source notebook are never released: grading rubrics, and what
+# `recsys-course check-tests` grades (wrong answers, correct alternatives, equivalent mutants).
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "RUBRIC.md",
+    "wrong_answers",
+    "alternatives",
+    "equivalent_mutants.txt",
+]
 
 # The course's assignments: every solutions/NN_name/NN_name.ipynb, in order. Pin a list here
 # (e.g. ["00_orientation"]) to keep a draft module out of release, validation and grading.

@@ -26,6 +26,10 @@ VERBS = {
     "merge": ("merge", "merge shards' results.json and gradebook.db into the course root"),
     "feedback": ("feedback", "per-student HTML feedback without hidden tests"),
     "report": ("report", "grading/reports/grades.csv and report.html"),
+    "check-tests": (
+        "checktests",
+        "grade mutants, wrong answers and alternatives: how much the hidden tests reject",
+    ),
     "export-student": ("export_student", "write the student-facing repository to a folder"),
     "course": ("mainjob", "release, grade the samples, feedback, report, print the grade table"),
 }
@@ -49,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(verb=verb)
         # also accepted after the verb; SUPPRESS keeps a value given before it
         p.add_argument("--root", default=argparse.SUPPRESS, help="nbgrader course root")
-        if verb in ("release", "validate", "autograde", "feedback"):
+        if verb in ("release", "validate", "autograde", "feedback", "check-tests"):
             p.add_argument(
                 "assignments",
                 nargs="*",
@@ -83,6 +87,34 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 metavar="ID",
                 help="only this student (repeatable)",
+            )
+        if verb == "check-tests":
+            from recsys_grader.checktests import MAX_MUTANTS, MIN_REJECTED
+
+            p.add_argument(
+                "--max-mutants",
+                type=int,
+                default=MAX_MUTANTS,
+                metavar="N",
+                help=f"mutants per exercise, chosen deterministically (default {MAX_MUTANTS}; "
+                "0: all)",
+            )
+            p.add_argument(
+                "--min-rejected",
+                type=float,
+                default=MIN_REJECTED,
+                metavar="SHARE",
+                help=f"share a module's tests must reject (default {MIN_REJECTED})",
+            )
+            p.add_argument(
+                "--jobs", type=int, default=None, metavar="N", help="assignments at once"
+            )
+            p.add_argument(
+                "--exercise",
+                action="append",
+                default=None,
+                metavar="GRADE_ID",
+                help="only this exercise (repeatable), e.g. 05_prf",
             )
         if verb == "merge":
             p.add_argument(

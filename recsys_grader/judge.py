@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -494,14 +495,24 @@ class Session:
         judge: the assignment's judge (its reference namespace must be built).
         student: the submission's sandbox.
         submission: the prepared submission (for written answers), or None.
+        private: copy only these names (the ones the tests that will run read; default: all).
     """
 
-    def __init__(self, judge: Judge, student: Student, submission: NotebookNode | None) -> None:
+    def __init__(
+        self,
+        judge: Judge,
+        student: Student,
+        submission: NotebookNode | None,
+        private: Collection[str] | None = None,
+    ) -> None:
         self.judge, self.student = judge, student
         # each submission gets its own copy of every mutable value: neither a test's own code
         # nor a student's function that changes its arguments (whose changes are replayed
         # here) can alter what the next test or the next student sees
-        self.namespace = {k: _private(v) for k, v in judge.namespace.items()}
+        self.namespace = {
+            k: _private(v) if private is None or k in private else v
+            for k, v in judge.namespace.items()
+        }
         student.namespace, student._names = judge.namespace, None
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)

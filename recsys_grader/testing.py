@@ -187,6 +187,9 @@ def references_disabled(forbidden: Iterable[Callable]) -> Iterator[None]:
     """
     forbidden = list(forbidden)
     banned = {id(f) for f in forbidden}
+    if not banned:  # most calls forbid nothing: skip the walk over every loaded module
+        yield
+        return
 
     def _raiser(name: str) -> Callable:
         def stand_in(*args: Any, **kwargs: Any) -> Any:
