@@ -71,9 +71,59 @@ BANNED_MODULES = {
     "nbclient",
     "zmq",
     "traitlets",
+    # names to objects, or code from strings, by other doors: pydoc.locate, pkgutil.resolve_name,
+    # timeit/cProfile/pdb/doctest running a string, unpickling (shelve, joblib, yaml)...
+    "pydoc",
+    "pkgutil",
+    "zipimport",
+    "timeit",
+    "cProfile",
+    "profile",
+    "pdb",
+    "bdb",
+    "trace",
+    "doctest",
+    "shelve",
+    "copyreg",
+    "joblib",
+    "yaml",
+    "annotationlib",
+    "dbm",
+    "xmlrpc",
+}
+#: Submodules that resolve dotted names or start processes (``logging.config``'s ``ext://``,
+#: ``unittest.mock``'s importer).
+BANNED_SUBMODULES = {
+    "logging.config",
+    "unittest.mock",
+    "asyncio.subprocess",
+    "concurrent.futures.process",
+    "torch.package",
+}
+#: Attributes that lead to frames (and so to any namespace), whatever object they are read on,
+#: and readers that unpickle.
+ATTRS_ANYWHERE = {
+    "f_globals",
+    "f_locals",
+    "f_builtins",
+    "f_back",
+    "tb_frame",
+    "tb_next",
+    "gi_frame",
+    "cr_frame",
+    "ag_frame",
+    "read_pickle",
+    "unsafe_load",
 }
 _BANNED_ATTRS = {
     "operator": {"attrgetter", "methodcaller"},
+    "typing": {"get_type_hints", "ForwardRef", "_eval_type", "evaluate_forward_ref"},
+    "string": {"Formatter"},
+    "pandas": {"eval"},
+    "types": {"CodeType", "FunctionType", "LambdaType", "MethodType"},
+    "asyncio": {"create_subprocess_exec", "create_subprocess_shell", "subprocess"},
+    "concurrent.futures": {"ProcessPoolExecutor"},
+    "threading": {"settrace", "setprofile", "settrace_all_threads", "setprofile_all_threads"},
     "sys": {
         "modules",
         "_getframe",
@@ -85,6 +135,10 @@ _BANNED_ATTRS = {
         "path_importer_cache",
         "addaudithook",
         "path",
+        "exc_info",
+        "exception",
+        "last_traceback",
+        "last_exc",
     },
     "os": {
         "system",
@@ -267,7 +321,9 @@ class _Checker(ast.NodeVisitor):
         self._check_module(node, module)
         mod = self._module(module)
         for alias in node.names:
-            if alias.name in _BANNED_ATTRS.get(module, ()):
+            if alias.name in _BANNED_ATTRS.get(module, ()) or alias.name in ATTRS_ANYWHERE:
+                self.report(node, f"imports `{module}.{alias.name}`, which the grader cannot check")
+            elif f"{module}.{alias.name}" in BANNED_SUBMODULES:
                 self.report(node, f"imports `{module}.{alias.name}`, which the grader cannot check")
             if alias.name == "*":
                 self.report(node, f"`from {module} import *` hides what the code uses")
@@ -281,7 +337,10 @@ class _Checker(ast.NodeVisitor):
 
     def _check_module(self, node: ast.AST, name: str) -> None:
         top = name.split(".")[0]
-        if top in BANNED_MODULES:
+        parts = name.split(".")
+        prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        private = top.startswith("_") and top != "__future__"  # _frozen_importlib, __main__...
+        if top in BANNED_MODULES or prefixes & BANNED_SUBMODULES or private:
             self.report(node, f"imports `{name}`, which the grader cannot check")
         elif not _importable(name):
             self.report(node, f"imports `{name}`, a module of your own the grader cannot read")
@@ -296,7 +355,9 @@ class _Checker(ast.NodeVisitor):
             return None
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in BANNED_CALLS:
+        if node.id == "getattr" and isinstance(node.ctx, ast.Load):
+            self.report(node, "`getattr` passed around (not called with a literal name)")
+        elif node.id in BANNED_CALLS:
             self.report(node, f"uses `{node.id}`, which the grader cannot check")
         elif node.id.startswith("__") and node.id.endswith("__") and node.id != "__name__":
             self.report(node, f"uses `{node.id}`")
@@ -306,15 +367,21 @@ class _Checker(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._attribute(node, called=False)
 
-    def _attribute(self, node: ast.Attribute, called: bool) -> None:
-        attr = node.attr
+    def _check_attribute(self, node: ast.AST, base: Any, attr: str) -> None:
+        """Dunders, frame attributes and the banned attributes of known modules."""
         if attr.startswith("__") and attr.endswith("__") and attr not in _DUNDERS_OK:
             self.report(node, f"uses the attribute `{attr}`")
-        base = self.resolve(node.value)
+        elif attr in ATTRS_ANYWHERE:
+            self.report(node, f"uses the attribute `{attr}`, which the grader cannot check")
         if isinstance(base, types.ModuleType):
             banned = _BANNED_ATTRS.get(base.__name__, set())
             if attr in banned:
                 self.report(node, f"uses `{base.__name__}.{attr}`, which the grader cannot check")
+
+    def _attribute(self, node: ast.Attribute, called: bool) -> None:
+        attr = node.attr
+        base = self.resolve(node.value)
+        self._check_attribute(node, base, attr)
         if isinstance(node.ctx, ast.Load) and self._chain(node, called):
             return
         if isinstance(node.ctx, ast.Store | ast.Del) and isinstance(base, types.ModuleType):
@@ -327,7 +394,9 @@ class _Checker(ast.NodeVisitor):
             self.report(node, "`getattr` with a computed name cannot be checked")
         if self._magic(node):
             return
+        self._check_call_arguments(node)
         if self._literal_getattr(node):
+            self._check_attribute(node, self.resolve(node.args[0]), node.args[1].value)
             self._chain(node, called=False)  # the value of getattr(...) is a reference
             self.visit(node.args[0])
         elif isinstance(func, ast.Attribute):
@@ -338,6 +407,25 @@ class _Checker(ast.NodeVisitor):
             self.visit(func)
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             self.visit(arg)
+
+    def _check_call_arguments(self, node: ast.Call) -> None:
+        """Unpickling loaders, and pandas' ``eval``/``query`` resolving ``@names`` from the
+        caller's frame (``df.eval("@ranking.topk")`` is the kit function)."""
+        for keyword in node.keywords:
+            value = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+            if (keyword.arg == "allow_pickle" and value is not False) or (
+                keyword.arg == "weights_only" and value is not True
+            ):
+                self.report(node, f"`{keyword.arg}` lets the call unpickle objects")
+            elif keyword.arg in ("local_dict", "global_dict", "resolvers"):
+                self.report(node, f"`{keyword.arg}` hands names to an expression evaluator")
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("eval", "query") and node.args:
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                self.report(node, f"`.{func.attr}()` of a computed expression cannot be checked")
+            elif "@" in first.value:
+                self.report(node, f"`.{func.attr}()` with `@` reads names the grader cannot check")
 
     def _magic(self, node: ast.Call) -> bool:
         """``get_ipython().run_line_magic('timeit', 'code')``: allowed magics' code is checked."""

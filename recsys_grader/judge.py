@@ -96,6 +96,10 @@ class StudentRaised(Exception):  # noqa: N818
 
 
 _RAISED: dict[type, type] = {}
+#: Exceptions that end an iteration: raised from a student's function inside a test's ``map()``,
+#: ``filter()`` or ``iter(f, sentinel)`` they would end it silently (``all(map(check, cases))``
+#: becomes ``all([])``, True), so they arrive as RuntimeError.
+_ITERATION_ENDS = (StopIteration, StopAsyncIteration)
 
 
 def _student_exception(raised: dict) -> BaseException:
@@ -110,6 +114,9 @@ def _student_exception(raised: dict) -> BaseException:
 
             return DelegationError(str(raised.get("message", ""))[:2000])
         candidate = getattr(builtins, name, None) if module == "builtins" else None
+        if candidate in _ITERATION_ENDS:
+            base = RuntimeError  # as PEP 479 does: never the end of a test's map() or loop
+            break
         if isinstance(candidate, type) and issubclass(candidate, Exception):
             base = candidate
             break
@@ -193,7 +200,8 @@ class Student:
         answer = self.request({"op": "get", "name": name})
         if "missing" in answer:
             raise NameError(f"name {name!r} is not defined in your notebook")
-        return wire.decode(answer.get("value"))
+        with _unreadable():
+            return wire.decode(answer.get("value"))
 
     def call(self, name: str, args: tuple, kwargs: dict, forbidden: list | None = None) -> Any:
         """Call the student's function ``name`` in the sandbox with these arguments."""
@@ -218,12 +226,15 @@ class Student:
                 UNAVAILABLE, f"the test's arguments could not be rebuilt in your notebook "
                 f"({answer['bad_arguments']})"
             )
-        _write_back(args, kwargs, answer.get("mutated") or {})
-        if "raised" in answer:
-            raise _student_exception(answer["raised"])
-        value = wire.decode(answer.get("value"))
-        if grad_inputs and answer.get("grads"):
-            value = _with_gradients(value, grad_inputs, answer["grads"])
+        with _unreadable():
+            _write_back(args, kwargs, answer.get("mutated") or {})
+            raised = _student_exception(answer["raised"]) if "raised" in answer else None
+            if raised is None:
+                value = wire.decode(answer.get("value"))
+                if grad_inputs and answer.get("grads"):
+                    value = _with_gradients(value, grad_inputs, answer["grads"])
+        if raised is not None:
+            raise raised
         return value
 
     def refer(self, value: Any) -> dict | None:
@@ -256,6 +267,19 @@ class Student:
         if key not in self._static:
             self._static[key] = code_problems(self.code_cells, forbidden, self.namespace)
         return self._static[key]
+
+
+@contextlib.contextmanager
+def _unreadable() -> Any:
+    """Reading what the sandbox sent: a malformed answer (only a tampered kernel sends one)
+    stops the test cell. It must never surface as an ordinary exception, which a test's
+    ``except ValueError`` (the decoder's WireError is one) would take for the student's."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 (whatever the malformed data broke)
+        raise GradingInterrupted(
+            FAILED, f"the grader could not read what your code sent back ({type(exc).__name__})"
+        ) from None
 
 
 def _needs_grad(value: Any) -> bool:
@@ -478,6 +502,53 @@ class Judge:
         return Verdict(grade_id, points, points, PASSED, text, "")
 
 
+def private_namespace(namespace: dict) -> dict:
+    """A copy of the reference namespace whose data belongs to one session.
+
+    Arrays, frames, tensors, sparse matrices and the built-in containers holding them are
+    copied; functions, modules and models are shared. A test's arguments are replayed with the
+    student's in-place changes (as in a notebook): on shared objects one submission's function
+    (or a test) would change the reference that every later submission is graded against.
+
+    Args:
+        namespace: the judge's reference namespace.
+
+    Returns:
+        The session's namespace.
+    """
+    memo: dict[int, Any] = {}
+    return {name: _private(value, memo, 0) for name, value in namespace.items()}
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
+
+
+def _private(value: Any, memo: dict[int, Any], depth: int) -> Any:
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    kind, module = type(value), type(value).__module__.split(".")[0]
+    out = value
+    if depth > 16:
+        pass
+    elif kind in (list, tuple, set, frozenset):
+        out = kind(_private(v, memo, depth + 1) for v in value)
+    elif kind is dict:
+        out = {k: _private(v, memo, depth + 1) for k, v in value.items()}
+    elif module == "numpy" and isinstance(value, _numpy().ndarray):
+        out = value.copy()
+    elif module in ("pandas", "scipy") and hasattr(value, "copy") and hasattr(value, "shape"):
+        out = value.copy()
+    elif module == "torch" and hasattr(value, "requires_grad") and hasattr(value, "detach"):
+        if value.is_leaf:  # a tensor computed from others keeps its graph: shared
+            out = value.detach().clone().requires_grad_(value.requires_grad)
+    memo[key] = out
+    return out
+
+
 class Session:
     """The grading of one submission: test cells run one by one, each when the sandbox reaches
     it (so each exercise is tested on the notebook's state at that point), in a namespace of
@@ -491,7 +562,7 @@ class Session:
 
     def __init__(self, judge: Judge, student: Student, submission: NotebookNode | None) -> None:
         self.judge, self.student = judge, student
-        self.namespace = dict(judge.namespace)
+        self.namespace = private_namespace(judge.namespace)
         student.namespace, student._names = judge.namespace, None
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)

@@ -193,7 +193,31 @@ def _limits_prefix(limits: Limits) -> list[str]:
     ]
 
 
-def bwrap_command(command: list[str], limits: Limits, uid: int, passwd: Path) -> list[str]:
+def _no_user_namespaces(uid: int) -> list[str]:
+    """A second, unprivileged bubblewrap inside the first (as root): a user namespace of the
+    sandbox's own uid that cannot create further ones. Without it the student could create a
+    user namespace, be root there, and mount a tmpfs of any size (a disk bomb in the host's
+    memory) or reach the parts of the kernel that only such a "root" can."""
+    return [
+        _bwrap() or "bwrap",
+        "--unshare-user",
+        "--uid",
+        str(uid),
+        "--gid",
+        str(uid),
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--dev-bind",
+        "/",
+        "/",
+        "--",
+    ]
+
+
+def bwrap_command(
+    command: list[str], limits: Limits, uid: int, passwd: Path, nested: bool | None = None
+) -> list[str]:
     """The bubblewrap command line that runs ``command`` in a sandbox.
 
     Args:
@@ -201,6 +225,8 @@ def bwrap_command(command: list[str], limits: Limits, uid: int, passwd: Path) ->
         limits: resource limits.
         uid: the unprivileged uid (as root: a uid of its own; otherwise unused).
         passwd: a one-line passwd file naming that uid (mounted as ``/etc/passwd``).
+        nested: as root, block user namespaces with a nested unprivileged bubblewrap (default:
+            where this machine allows it, see :func:`sandbox_support`).
 
     Returns:
         The argument list for ``subprocess``.
@@ -248,15 +274,50 @@ def bwrap_command(command: list[str], limits: Limits, uid: int, passwd: Path) ->
             "--no-new-privs",
             "--",
         ]
-        return [*args, "--", *drop, *_limits_prefix(limits), *command]
+        if nested is None:
+            nested = _nesting_works()
+        inner = _no_user_namespaces(uid) if nested else []
+        return [*args, "--", *drop, *inner, *_limits_prefix(limits), *command]
     args += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
     args += ["--cap-drop", "ALL"]
     return [*args, "--", *_limits_prefix(limits), *command]
 
 
+def _probe(code: str, nested: bool) -> subprocess.CompletedProcess | str:
+    """Run ``python -c code`` in a sandbox; the finished process, or why it did not start."""
+    with tempfile.TemporaryDirectory(prefix="recsys-probe-") as tmp:
+        passwd = Path(tmp) / "passwd"
+        passwd.write_text("student:x:65534:65534::/tmp/home:/bin/false\n")
+        os.chmod(tmp, 0o755)
+        command = bwrap_command([sys.executable, "-c", code], Limits(), 65534, passwd, nested)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"bubblewrap failed to start ({exc})"
+
+
+#: Run in a probe sandbox: exits 0 when no user namespace can be created there.
+_USERNS_PROBE = (
+    "import ctypes, sys\n"
+    "sys.exit(1 if ctypes.CDLL(None).unshare(0x10000000) == 0 else 0)  # CLONE_NEWUSER\n"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _nesting_works() -> bool:
+    """As root: whether the nested bubblewrap that blocks user namespaces runs here (it needs
+    the kernel to allow unprivileged user namespaces; where it does not, students cannot create
+    any either, which :func:`sandbox_support` checks)."""
+    if os.geteuid() != 0:
+        return False
+    probe = _probe("pass", nested=True)
+    return not isinstance(probe, str) and probe.returncode == 0
+
+
 @functools.lru_cache(maxsize=1)
 def sandbox_support() -> tuple[bool, str]:
-    """Whether bubblewrap works here (checked once, by running ``true`` in a sandbox).
+    """Whether bubblewrap works here (checked once, by running Python in a sandbox) and holds:
+    no user namespace can be created inside it.
 
     Returns:
         (available, why not).
@@ -266,14 +327,14 @@ def sandbox_support() -> tuple[bool, str]:
     missing = [t for t in ("bwrap", "prlimit", "setpriv") if shutil.which(t) is None]
     if missing:
         return False, f"missing {', '.join(missing)} (apt-get install bubblewrap util-linux)"
-    with tempfile.TemporaryDirectory(prefix="recsys-probe-") as tmp:
-        passwd = Path(tmp) / "passwd"
-        passwd.write_text("student:x:65534:65534::/tmp/home:/bin/false\n")
-        command = bwrap_command([sys.executable, "-c", "pass"], Limits(), 65534, passwd)
-        try:
-            probe = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.SubprocessError) as exc:
-            return False, f"bubblewrap failed to start ({exc})"
+    probe = _probe(_USERNS_PROBE, nested=None)
+    if isinstance(probe, str):
+        return False, probe
+    if probe.returncode == 1:
+        return False, (
+            "a sandboxed process can create user namespaces and bubblewrap cannot prevent it "
+            "here (run the grader as root, or allow unprivileged user namespaces)"
+        )
     if probe.returncode != 0:
         return False, f"bubblewrap failed: {probe.stderr.strip()[:300]}"
     return True, ""
@@ -305,7 +366,8 @@ class Sandbox:
         self, command: list[str] | None = None, limits: Limits | None = None, insecure=False
     ) -> None:
         self.limits = limits or Limits()
-        self.command = command or [sys.executable, "-m", "recsys_grader.executor"]
+        # -P: the work folder (writable by the student) never goes on the executor's sys.path
+        self.command = command or [sys.executable, "-P", "-m", "recsys_grader.executor"]
         self.insecure = insecure
         self.warnings: list[str] = []
         self.proc: subprocess.Popen | None = None
