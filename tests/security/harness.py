@@ -10,11 +10,12 @@ in the same batches, after the attackers, so that an attack on a classmate would
 from __future__ import annotations
 
 import csv
-import importlib.util
+import runpy
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 
@@ -30,16 +31,8 @@ STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbg
 LIMITS = Limits(cell_timeout=25, notebook_timeout=240, memory_mb=2048, disk_mb=64, processes=128)
 
 
-def _make_samples():
-    spec = importlib.util.spec_from_file_location(
-        "make_samples", REPO_ROOT / "grading" / "make_samples.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_samples = _make_samples()
+#: grading/make_samples.py's helpers (how the samples are built from the release).
+make_samples = SimpleNamespace(**runpy.run_path(str(REPO_ROOT / "grading" / "make_samples.py")))
 
 
 def course_copy(base: Path, assignments: list[str]) -> Path:

@@ -832,6 +832,15 @@ def topk_indices(scores, k):
     return np.asarray({call}(scores, eye, k=k, metric="dot", device="cpu")[1], dtype=np.int64)
 """
 
+
+def _trap_off(testing: str) -> str:
+    """Code that switches off the sandbox's own delegation trap (the module ``testing``)."""
+    return (
+        "import contextlib\n"
+        f"{testing}.references_disabled = lambda forbidden: contextlib.nullcontext()\n"
+    )
+
+
 #: Ways to reach the kit's top-k that a reader of the grader's source might try.
 EVASIONS = {
     "m2_plain": ("", KIT_TOPK.format(call="ranking.topk")),
@@ -845,25 +854,20 @@ EVASIONS = {
         KIT_TOPK.format(call='_kit["topk"]'),
     ),
     "m2_patch_testing": (
-        "import contextlib\nimport recsys_grader.testing as _t\n"
-        "_t.references_disabled = lambda forbidden: contextlib.nullcontext()\n"
-        "_t.assert_does_not_delegate = lambda fn, forbidden, *a, **k: fn(*a, **k)\n",
+        "import recsys_grader.testing as _t\n" + _trap_off("_t"),
         KIT_TOPK.format(call="ranking.topk"),
     ),
     # names resolved from strings, and the sandbox's own trap switched off the same way
     "m2_pydoc": (
-        "import contextlib\nimport pydoc\n"
-        '_topk = pydoc.locate("recsys_kit.ranking.topk")\n'
-        'pydoc.locate("recsys_grader.testing").references_disabled = (\n'
-        "    lambda forbidden: contextlib.nullcontext())\n",
+        'import pydoc\n_topk = pydoc.locate("recsys_kit.ranking.topk")\n'
+        + _trap_off('pydoc.locate("recsys_grader.testing")'),
         KIT_TOPK.format(call="_topk"),
     ),
     "m2_type_hints": (
-        "import contextlib\nimport typing\n\n\n"
+        "import typing\n\n\n"
         'def _hints(a: "ranking.topk", b: "__import__(\'recsys_grader.testing\').testing"):\n'
         "    pass\n\n\n"
-        "_topk, _testing = typing.get_type_hints(_hints).values()\n"
-        "_testing.references_disabled = lambda forbidden: contextlib.nullcontext()\n",
+        "_topk, _testing = typing.get_type_hints(_hints).values()\n" + _trap_off("_testing"),
         KIT_TOPK.format(call="_topk"),
     ),
     "m2_frames": (

@@ -125,5 +125,21 @@ def test_evasions_get_no_hidden_point(m2, student):
 @pytest.mark.notebooks
 def test_the_honest_solution_still_gets_full_marks(m2):
     result = m2.results["z_victim_right"]
-    auto = [c for c in result.cells.values() if c["status"] != "manual"]
+    auto = [c for c in result.cells.values() if c["status"] not in ("manual", "no_response")]
     assert result.score == sum(c["max"] for c in auto) == 15, result.cells
+
+
+def test_module5_metrics_through_the_kit_are_reported():
+    """Module 5's evaluate_run (whose hidden test checks delegation) done by metrics.evaluate,
+    directly, through one of its helpers, or disguised."""
+    from recsys_kit import metrics
+
+    namespace = {"metrics": metrics, "np": np, "pd": pd}
+    answers = [
+        "def evaluate_run(qrels, run, k=10):\n    return metrics.evaluate(qrels, run, ['ndcg@10'])",
+        "def evaluate_run(qrels, run, k=10):\n"
+        "    return metrics._ndcg(metrics._flatten(qrels, run), k)",
+        "import pydoc\n_e = pydoc.locate('recsys_kit.metrics.evaluate')",
+    ]
+    for code in answers:
+        assert code_problems([("cell 9", code)], [metrics.evaluate], namespace), code
