@@ -220,10 +220,10 @@ def walk_filesystem() -> str:
                 if b"catalog" in _data or b"BEGIN_HIDDEN" in _data:
                     _scan(_path, _data)
         for _pid in os.listdir("/proc"):
-            for _what in ("cmdline", "environ", "cwd", "root"):
+            for _what in ("cmdline", "environ", "cwd"):  # (root: the tree walked above)
                 try:
                     _p = f"/proc/{{_pid}}/{{_what}}"
-                    if _what in ("cwd", "root"):
+                    if _what == "cwd":
                         for _d, _s, _n in os.walk(_p):
                             for _x in _n:
                                 with open(os.path.join(_d, _x), "rb") as _fh:
@@ -233,7 +233,7 @@ def walk_filesystem() -> str:
                             _scan(_p, _fh.read().replace(b"\\0", b"\\n"))
                 except OSError:
                     pass
-        print("WALK: " + json.dumps({{"files": _files, "control": sorted(_control)[:3],
+        print("\\nWALK: " + json.dumps({{"files": _files, "control": sorted(_control)[:3],
                                       "found": sorted(_found)}}))
         """
     )
@@ -650,7 +650,7 @@ for _fd in (0, 1, 2):
         os.write(_fd, _frames[0] + _frames[1])
     except OSError:
         pass
-print("FRAMES: " + json.dumps({{"fds": sorted(set(_open)), **_report}}))
+print("\\nFRAMES: " + json.dumps({{"fds": sorted(set(_open)), **_report}}))
 """
 )
 

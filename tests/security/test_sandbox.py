@@ -22,7 +22,8 @@ pytestmark = pytest.mark.notebooks
 
 def report_of(batch, student: str, tag: str) -> dict | list:
     """The JSON an attack printed after ``TAG: ``."""
-    match = re.search(rf"^{tag}: (.*)$", batch.printed(student), re.MULTILINE)
+    # (not anchored: bytes the attack wrote to its raw descriptors may precede it on the line)
+    match = re.search(rf"{tag}: (\{{.*\}}|\[.*\])$", batch.printed(student), re.MULTILINE)
     assert match, f"{student} printed no {tag} line: {batch.printed(student)[-800:]}"
     return json.loads(match.group(1))
 
