@@ -170,8 +170,17 @@ def _requires_grad(value: Any) -> bool:
 
 def serve(request_path: str, response_path: str) -> None:
     """Read a request file, answer it, write the response file (called by the executor)."""
+    import gc
+    import sys
+
     from IPython import get_ipython
 
+    # the notebook's last error keeps its frames (and their memory: a cell that ran out of
+    # memory holds it all) alive for %debug; release them before working
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            setattr(sys, name, None)
+    gc.collect()
     with open(request_path, encoding="utf-8") as fh:
         request = json.load(fh)
     shell = get_ipython()

@@ -100,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit code.
     """
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:  # the student install: say how to get the grader's dependencies
+        print(
+            "recsys-course needs the instructor extra (nbgrader): run "
+            '`pip install -e ".[instructor]"` from the course repository',
+            file=sys.stderr,
+        )
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(f"recsys_grader.{VERBS[args.verb][0]}")

@@ -81,11 +81,15 @@ class Verdict:
 
 
 class GradingInterrupted(BaseException):  # noqa: N818 (BaseException: test code cannot catch it)
-    """A call to the student's code ran out of time or the sandbox is gone."""
+    """A call to the student's code ran out of time or the sandbox is gone.
 
-    def __init__(self, status: str, message: str) -> None:
+    ``detail`` (instructors only) may hold what the student's kernel reported.
+    """
+
+    def __init__(self, status: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 class StudentRaised(Exception):  # noqa: N818
@@ -192,6 +196,7 @@ class Student:
                 UNAVAILABLE,
                 "the grader's call could not run in your kernel (did your "
                 "notebook replace IPython hooks, or delete the function?)",
+                "; ".join(str(e) for e in reply.get("errors", []))[:2000],
             )
         return answer
 
@@ -490,7 +495,8 @@ class Judge:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 exec(compiled, ns)  # noqa: S102 (instructor-written test code, trusted)
         except GradingInterrupted as exc:
-            return Verdict(grade_id, 0.0, points, exc.status, str(exc), str(exc))
+            detail = f"{exc}\n{exc.detail}".strip()
+            return Verdict(grade_id, 0.0, points, exc.status, str(exc), detail)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 (a failing test is any exception)
@@ -501,54 +507,6 @@ class Judge:
             )
         text = "Hidden tests passed." if hidden else "Tests passed."
         return Verdict(grade_id, points, points, PASSED, text, "")
-
-
-def private_namespace(namespace: dict) -> dict:
-    """A copy of the reference namespace whose data belongs to one session.
-
-    Arrays, frames, tensors, sparse matrices and the built-in containers holding them are
-    copied; functions, modules and models are shared. A test's arguments are replayed with the
-    student's in-place changes (as in a notebook): on shared objects one submission's function
-    (or a test) would change the reference that every later submission is graded against.
-
-    Args:
-        namespace: the judge's reference namespace.
-
-    Returns:
-        The session's namespace.
-    """
-    memo: dict[int, Any] = {}
-    return {name: _private(value, memo, 0) for name, value in namespace.items()}
-
-
-def _is_data(value: Any, module: str) -> bool:
-    """A numpy array, a pandas object or a scipy sparse matrix (copied with ``.copy()``)."""
-    if module == "numpy":
-        import numpy
-
-        return isinstance(value, numpy.ndarray)
-    return module in ("pandas", "scipy") and hasattr(value, "copy") and hasattr(value, "shape")
-
-
-def _private(value: Any, memo: dict[int, Any], depth: int) -> Any:
-    key = id(value)
-    if key in memo:
-        return memo[key]
-    kind, module = type(value), type(value).__module__.split(".")[0]
-    out = value
-    if depth > 16:
-        pass
-    elif kind in (list, tuple, set, frozenset):
-        out = kind(_private(v, memo, depth + 1) for v in value)
-    elif kind is dict:
-        out = {k: _private(v, memo, depth + 1) for k, v in value.items()}
-    elif _is_data(value, module):
-        out = value.copy()
-    elif module == "torch" and getattr(value, "is_leaf", False) and hasattr(value, "detach"):
-        # a tensor computed from others keeps its graph: shared
-        out = value.detach().clone().requires_grad_(value.requires_grad)
-    memo[key] = out
-    return out
 
 
 class Session:
@@ -564,7 +522,10 @@ class Session:
 
     def __init__(self, judge: Judge, student: Student, submission: NotebookNode | None) -> None:
         self.judge, self.student = judge, student
-        self.namespace = private_namespace(judge.namespace)
+        # each submission gets its own copy of every mutable value: neither a test's own code
+        # nor a student's function that changes its arguments (whose changes are replayed
+        # here) can alter what the next test or the next student sees
+        self.namespace = {k: _private(v) for k, v in judge.namespace.items()}
         student.namespace, student._names = judge.namespace, None
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)
@@ -608,6 +569,21 @@ class Session:
             elif grade_id not in self.verdicts:
                 self.test(grade_id)
         return {g: self.verdicts[g] for g in self.cells if g in self.verdicts}
+
+
+def _private(value: Any) -> Any:
+    """A deep copy of plain mutable data (containers, arrays, frames, tensors); others as is."""
+    top = type(value).__module__.split(".")[0]
+    if (
+        isinstance(value, list | dict | set)
+        or (top in ("numpy", "pandas", "scipy") and hasattr(value, "copy"))
+        or (top == "torch" and type(value).__name__ == "Tensor")
+    ):
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 (an object that cannot be copied is shared as is)
+            return value
+    return value
 
 
 def _failing_line(exc: BaseException, filename: str) -> int:

@@ -65,7 +65,15 @@ COL_POSITION = "position"  # rank at which the product was shown (position bias)
 COL_SPLIT = "split"  # "train" or "test" (time-based)
 EVENTS = ("view", "click", "cart", "purchase", "rating")
 #: Implicit-feedback strength of each event, used by collaborative filtering defaults.
-EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0, "rating": 4.0}
+# "review": an Amazon-style review (recsys_kit.cf.load_amazon_sequences): one 0/1 interaction.
+EVENT_WEIGHTS = {
+    "view": 1.0,
+    "click": 2.0,
+    "cart": 3.0,
+    "purchase": 5.0,
+    "rating": 4.0,
+    "review": 1.0,
+}
 SPLITS = ("train", "test")
 
 # --- models and defaults ---------------------------------------------------------------------

