@@ -12,8 +12,9 @@ sandbox (Debian ``bubblewrap``, the sandbox of Flatpak):
 * a private size-limited tmpfs for ``/tmp`` (the work folder and ``HOME``), fresh each time,
   so nothing is shared between submissions and nothing the student writes outlives the run;
 * an unprivileged identity with no capabilities and ``no_new_privs``: as root, a uid of its own
-  per sandbox (``setpriv``); as an ordinary user, uid 65534 in a user namespace that cannot
-  create further ones;
+  per sandbox (``setpriv``) inside a nested unprivileged bubblewrap that forbids user namespaces
+  (in one the student would be "root" and could mount a tmpfs of any size); as an ordinary user,
+  uid 65534 in a user namespace that cannot create further ones;
 * limits on address space, processes, open files, file size, core dumps and CPU time
   (``prlimit``), and the wall-clock deadlines the grader enforces;
 * a scrubbed environment.
