@@ -10,9 +10,16 @@ on the same machine, alternately with the current one, on the same submissions:
 
 It prints seconds per submission for both graders and the ratio (target: at most 1.5x).
 
+With ``--cluster`` it measures instead how grading scales on Dask (``autograde --cluster``):
+the same ``--copies`` submissions of Module 0's solution are graded on a LocalCluster of 1 and
+then of 2 worker processes (``--workers`` sandboxes per worker, default 1), alternately
+``--repeats`` times, and it prints submissions per minute for both and their ratio (ideal 2x;
+the cluster's start-up is not counted, the judges' reference builds are).
+
 Usage:
     python bench/bench_grading.py [--modules 00_orientation 02_similarity_ranking ...]
         [--baseline-ref 6685dcf] [--workers 2] [--repeats 1]
+    python bench/bench_grading.py --cluster [--copies 8] [--workers 1] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -40,10 +47,15 @@ mod = __import__(package + ".autograde", fromlist=["autograde"])
 rel = __import__(package + ".release", fromlist=["release"])
 lim = __import__(package + ".sandbox", fromlist=["Limits"])
 rel.release(root=root)
-start = time.perf_counter()
-results = mod.autograde(limits=lim.Limits(), workers=int(sys.argv[3]), root=root,
-                        log=lambda line: None, **kwargs)
-seconds = time.perf_counter() - start
+kwargs = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+with __import__("contextlib").ExitStack() as stack:
+    if kwargs.get("cluster"):  # start the workers first: grading alone is timed
+        from recsys_kit.cluster import connect
+        kwargs["cluster"] = stack.enter_context(connect(kwargs["cluster"]))
+    start = time.perf_counter()
+    results = mod.autograde(limits=lim.Limits(), workers=int(sys.argv[3]), root=root,
+                            log=lambda line: None, **kwargs)
+    seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "n": len([r for r in results if r.status != "missing"]),
                   "scores": {r.student: r.score for r in results}}))
 """
@@ -69,12 +81,15 @@ def _solution_submission(assignment: str) -> str:
     return nbs.dumps(solution_submission(source, nbs.reference(source)))
 
 
-def _run(code_root: Path, package: str, course_root: Path, workers: int) -> dict:
+def _run(
+    code_root: Path, package: str, course_root: Path, workers: int, cluster: str | None = None
+) -> dict:
     # both graders read the same (warm) embedding cache
     cache = os.environ.get("RECSYS_CACHE_DIR", str(REPO / ".cache"))
     env = {**os.environ, "PYTHONPATH": str(code_root), "RECSYS_CACHE_DIR": cache}
+    extra = [json.dumps({"cluster": cluster})] if cluster else []
     out = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(course_root), package, str(workers)],
+        [sys.executable, "-c", _RUNNER, str(course_root), package, str(workers), *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -98,13 +113,54 @@ def _prepare(repo: Path, tmp: Path, name: str, assignment: str, samples: bool) -
     return root
 
 
+def _cluster_scaling(copies: int, workers: int, repeats: int) -> None:
+    """Grading throughput on a LocalCluster of 1 and 2 worker processes, measured alternately."""
+    assignment = "00_orientation"
+    text = _solution_submission(assignment)
+    print(
+        f"{'cluster':10} {'seconds':>8} {'sub/min':>8}   ({copies} copies of {assignment}'s "
+        f"solution, {workers} sandbox(es) per worker)"
+    )
+    per_min: dict[int, list[float]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp_name:
+        for r in range(repeats):
+            for n in (1, 2):
+                root = _course_copy(REPO, Path(tmp_name) / f"r{r}w{n}", [assignment])
+                for i in range(copies):
+                    folder = root / "submitted" / f"s{i:03d}" / assignment
+                    folder.mkdir(parents=True)
+                    (folder / f"{assignment}.ipynb").write_text(text)
+                run = _run(REPO, "recsys_grader", root, workers, f"local:{n}")
+                scores = set(run["scores"].values())
+                rate = 60 * run["n"] / run["seconds"]
+                per_min[n].append(rate)
+                print(
+                    f"local:{n:<4} {run['seconds']:8.1f} {rate:8.2f}   scores {sorted(scores)}; "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+    best = {n: max(v) for n, v in per_min.items()}
+    print(
+        f"throughput 2 workers / 1 worker: {best[2] / best[1]:.2f}x (ideal 2.00x; best of "
+        f"{repeats}); {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--modules", nargs="*", default=None, help="solution runs (default all)")
     parser.add_argument("--baseline-ref", default=DEFAULT_BASELINE)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="default 2 (1 with --cluster)")
     parser.add_argument("--skip-samples", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1, help="--cluster: alternate runs")
+    parser.add_argument("--cluster", action="store_true", help="1 vs 2 Dask workers instead")
+    parser.add_argument("--copies", type=int, default=8, help="--cluster: submissions graded")
     args = parser.parse_args(argv)
+    if args.cluster:
+        print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start")
+        _cluster_scaling(args.copies, args.workers or 1, args.repeats)
+        return
+    args.workers = args.workers or 2
     modules = args.modules or sorted(
         p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()
     )

@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
             from recsys_grader.mainjob import SAMPLE_LIMITS
 
             add_limit_arguments(p, SAMPLE_LIMITS)
+        if verb == "autograde":
+            p.add_argument(
+                "--cluster",
+                default=None,
+                metavar="ADDRESS",
+                help="grade on a Dask cluster: its scheduler address (tcp://host:8786), or "
+                "local:N for N worker processes here; --workers is then per worker",
+            )
         if verb in ("autograde", "feedback"):
             p.add_argument(
                 "--student",

@@ -799,11 +799,17 @@ def run_judge(
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         errors = Path(tmp) / "judge.err"
         with open(errors, "wb") as err:
+            from recsys_grader.sandbox import _CHECKED, sandbox_support
+
+            env = dict(os.environ)
+            if not insecure and sandbox_support()[0]:
+                env[_CHECKED] = "1"
             proc = subprocess.Popen(
                 [sys.executable, "-m", "recsys_grader.judge", str(spec_path)],
                 stdout=subprocess.PIPE,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
             seen = set()
             for line in proc.stdout:

@@ -83,6 +83,8 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MULTILINGUAL_TEXT_MODEL = "intfloat/multilingual-e5-small"
 DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
 DEFAULT_BATCH_SIZE = 64
+#: Texts per task of a distributed batch encoding (``encoders.encode_distributed``).
+DEFAULT_PARTITION_SIZE = 10_000
 DEFAULT_K = 10
 SEED = 42
 

@@ -97,6 +97,29 @@ def _read_pooling(location: str) -> str:
     return "cls" if cfg.get("pooling_mode_cls_token") else "mean"
 
 
+def check_texts(texts: Sequence[str] | str, batch_size: int, kind: str) -> list[str]:
+    """The arguments of :meth:`TextEncoder.encode`, checked: a list of strings.
+
+    Raises:
+        ValueError: an unknown ``kind`` or a ``batch_size`` below 1.
+        TypeError: an item that is not a string (naming it and the fix).
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(
+            f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__} "
+            f"({texts[bad[0]]!r}). Convert missing values first, e.g. fillna('')."
+        )
+    return texts
+
+
 class _TransformersBackend:
     """AutoTokenizer + AutoModel + pooling, with length-sorted, dynamically padded batches."""
 
@@ -268,19 +291,7 @@ class TextEncoder:
         Returns:
             float32 array of shape ``(len(texts), dim)``, each row of unit length.
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        texts = list(texts)
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise TypeError(
-                f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__} "
-                f"({texts[bad[0]]!r}). Convert missing values first, e.g. fillna('')."
-            )
+        texts = check_texts(texts, batch_size, kind)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
