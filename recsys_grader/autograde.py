@@ -47,7 +47,7 @@ from recsys_grader import cellscores, executor, judge
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.layout import CourseError, CourseLayout
-from recsys_grader.sandbox import Limits, SandboxUnavailable, sandbox_support
+from recsys_grader.sandbox import Limits, SandboxUnavailable, exposed, sandbox_support
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -419,6 +419,20 @@ def autograde(
         ]
         for a in selected
     }
+    leaks = exposed(
+        {
+            "the course root": layout.root,
+            "the solutions folder": layout.source,
+            "the submissions folder": layout.submitted,
+        }
+    )
+    if runnable and leaks and not insecure:  # (--root or its config may point anywhere)
+        raise CourseError(
+            "the sandbox would let students read the grader's files: "
+            + "; ".join(leaks)
+            + ". Keep the course root and solutions outside the Python environment, the kit, "
+            "the datasets and the embedding cache (RECSYS_DATA_DIR, RECSYS_CACHE_DIR)"
+        )
     if cluster:  # connects and checks every worker's course files and sandbox now
         from recsys_grader.cluster import grade_on_cluster
 

@@ -145,6 +145,29 @@ def _read_only_paths() -> list[Path]:
     return kept
 
 
+def exposed(secret: dict[str, Path]) -> list[str]:
+    """Which of the grader's private folders the sandbox would show (read-only mounts hold them).
+
+    Args:
+        secret: {what: folder} that no student may read (course root, solutions, ...).
+
+    Returns:
+        One line per exposed folder, naming it and the mount that holds it (empty: none).
+
+    Example:
+        >>> exposed({"the course root": Path("/nonexistent/grading")})
+        []
+    """
+    mounts = _read_only_paths()
+    found = []
+    for what, folder in secret.items():
+        folder = Path(folder).resolve()
+        for mount in mounts:
+            if folder == mount or mount in folder.parents:
+                found.append(f"{what} {folder} lies inside {mount}, which the sandbox shows")
+    return found
+
+
 def sandbox_env(limits: Limits) -> dict[str, str]:
     """The whole environment inside the sandbox (nothing of the grader's leaks in)."""
     cache = Path(os.environ.get("RECSYS_CACHE_DIR") or REPO_ROOT / ".cache").expanduser().resolve()

@@ -97,12 +97,20 @@ class Batch:
             }
 
 
-def grade(root: Path, assignment: str, students: dict, limits: Limits = LIMITS) -> Batch:
+def grade(
+    root: Path, assignment: str, students: dict, limits: Limits = LIMITS, cluster: str | None = None
+) -> Batch:
     """Submit ``{student: notebook text or folder builder}`` and autograde them in one batch
-    (2 workers)."""
+    (2 sandboxes at a time; on a Dask cluster when ``cluster`` is given, e.g. ``"local:1"``)."""
     for student, text in students.items():
         submit(root, student, assignment, text)
     results = autograde(
-        [assignment], list(students), limits=limits, workers=2, root=str(root), log=lambda _: None
+        [assignment],
+        list(students),
+        limits=limits,
+        workers=2,
+        root=str(root),
+        log=lambda _: None,
+        cluster=cluster,
     )
     return Batch(root, assignment, {r.student: r for r in results})

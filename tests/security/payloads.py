@@ -23,7 +23,7 @@ from recsys_kit.paths import REPO_ROOT
 
 from . import harness as _c
 
-M0, M2 = "00_orientation", "02_similarity_ranking"
+M0, M2, M5 = "00_orientation", "02_similarity_ranking", "05_evaluation"
 EX1, EX2 = "00_count_by_department", "00_price_summary"
 TOPK = "02_topk"
 #: A string every attack prints or writes: the tests look for it where it must never appear.
@@ -324,6 +324,37 @@ _caps = [line for line in _read("/proc/self/status").decode().split("\\n")
          if line.startswith("CapEff") and not line.endswith("0000000000000000")]
 _try("capabilities", lambda: _caps or _c(1))
 print("ESCAPE: " + json.dumps(_report))
+"""
+    )
+
+
+def where_am_i() -> str:
+    """Describes the process its code runs in: uid, capabilities, no_new_privs, the processes
+    and network interfaces it sees, its host name, environment and working folder."""
+    return attack(
+        PROBE
+        + """
+import socket
+
+_status = {}
+with open("/proc/self/status") as _fh:
+    for _line in _fh:
+        _k, _, _v = _line.partition(":")
+        _status[_k] = _v.strip()
+print("WHERE: " + json.dumps({
+    "uid": os.getuid(),
+    "euid": os.geteuid(),
+    "cap_eff": _status.get("CapEff"),
+    "cap_bnd": _status.get("CapBnd"),
+    "no_new_privs": _status.get("NoNewPrivs"),
+    "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "pid1": _read("/proc/1/cmdline").decode(errors="replace"),
+    "interfaces": [name for _, name in socket.if_nameindex()],
+    "hostname": socket.gethostname(),
+    "env": sorted(os.environ),
+    "cwd": os.getcwd(),
+    "root": sorted(os.listdir("/")),
+}))
 """
     )
 
@@ -791,6 +822,7 @@ def module0(root: Path) -> dict[str, str | Callable[[Path], None]]:
         "a_patched_helpers": attack(PATCHED_HELPERS),
         "a_walk_filesystem": walk_filesystem(),
         "a_escape": escape(),
+        "a_where_am_i": where_am_i(),
         "a_read_grader_files": read_grader_files(root),
         "a_plant_for_classmates": plant_for_classmates(root),
         "a_copy_classmate": copy_classmate(root),
@@ -897,4 +929,82 @@ def module2() -> dict[str, str]:
         students[name] = _c.submission(M2, {TOPK: code}, _light)
     solved = {g: right(g, M2) for g in _answers(M2, solved=True)}
     students["z_victim_right"] = _c.submission(M2, solved, _light)
+    return students
+
+
+# --- Module 5: the metrics, reimplemented or delegated to metrics.evaluate -----------------------
+
+#: The metric exercises of Module 5: {answer cell: (visible test cell, hidden test cell)}.
+M5_METRICS = {
+    "05_prf": ("05_prf_tests", "05_prf_hidden"),
+    "05_rr": ("05_rr_tests", "05_rr_hidden"),
+    "05_ndcg": ("05_ndcg_tests", "05_ndcg_hidden"),
+    "05_evaluate": ("05_evaluate_tests", "05_evaluate_hidden"),
+}
+
+#: Every metric exercise answered by the kit's evaluate (``{ev}``: how the answer reaches it).
+M5_BY_KIT = {
+    "05_prf": """
+{prelude}
+def _kit(ranked, grades, k, names{default}):
+    run = {{"q": {{d: -float(i) for i, d in enumerate(ranked)}}}}
+    return [float(v) for v in {ev}({{"q": grades}}, run, names).values()]
+
+
+def precision_recall_f1(ranked, grades, k):
+    return tuple(_kit(ranked, grades, k, [f"precision@{{k}}", f"recall@{{k}}", f"f1@{{k}}"]))
+""",
+    "05_rr": """
+def reciprocal_rank(ranked, grades, k):
+    return _kit(ranked, grades, k, [f"mrr@{k}"])[0] if ranked else 0.0
+""",
+    "05_ndcg": """
+def ndcg_at_k(ranked, grades, k):
+    return _kit(ranked, grades, k, [f"ndcg@{k}"])[0] if ranked else 0.0
+""",
+    "05_evaluate": """
+def evaluate_run(qrels, run, k=10):
+    names = [f"{m}@{k}" for m in ("precision", "recall", "f1", "mrr", "ndcg")]
+    return {n: float(v) for n, v in _EV(qrels, run, names).items()}
+""",
+}
+
+#: How a Module 5 delegator reaches metrics.evaluate: (prelude, default argument, callee).
+M5_EVASIONS = {
+    "m5_evaluate": ("_EV = evaluate", "", "evaluate"),
+    "m5_default_arg": ("_EV = evaluate", ", _ev=evaluate", "_ev"),
+    # the kit's private helpers, without naming evaluate at all
+    "m5_helpers": (
+        "from recsys_kit import metrics as _m\n\n\n"
+        "def _EV(qrels, run, names):\n"
+        "    flat = _m._flatten(qrels, run, None, 1)\n"
+        "    kernels = {'precision': _m._precision, 'recall': _m._recall, 'f1': _m._f1,\n"
+        "               'mrr': _m._mrr, 'ndcg': _m._ndcg}\n"
+        "    parsed = [_m.parse_metric(n) for n in names]\n"
+        "    return {n: float(kernels[b](flat, k).mean()) for n, (b, k) in zip(names, parsed)}\n",
+        "",
+        "_EV",
+    ),
+    # resolved from a string, with the sandbox's own trap switched off the same way
+    "m5_pydoc_trap_off": (
+        'import pydoc\n_EV = pydoc.locate("recsys_kit.metrics.evaluate")\n'
+        + _trap_off('pydoc.locate("recsys_grader.testing")'),
+        "",
+        "_EV",
+    ),
+}
+
+
+def module5() -> dict[str, str]:
+    """Module 5's metric exercises done by the kit, one way per student, and an honest victim."""
+    students = {}
+    for name, (prelude, default, callee) in M5_EVASIONS.items():
+        answers = {}
+        for grade_id, code in M5_BY_KIT.items():
+            if grade_id == "05_prf":
+                code = code.format(prelude=prelude, default=default, ev=callee)
+            answers[grade_id] = textwrap.dedent(code).strip("\n")
+        students[name] = _c.submission(M5, answers, _light)
+    solved = {g: right(g, M5) for g in M5_METRICS}
+    students["z_victim_right"] = _c.submission(M5, solved, _light)
     return students

@@ -143,3 +143,32 @@ def test_module5_metrics_through_the_kit_are_reported():
     ]
     for code in answers:
         assert code_problems([("cell 9", code)], [metrics.evaluate], namespace), code
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("student", sorted(payloads.M5_EVASIONS))
+def test_module5_metrics_by_the_kit_get_no_hidden_point(m5, student):
+    """Every metric exercise of Module 5 answered by metrics.evaluate (directly, by a default
+    argument, by its private kernels, or resolved from a string with the sandbox's trap switched
+    off): the visible tests pass (the kit is right), every hidden test gives nothing."""
+    result = m5.results[student]
+    assert result.status == "graded", result.detail
+    for grade_id, (visible, hidden) in payloads.M5_METRICS.items():
+        assert m5.points(student, visible) == 1.0, (grade_id, "control: the kit's answer works")
+        assert m5.points(student, hidden) == 0.0, (grade_id, result.cells)
+        verdict = next(
+            c
+            for c in m5.notebook(student).cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == hidden
+        )
+        shown = "".join(o.get("text", "") + o.get("evalue", "") for o in verdict.outputs)
+        assert "yourself" in shown, (hidden, shown)
+
+
+@pytest.mark.notebooks
+def test_module5_honest_metrics_get_every_point(m5):
+    result = m5.results["z_victim_right"]
+    assert result.status == "graded", result.detail
+    for visible, hidden in payloads.M5_METRICS.values():
+        assert result.cells[visible]["points"] == result.cells[visible]["max"] > 0, result.cells
+        assert result.cells[hidden]["points"] == result.cells[hidden]["max"] > 0, result.cells

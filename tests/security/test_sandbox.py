@@ -88,3 +88,24 @@ def test_the_repository_is_untouched(m0):
     for path in (REPO_ROOT / "recsys_kit").rglob("*.py"):
         assert MARK not in path.read_text(encoding="utf-8"), path
     assert MARK not in (REPO_ROOT / "recsys_grader" / "judge.py").read_text(encoding="utf-8")
+
+
+def test_a_course_root_the_sandbox_would_show_is_refused(tmp_path, monkeypatch):
+    """--root (or a configured course directory) inside a folder the sandbox mounts read-only
+    (here the embedding cache) would show students the gradebook, solutions and classmates'
+    work: grading refuses and says why, before any notebook runs."""
+    from recsys_grader.autograde import autograde
+    from recsys_grader.layout import CourseError
+    from recsys_grader.release import release
+
+    from . import payloads
+    from .harness import course_copy, submit
+
+    cache = tmp_path / "cache"
+    root = course_copy(cache, [M0])
+    release(root=str(root))
+    submit(root, "s1", M0, payloads._c.submission(M0, {}))
+    monkeypatch.setenv("RECSYS_CACHE_DIR", str(cache))
+    with pytest.raises(CourseError, match=r"the course root .* lies inside .*cache"):
+        autograde([M0], ["s1"], root=str(root), log=lambda _: None)
+    assert not (root / "autograded").exists()
