@@ -889,6 +889,19 @@ EVASIONS = {
         "import recsys_grader.testing as _t\n" + _trap_off("_t"),
         KIT_TOPK.format(call="ranking.topk"),
     ),
+    # the old student-side detector (recsys_kit.testing, gone from the kit) and the grader's
+    # testing helpers, replaced by ones that call straight through
+    "m2_patch_kit_testing": (
+        "import contextlib\nimport importlib.util\n\n"
+        "import recsys_grader.testing as _gt\n\n"
+        "_through = lambda fn, forbidden, *a, **k: fn(*a, **k)\n"
+        'if importlib.util.find_spec("recsys_kit.testing") is not None:\n'
+        "    import recsys_kit.testing as _kt\n\n"
+        "    _kt.assert_does_not_delegate = _through\n"
+        "_gt.assert_does_not_delegate = _through\n"
+        "_gt.delegation_problems = lambda *a, **k: []\n" + _trap_off("_gt"),
+        KIT_TOPK.format(call="ranking.topk"),
+    ),
     # names resolved from strings, and the sandbox's own trap switched off the same way
     "m2_pydoc": (
         'import pydoc\n_topk = pydoc.locate("recsys_kit.ranking.topk")\n'
