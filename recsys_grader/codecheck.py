@@ -518,9 +518,89 @@ def code_problems(
     return list(dict.fromkeys(problems))
 
 
+#: Names through which a function reads files, the environment or the interpreter's own state
+#: (what it reads there is invisible to a reading of its code).
+_IO_NAMES = frozenset(
+    "open io os sys pathlib Path shutil glob tempfile fileinput linecache mmap socket pickle "
+    "marshal shelve sqlite3 dbm json csv environ environb getenv load loads fromfile loadtxt "
+    "genfromtxt memmap read_csv read_json read_parquet read_pickle read_table read_feather "
+    "read_hdf read_sql read_excel read_orc read_text read_bytes builtins __builtins__".split()
+)
+
+
+def _chain(node: ast.AST) -> tuple[str | None, list[str]]:
+    """The root name and the attributes of ``a.b[c].d`` (a target or a method's receiver)."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
+        if isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+        node = node.value
+    return (node.id if isinstance(node, ast.Name) else None), attrs
+
+
+def _read(node: ast.AST) -> set[str]:
+    """Every name and attribute a piece of code mentions."""
+    found: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            found.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            found.add(sub.attr)
+    return found
+
+
+def _free(node: ast.AST) -> set[str]:
+    """The names a function (or class) mentions less its own locals: what it reads from the
+    module (a parameter called ``run`` is not the notebook's ``run``)."""
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+        return _read(node)
+    local: set[str] = set()
+    declared: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.arg):
+            local.add(sub.arg)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store | ast.Del):
+            local.add(sub.id)
+        elif isinstance(sub, ast.Global | ast.Nonlocal):
+            declared.update(sub.names)
+    return _read(node) - (local - declared)
+
+
+def _writes(stmt: ast.stmt, variables: set[str]) -> set[str]:
+    """What a top-level statement may change that a function could later read: the module
+    names it binds, the attributes it stores (on anything), and the student's variables it
+    changes in place (``x[k] = v``, ``x.update(...)``); names a function declares ``global``."""
+    keys: set[str] = set()
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names}
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        keys.add(stmt.name)
+    for sub in ast.walk(stmt):
+        if isinstance(sub, ast.Global):
+            keys.update(sub.names)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store | ast.Del):
+            keys.add(sub.id)
+        elif isinstance(sub, ast.Attribute | ast.Subscript) and isinstance(
+            sub.ctx, ast.Store | ast.Del
+        ):
+            root, attrs = _chain(sub)
+            keys.update(attrs)
+            if root is not None:
+                keys.add(root)
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
+            root, attrs = _chain(sub.func.value)  # a method called on one of their variables
+            if root in variables:
+                keys.add(root)
+                keys.update(attrs)
+    return keys
+
+
 def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str], list[str]]:
     """The names the student's function ``name`` reads, following the student's own functions
-    it calls, and the dynamic features anywhere in the student's code that could hide a read.
+    it calls and whatever in the student's cells could have changed what it reads (the module
+    variables it uses and how they were set, attributes stored anywhere, changes made in place),
+    and the features that could hide a read: dynamic features anywhere in the student's code, a
+    function not made by a plain ``def``, reading files, the environment or the interpreter.
 
     Args:
         cells: ``(label, source)`` of the cells the student wrote.
@@ -528,9 +608,16 @@ def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str]
 
     Returns:
         (names, problems); names is empty when no such function is defined.
+
+    Example:
+        >>> names, problems = names_in_function(
+        ...     [("cell 1", "_t = truth\\ndef f(run):\\n    return _t")], "f")
+        >>> "truth" in names, problems
+        (True, [])
     """
-    defs: dict[str, ast.AST] = {}
+    statements: list[ast.stmt] = []
     problems: list[str] = []
+    last: tuple[str, ast.stmt] | None = None  # the statement that last bound ``name``
     for label, source in cells:
         python, issues = _python(source)
         problems += [f"{label}: {i}" for i in issues]
@@ -542,21 +629,39 @@ def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str]
         checker = _Checker(label, _Reach([]), {})
         for node in tree.body:
             checker.visit(node)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                defs[node.name] = node  # the last definition wins, as in the notebook
+            statements.append(node)
+            if name in _writes(node, set()):
+                last = (label, node)
         problems += [p for p in checker.problems if "reaches" not in p]
-    names: set[str] = set()
-    todo, done = [name], set()
-    while todo:
-        current = todo.pop()
-        if current in done or current not in defs:
-            continue
-        done.add(current)
-        for node in ast.walk(defs[current]):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
-                if node.id in defs:
-                    todo.append(node.id)
-            elif isinstance(node, ast.Attribute):
-                names.add(node.attr)
+    if last is None:
+        return set(), list(dict.fromkeys(problems))
+    label, node = last
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.decorator_list:
+        problems.append(
+            f"{label}, line {node.lineno}: `{name}` must be made by a plain `def {name}(...)` at "
+            "the top level of its cell (the grader reads what that function uses)"
+        )
+    variables: set[str] = set()
+    for stmt in statements:
+        if not isinstance(stmt, ast.Import | ast.ImportFrom):
+            variables |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & _writes(
+                stmt, set()
+            )
+    names, free = _read(node), _free(node)
+    done: set[int] = {id(node)}
+    grew = True
+    while grew:  # whatever could change a name it reads, until nothing new is found
+        grew = False
+        for stmt in statements:
+            if id(stmt) not in done and _writes(stmt, variables) & free:
+                done.add(id(stmt))
+                names |= _read(stmt)
+                free |= _free(stmt)
+                grew = True
+    hidden = sorted(names & _IO_NAMES)
+    if hidden:
+        problems.append(
+            f"`{name}` (or what it uses) reads files, the environment or the interpreter "
+            f"({', '.join(hidden)}): the grader cannot tell what it reads there"
+        )
     return names, list(dict.fromkeys(problems))

@@ -1008,8 +1008,52 @@ M5_EVASIONS = {
 }
 
 
+#: Module 5's re-ranker that reads the shop's relevance labels (``shop_truth``), hidden from
+#: the grader's reading of the function: {student: answer cell}. Each behaves exactly like the
+#: solution here (the labels' cells are not run in these light notebooks, so the bonus is 0):
+#: only what the function reads differs from honest work.
+RERANK = "05_rerank"
+_LABELS = """
+try:
+    _labels = {q: dict(v) for q, v in shop_truth.items()}
+except NameError:  # (not computed in this light notebook)
+    _labels = {}
+"""
+_SOLUTION_RERANK = """
+    rel_price = products[C.COL_PRICE] / products.groupby(C.COL_CATEGORY)[C.COL_PRICE].transform("median")
+    value = 0.5 / (1 + rel_price**2) + 0.5 * (products[C.COL_RATING] - 1) / 4
+    prior = dict(zip(products[C.COL_PRODUCT_ID], value))
+"""
+M5_LABEL_READERS = {
+    # a module variable set from the labels
+    "m5_rerank_alias": _LABELS
+    + "\n\ndef rerank_for_shoppers(run, products):\n"
+    + _SOLUTION_RERANK
+    + "    bonus = {q: {d: float(_labels.get(q, {}).get(d, 0)) for d in docs}"
+    " for q, docs in run.items()}\n"
+    "    return {q: {d: s + bonus[q][d] for d, s in docs.items()}\n"
+    "            for q, docs in with_prior(run, prior, 0.2).items()}\n",
+    # a container filled in place, read through a helper
+    "m5_rerank_in_place": "_seen = {}\n"
+    + _LABELS
+    + "_seen.update(_labels)\n\n\ndef _bonus(q, d):\n    return float(_seen.get(q, {}).get(d, 0))\n"
+    "\n\ndef rerank_for_shoppers(run, products):\n"
+    + _SOLUTION_RERANK
+    + "    return {q: {d: s + _bonus(q, d) for d, s in docs.items()}\n"
+    "            for q, docs in with_prior(run, prior, 0.2).items()}\n",
+    # the function made by a factory (no def of that name to read)
+    "m5_rerank_factory": _LABELS
+    + "\n\ndef _make(labels):\n    def rerank(run, products):\n"
+    + textwrap.indent(_SOLUTION_RERANK, "    ")
+    + "        return {q: {d: s + float(labels.get(q, {}).get(d, 0)) for d, s in docs.items()}\n"
+    "                for q, docs in with_prior(run, prior, 0.2).items()}\n\n"
+    "    return rerank\n\n\nrerank_for_shoppers = _make(_labels)\n",
+}
+
+
 def module5() -> dict[str, str]:
-    """Module 5's metric exercises done by the kit, one way per student, and an honest victim."""
+    """Module 5's metric exercises done by the kit, one way per student; re-rankers that read
+    the labels; an honest victim."""
     students = {}
     for name, (prelude, default, callee) in M5_EVASIONS.items():
         answers = {}
@@ -1018,6 +1062,8 @@ def module5() -> dict[str, str]:
                 code = code.format(prelude=prelude, default=default, ev=callee)
             answers[grade_id] = textwrap.dedent(code).strip("\n")
         students[name] = _c.submission(M5, answers, _light)
-    solved = {g: right(g, M5) for g in M5_METRICS}
+    solved = {g: right(g, M5) for g in [*M5_METRICS, RERANK]}
+    for name, code in M5_LABEL_READERS.items():
+        students[name] = _c.submission(M5, {**solved, RERANK: code.strip("\n")}, _light)
     students["z_victim_right"] = _c.submission(M5, solved, _light)
     return students

@@ -184,3 +184,81 @@ def test_the_student_package_ships_no_delegation_detector():
 
     kit = REPO_ROOT / "recsys_kit"
     assert not [p for p in kit.rglob("*.py") if "assert_does_not_delegate" in p.read_text("utf-8")]
+
+
+# --- "the function must not read X" (names_used_by): what a reading of the function may miss ---
+
+#: Names Module 5's re-ranker must not read (its hidden test's list, abridged).
+LABELS = {"sim", "truth", "judged", "qrels", "shop_truth", "evaluate", "load_qrels"}
+_R = "def rerank_for_shoppers(run, products):\n    return "
+#: (evasion, cells): each makes rerank_for_shoppers read the labels without naming them in its
+#: own body; each must show the labels among what it reads, or a problem.
+HIDDEN_READS = {
+    "module alias": "_t = shop_truth\n" + _R + "_t",
+    "lambda": "rerank_for_shoppers = lambda run, products: shop_truth",
+    "factory": "def _mk(t):\n    def f(run, products):\n        return t\n    return f\n"
+    "rerank_for_shoppers = _mk(shop_truth)",
+    "class with __new__": "class rerank_for_shoppers:\n    def __new__(cls, run, products):\n"
+    "        return shop_truth",
+    "decorated": "def _d(f):\n    return lambda run, products: shop_truth\n@_d\n" + _R + "run",
+    "rebound after the def": _R + "run\nrerank_for_shoppers = (lambda f: lambda r, p: qrels)(0)",
+    "filled in place": "_c = {}\n_c.update(shop_truth)\n" + _R + "_c",
+    "nested item set": "_c = {'a': {}}\n_c['a']['b'] = shop_truth\n" + _R + "_c",
+    "set by a global statement": "def _s():\n    global _c\n    _c = shop_truth\n_s()\n"
+    + _R
+    + "_c",
+    "for-loop target": "for _t in [shop_truth]:\n    pass\n" + _R + "_t",
+    "walrus": "print((_t := shop_truth) is None)\n" + _R + "_t",
+    "attribute of a module": "import numpy as np\nnp.zz = shop_truth\n" + _R + "np.zz",
+    "class attribute": "class _K:\n    t = shop_truth\n" + _R + "_K.t",
+    "helper reading state": "def _h():\n    return _t\n_t = shop_truth\n" + _R + "_h()",
+    "default argument": "def rerank_for_shoppers(run, products, _t=shop_truth):\n    return _t",
+    "a file": "import json\njson.dump(shop_truth, open('/tmp/t', 'w'))\n"
+    + _R
+    + "json.load(open('/tmp/t'))",
+    "the environment": "import os\nos.environ['T'] = str(shop_truth)\n" + _R + "os.environ['T']",
+    "builtins": "import builtins\nbuiltins.zz = shop_truth\n" + _R + "zz",
+    "the kernel's namespace": _R + "get_ipython().user_ns['shop_truth']",
+    "globals()": _R + "globals()['shop_' + 'truth']",
+    "setattr": "import numpy as np\nsetattr(np, 'zz', shop_truth)\n" + _R + "np.zz",
+}
+
+#: Honest re-rankers beside exploration that does touch the labels.
+HONEST_READS = [
+    "import numpy as np\n_W = 0.2\ndef _v(p):\n    return p[C.COL_RATING]\n"
+    "def rerank_for_shoppers(run, products):\n"
+    "    return with_prior(run, dict(zip(products[C.COL_PRODUCT_ID], _v(products))), _W)\n"
+    "_mine = rerank_for_shoppers(shop_run, shop_products)\n"
+    "print(evaluate(shop_truth, _mine, 'ndcg@10'), sim.expected_outcomes(_mine, shop_qids))\n"
+    "np.random.seed(0)",
+    # a parameter named like a notebook variable built from the labels
+    "run = {q: shop_truth[q] for q in shop_qids}\n"
+    "def rerank_for_shoppers(run, products):\n    return with_prior(run, {}, 0.2)",
+]
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN_READS))
+def test_a_hidden_read_of_the_labels_is_seen(name):
+    from recsys_grader.codecheck import names_in_function
+
+    names, problems = names_in_function([("cell 7", HIDDEN_READS[name])], "rerank_for_shoppers")
+    assert names & LABELS or problems, name
+
+
+def test_honest_readers_read_no_label():
+    from recsys_grader.codecheck import names_in_function
+
+    for code in HONEST_READS:
+        names, problems = names_in_function([("cell 7", code)], "rerank_for_shoppers")
+        assert not names & LABELS and problems == [], (code, names & LABELS, problems)
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("student", sorted(payloads.M5_LABEL_READERS))
+def test_a_reranker_reading_the_labels_gets_no_hidden_point(m5, student):
+    """Each behaves exactly like the solution here; only what it reads differs."""
+    result = m5.results[student]
+    assert result.status == "graded", result.detail
+    assert m5.points(student, "05_rerank_tests") == 1.0, "control: it re-ranks like the solution"
+    assert m5.points(student, "05_rerank_hidden") == 0.0, result.cells
+    assert m5.points("z_victim_right", "05_rerank_hidden") == 3.0, m5.results["z_victim_right"]
