@@ -521,10 +521,51 @@ def code_problems(
 #: Names through which a function reads files, the environment or the interpreter's own state
 #: (what it reads there is invisible to a reading of its code).
 _IO_NAMES = frozenset(
-    "open io os sys pathlib Path shutil glob tempfile fileinput linecache mmap socket pickle "
-    "marshal shelve sqlite3 dbm json csv environ environb getenv load loads fromfile loadtxt "
-    "genfromtxt memmap read_csv read_json read_parquet read_pickle read_table read_feather "
-    "read_hdf read_sql read_excel read_orc read_text read_bytes builtins __builtins__".split()
+    [
+        "open",
+        "io",
+        "os",
+        "sys",
+        "pathlib",
+        "Path",
+        "shutil",
+        "glob",
+        "tempfile",
+        "fileinput",
+        "linecache",
+        "mmap",
+        "socket",
+        "pickle",
+        "marshal",
+        "shelve",
+        "sqlite3",
+        "dbm",
+        "json",
+        "csv",
+        "environ",
+        "environb",
+        "getenv",
+        "load",
+        "loads",
+        "fromfile",
+        "loadtxt",
+        "genfromtxt",
+        "memmap",
+        "read_csv",
+        "read_json",
+        "read_parquet",
+        "read_pickle",
+        "read_table",
+        "read_feather",
+        "read_hdf",
+        "read_sql",
+        "read_excel",
+        "read_orc",
+        "read_text",
+        "read_bytes",
+        "builtins",
+        "__builtins__",
+    ]
 )
 
 

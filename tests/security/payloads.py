@@ -1020,7 +1020,8 @@ except NameError:  # (not computed in this light notebook)
     _labels = {}
 """
 _SOLUTION_RERANK = """
-    rel_price = products[C.COL_PRICE] / products.groupby(C.COL_CATEGORY)[C.COL_PRICE].transform("median")
+    median = products.groupby(C.COL_CATEGORY)[C.COL_PRICE].transform("median")
+    rel_price = products[C.COL_PRICE] / median
     value = 0.5 / (1 + rel_price**2) + 0.5 * (products[C.COL_RATING] - 1) / 4
     prior = dict(zip(products[C.COL_PRODUCT_ID], value))
 """
