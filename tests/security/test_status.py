@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .payloads import MARK
+from .payloads import EX1, MARK
 from .test_sandbox import report_of
 
 pytestmark = pytest.mark.notebooks
@@ -27,11 +27,10 @@ def test_killing_the_executor_or_the_sandbox_is_a_grade_not_a_failure(m0, studen
     assert result.score is not None and result.score <= at_most, result.cells
     assert result.cells["00_count_by_department_tests"]["points"] == 0.0
     assert MARK not in result.detail and "grader error" not in result.detail
-    assert {c["status"] for c in result.cells.values() if c["max"] and c["status"] != "manual"} <= {
-        "failed",
-        "unavailable",
-        "no_response",
-    }
+    # exercise 1 (the attack's cell) gets nothing; exercise 2 only what its answer deserves
+    statuses = {g: c["status"] for g, c in result.cells.items() if c["max"]}
+    assert {s for g, s in statuses.items() if g.startswith(EX1)} <= {"failed", "unavailable"}
+    assert set(statuses.values()) <= {"ok", "failed", "unavailable", "no_response", "manual"}
     row = m0.csv_rows().get(student) if (m0.root / "reports" / "grades.csv").exists() else None
     assert row is None or MARK not in row["detail"]
 
