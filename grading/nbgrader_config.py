@@ -58,7 +58,11 @@ try:
     from nbgrader.preprocessors import GetGrades
 
     from recsys_grader.feedback import HideHiddenTests
+    from recsys_grader.safe_html import SafeNotebook
 
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    # Every page nbconvert renders here (the formgrader's, feedback) shows student-controlled
+    # outputs, markdown and raw cells: cleaned, so no script of the student runs in it.
+    c.HTMLExporter.preprocessors = [SafeNotebook]
 except ImportError:  # recsys_kit not importable: run `pip install -e .` from the repository root
     pass

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from recsys_grader import cellscores, executor, judge
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.layout import CourseError, CourseLayout
-from recsys_grader.sandbox import Limits, SandboxUnavailable, sandbox_support
+from recsys_grader.sandbox import Limits, SandboxUnavailable, exposed, sandbox_support
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -166,30 +167,59 @@ class _Job:
         return f"{self.submission.student}/{self.submission.assignment}"
 
 
+#: Largest submitted notebook read (bytes).
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+
+
+def submitted_file(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> Path:
+    """Check that a file of a submission may be read: a regular file of at most ``limit``
+    bytes in folders that are not symbolic links. Whoever hands in the folder chooses what is
+    in it: a link (to ``solutions/``, the gradebook, a classmate's notebook), a named pipe
+    (which blocks a reader forever) or a device (``/dev/zero``, endless) must never be read.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        CourseError: naming the problem.
+    """
+    for part in (path, path.parent, path.parent.parent):
+        if part.is_symlink():
+            raise CourseError(f"{part.name} in the submission is a symbolic link, not accepted")
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise CourseError(f"no {path.name} in the submission") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CourseError(f"{path.name} in the submission is not a regular file")
+    if info.st_size > limit:
+        raise CourseError(f"{path.name} is larger than {limit // (1024 * 1024)} MiB")
+    return path
+
+
 def _prepare(sub: Submission, ref: nbs.Reference) -> _Job:
-    if not sub.notebook.is_file():
+    if not os.path.lexists(sub.notebook):
         others = sorted(p.name for p in sub.folder.glob("*.ipynb"))
         hint = f" (found {', '.join(others)}; keep the notebook's name)" if others else ""
         return _Job(sub, ref, None, [], f"no {sub.notebook.name} in the submission{hint}")
     try:
-        notebook = nbs.read_notebook(sub.notebook)
+        notebook = nbs.read_notebook(submitted_file(sub.notebook))
         prepared, reasons = cellscores.prepare(notebook, ref)
         code = cellscores.student_code(notebook, ref)
     except CourseError as exc:
         return _Job(sub, ref, None, [], str(exc))
     except Exception as exc:  # malformed cells: a failed run, never a crash of the batch
-        return _Job(sub, ref, None, [], f"unusable notebook ({type(exc).__name__}: {exc})"[:500])
+        # the type only: a message could quote the student's own text into grades.csv
+        return _Job(sub, ref, None, [], f"unusable notebook ({type(exc).__name__})")
     return _Job(sub, ref, prepared, reasons, None, code)
 
 
 def _timestamp(folder: Path):
     stamp = folder / "timestamp.txt"
-    if stamp.is_file():
-        try:
-            return parse_utc(stamp.read_text().strip())
-        except Exception:  # a bad timestamp must not block grading
-            return None
-    return None
+    try:
+        return parse_utc(submitted_file(stamp, limit=200).read_text().strip())
+    except Exception:  # a missing, odd or bad timestamp must not block grading
+        return None
 
 
 def record(
@@ -389,6 +419,20 @@ def autograde(
         ]
         for a in selected
     }
+    leaks = exposed(
+        {
+            "the course root": layout.root,
+            "the solutions folder": layout.source,
+            "the submissions folder": layout.submitted,
+        }
+    )
+    if runnable and leaks and not insecure:  # (--root or its config may point anywhere)
+        raise CourseError(
+            "the sandbox would let students read the grader's files: "
+            + "; ".join(leaks)
+            + ". Keep the course root and solutions outside the Python environment, the kit, "
+            "the datasets and the embedding cache (RECSYS_DATA_DIR, RECSYS_CACHE_DIR)"
+        )
     if cluster:  # connects and checks every worker's course files and sandbox now
         from recsys_grader.cluster import grade_on_cluster
 

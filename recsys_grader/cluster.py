@@ -188,11 +188,18 @@ def grade_chunk(
         The judge's result events, one per job (``recsys_grader.judge.run_judge``).
 
     Raises:
-        CourseMismatch: this worker sees other course files than the client.
+        CourseMismatch: this worker sees other course files than the client, or cannot
+            sandbox student code (a worker that joined after the client's check).
     """
     lines = differences(expected, fingerprint([source]))
     if lines:
         raise CourseMismatch(mismatch_message(_where(), lines))
+    available, why = sandbox_support()
+    if not available and not insecure:  # refused here, before any student code starts
+        raise CourseMismatch(
+            f"worker {_where()} cannot sandbox student code: {why}. Install bubblewrap on every "
+            "node (docs/deploy.md), or pass --insecure (trusted notebooks only)"
+        )
     batch = [
         judge.JudgeJob(
             job["key"],

@@ -71,9 +71,59 @@ BANNED_MODULES = {
     "nbclient",
     "zmq",
     "traitlets",
+    # names to objects, or code from strings, by other doors: pydoc.locate, pkgutil.resolve_name,
+    # timeit/cProfile/pdb/doctest running a string, unpickling (shelve, joblib, yaml)...
+    "pydoc",
+    "pkgutil",
+    "zipimport",
+    "timeit",
+    "cProfile",
+    "profile",
+    "pdb",
+    "bdb",
+    "trace",
+    "doctest",
+    "shelve",
+    "copyreg",
+    "joblib",
+    "yaml",
+    "annotationlib",
+    "dbm",
+    "xmlrpc",
+}
+#: Submodules that resolve dotted names or start processes (``logging.config``'s ``ext://``,
+#: ``unittest.mock``'s importer).
+BANNED_SUBMODULES = {
+    "logging.config",
+    "unittest.mock",
+    "asyncio.subprocess",
+    "concurrent.futures.process",
+    "torch.package",
+}
+#: Attributes that lead to frames (and so to any namespace), whatever object they are read on,
+#: and readers that unpickle.
+ATTRS_ANYWHERE = {
+    "f_globals",
+    "f_locals",
+    "f_builtins",
+    "f_back",
+    "tb_frame",
+    "tb_next",
+    "gi_frame",
+    "cr_frame",
+    "ag_frame",
+    "read_pickle",
+    "unsafe_load",
 }
 _BANNED_ATTRS = {
     "operator": {"attrgetter", "methodcaller"},
+    "typing": {"get_type_hints", "ForwardRef", "_eval_type", "evaluate_forward_ref"},
+    "string": {"Formatter"},
+    "pandas": {"eval"},
+    "types": {"CodeType", "FunctionType", "LambdaType", "MethodType"},
+    "asyncio": {"create_subprocess_exec", "create_subprocess_shell", "subprocess"},
+    "concurrent.futures": {"ProcessPoolExecutor"},
+    "threading": {"settrace", "setprofile", "settrace_all_threads", "setprofile_all_threads"},
     "sys": {
         "modules",
         "_getframe",
@@ -85,6 +135,10 @@ _BANNED_ATTRS = {
         "path_importer_cache",
         "addaudithook",
         "path",
+        "exc_info",
+        "exception",
+        "last_traceback",
+        "last_exc",
     },
     "os": {
         "system",
@@ -267,7 +321,8 @@ class _Checker(ast.NodeVisitor):
         self._check_module(node, module)
         mod = self._module(module)
         for alias in node.names:
-            if alias.name in _BANNED_ATTRS.get(module, ()):
+            banned = _BANNED_ATTRS.get(module, set()) | ATTRS_ANYWHERE
+            if alias.name in banned or f"{module}.{alias.name}" in BANNED_SUBMODULES:
                 self.report(node, f"imports `{module}.{alias.name}`, which the grader cannot check")
             if alias.name == "*":
                 self.report(node, f"`from {module} import *` hides what the code uses")
@@ -281,7 +336,10 @@ class _Checker(ast.NodeVisitor):
 
     def _check_module(self, node: ast.AST, name: str) -> None:
         top = name.split(".")[0]
-        if top in BANNED_MODULES:
+        parts = name.split(".")
+        prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        private = top.startswith("_") and top != "__future__"  # _frozen_importlib, __main__...
+        if top in BANNED_MODULES or prefixes & BANNED_SUBMODULES or private:
             self.report(node, f"imports `{name}`, which the grader cannot check")
         elif not _importable(name):
             self.report(node, f"imports `{name}`, a module of your own the grader cannot read")
@@ -296,7 +354,9 @@ class _Checker(ast.NodeVisitor):
             return None
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in BANNED_CALLS:
+        if node.id == "getattr" and isinstance(node.ctx, ast.Load):
+            self.report(node, "`getattr` passed around (not called with a literal name)")
+        elif node.id in BANNED_CALLS:
             self.report(node, f"uses `{node.id}`, which the grader cannot check")
         elif node.id.startswith("__") and node.id.endswith("__") and node.id != "__name__":
             self.report(node, f"uses `{node.id}`")
@@ -306,15 +366,21 @@ class _Checker(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._attribute(node, called=False)
 
-    def _attribute(self, node: ast.Attribute, called: bool) -> None:
-        attr = node.attr
+    def _check_attribute(self, node: ast.AST, base: Any, attr: str) -> None:
+        """Dunders, frame attributes and the banned attributes of known modules."""
         if attr.startswith("__") and attr.endswith("__") and attr not in _DUNDERS_OK:
             self.report(node, f"uses the attribute `{attr}`")
-        base = self.resolve(node.value)
+        elif attr in ATTRS_ANYWHERE:
+            self.report(node, f"uses the attribute `{attr}`, which the grader cannot check")
         if isinstance(base, types.ModuleType):
             banned = _BANNED_ATTRS.get(base.__name__, set())
             if attr in banned:
                 self.report(node, f"uses `{base.__name__}.{attr}`, which the grader cannot check")
+
+    def _attribute(self, node: ast.Attribute, called: bool) -> None:
+        attr = node.attr
+        base = self.resolve(node.value)
+        self._check_attribute(node, base, attr)
         if isinstance(node.ctx, ast.Load) and self._chain(node, called):
             return
         if isinstance(node.ctx, ast.Store | ast.Del) and isinstance(base, types.ModuleType):
@@ -327,7 +393,9 @@ class _Checker(ast.NodeVisitor):
             self.report(node, "`getattr` with a computed name cannot be checked")
         if self._magic(node):
             return
+        self._check_call_arguments(node)
         if self._literal_getattr(node):
+            self._check_attribute(node, self.resolve(node.args[0]), node.args[1].value)
             self._chain(node, called=False)  # the value of getattr(...) is a reference
             self.visit(node.args[0])
         elif isinstance(func, ast.Attribute):
@@ -338,6 +406,25 @@ class _Checker(ast.NodeVisitor):
             self.visit(func)
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             self.visit(arg)
+
+    def _check_call_arguments(self, node: ast.Call) -> None:
+        """Unpickling loaders, and pandas' ``eval``/``query`` resolving ``@names`` from the
+        caller's frame (``df.eval("@ranking.topk")`` is the kit function)."""
+        for keyword in node.keywords:
+            value = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+            if (keyword.arg == "allow_pickle" and value is not False) or (
+                keyword.arg == "weights_only" and value is not True
+            ):
+                self.report(node, f"`{keyword.arg}` lets the call unpickle objects")
+            elif keyword.arg in ("local_dict", "global_dict", "resolvers"):
+                self.report(node, f"`{keyword.arg}` hands names to an expression evaluator")
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("eval", "query") and node.args:
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                self.report(node, f"`.{func.attr}()` of a computed expression cannot be checked")
+            elif "@" in first.value:
+                self.report(node, f"`.{func.attr}()` with `@` reads names the grader cannot check")
 
     def _magic(self, node: ast.Call) -> bool:
         """``get_ipython().run_line_magic('timeit', 'code')``: allowed magics' code is checked."""
@@ -431,9 +518,130 @@ def code_problems(
     return list(dict.fromkeys(problems))
 
 
+#: Names through which a function reads files, the environment or the interpreter's own state
+#: (what it reads there is invisible to a reading of its code).
+_IO_NAMES = frozenset(
+    [
+        "open",
+        "io",
+        "os",
+        "sys",
+        "pathlib",
+        "Path",
+        "shutil",
+        "glob",
+        "tempfile",
+        "fileinput",
+        "linecache",
+        "mmap",
+        "socket",
+        "pickle",
+        "marshal",
+        "shelve",
+        "sqlite3",
+        "dbm",
+        "json",
+        "csv",
+        "environ",
+        "environb",
+        "getenv",
+        "load",
+        "loads",
+        "fromfile",
+        "loadtxt",
+        "genfromtxt",
+        "memmap",
+        "read_csv",
+        "read_json",
+        "read_parquet",
+        "read_pickle",
+        "read_table",
+        "read_feather",
+        "read_hdf",
+        "read_sql",
+        "read_excel",
+        "read_orc",
+        "read_text",
+        "read_bytes",
+        "builtins",
+        "__builtins__",
+    ]
+)
+
+
+def _chain(node: ast.AST) -> tuple[str | None, list[str]]:
+    """The root name and the attributes of ``a.b[c].d`` (a target or a method's receiver)."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
+        if isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+        node = node.value
+    return (node.id if isinstance(node, ast.Name) else None), attrs
+
+
+def _read(node: ast.AST) -> set[str]:
+    """Every name and attribute a piece of code mentions."""
+    found: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            found.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            found.add(sub.attr)
+    return found
+
+
+def _free(node: ast.AST) -> set[str]:
+    """The names a function (or class) mentions less its own locals: what it reads from the
+    module (a parameter called ``run`` is not the notebook's ``run``)."""
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+        return _read(node)
+    local: set[str] = set()
+    declared: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.arg):
+            local.add(sub.arg)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store | ast.Del):
+            local.add(sub.id)
+        elif isinstance(sub, ast.Global | ast.Nonlocal):
+            declared.update(sub.names)
+    return _read(node) - (local - declared)
+
+
+def _writes(stmt: ast.stmt, variables: set[str]) -> set[str]:
+    """What a top-level statement may change that a function could later read: the module
+    names it binds, the attributes it stores (on anything), and the student's variables it
+    changes in place (``x[k] = v``, ``x.update(...)``); names a function declares ``global``."""
+    keys: set[str] = set()
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names}
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        keys.add(stmt.name)
+    for sub in ast.walk(stmt):
+        if isinstance(sub, ast.Global):
+            keys.update(sub.names)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store | ast.Del):
+            keys.add(sub.id)
+        elif isinstance(sub, ast.Attribute | ast.Subscript) and isinstance(
+            sub.ctx, ast.Store | ast.Del
+        ):
+            root, attrs = _chain(sub)
+            keys.update(attrs)
+            if root is not None:
+                keys.add(root)
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
+            root, attrs = _chain(sub.func.value)  # a method called on one of their variables
+            if root in variables:
+                keys.add(root)
+                keys.update(attrs)
+    return keys
+
+
 def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str], list[str]]:
     """The names the student's function ``name`` reads, following the student's own functions
-    it calls, and the dynamic features anywhere in the student's code that could hide a read.
+    it calls and whatever in the student's cells could have changed what it reads (the module
+    variables it uses and how they were set, attributes stored anywhere, changes made in place),
+    and the features that could hide a read: dynamic features anywhere in the student's code, a
+    function not made by a plain ``def``, reading files, the environment or the interpreter.
 
     Args:
         cells: ``(label, source)`` of the cells the student wrote.
@@ -441,9 +649,16 @@ def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str]
 
     Returns:
         (names, problems); names is empty when no such function is defined.
+
+    Example:
+        >>> names, problems = names_in_function(
+        ...     [("cell 1", "_t = truth\\ndef f(run):\\n    return _t")], "f")
+        >>> "truth" in names, problems
+        (True, [])
     """
-    defs: dict[str, ast.AST] = {}
+    statements: list[ast.stmt] = []
     problems: list[str] = []
+    last: tuple[str, ast.stmt] | None = None  # the statement that last bound ``name``
     for label, source in cells:
         python, issues = _python(source)
         problems += [f"{label}: {i}" for i in issues]
@@ -455,21 +670,39 @@ def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str]
         checker = _Checker(label, _Reach([]), {})
         for node in tree.body:
             checker.visit(node)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                defs[node.name] = node  # the last definition wins, as in the notebook
+            statements.append(node)
+            if name in _writes(node, set()):
+                last = (label, node)
         problems += [p for p in checker.problems if "reaches" not in p]
-    names: set[str] = set()
-    todo, done = [name], set()
-    while todo:
-        current = todo.pop()
-        if current in done or current not in defs:
-            continue
-        done.add(current)
-        for node in ast.walk(defs[current]):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
-                if node.id in defs:
-                    todo.append(node.id)
-            elif isinstance(node, ast.Attribute):
-                names.add(node.attr)
+    if last is None:
+        return set(), list(dict.fromkeys(problems))
+    label, node = last
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.decorator_list:
+        problems.append(
+            f"{label}, line {node.lineno}: `{name}` must be made by a plain `def {name}(...)` at "
+            "the top level of its cell (the grader reads what that function uses)"
+        )
+    variables: set[str] = set()
+    for stmt in statements:
+        if not isinstance(stmt, ast.Import | ast.ImportFrom):
+            variables |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & _writes(
+                stmt, set()
+            )
+    names, free = _read(node), _free(node)
+    done: set[int] = {id(node)}
+    grew = True
+    while grew:  # whatever could change a name it reads, until nothing new is found
+        grew = False
+        for stmt in statements:
+            if id(stmt) not in done and _writes(stmt, variables) & free:
+                done.add(id(stmt))
+                names |= _read(stmt)
+                free |= _free(stmt)
+                grew = True
+    hidden = sorted(names & _IO_NAMES)
+    if hidden:
+        problems.append(
+            f"`{name}` (or what it uses) reads files, the environment or the interpreter "
+            f"({', '.join(hidden)}): the grader cannot tell what it reads there"
+        )
     return names, list(dict.fromkeys(problems))

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from recsys_grader.safe_html import sanitize_outputs
 from recsys_grader.sandbox import Limits, Sandbox, SandboxGone
 
 STATUS_KEY = "recsys_course"
@@ -175,6 +177,13 @@ def run_notebook(
         if answer.get("op") != "executed":
             raise ValueError(answer.get("op"))
         executed = nbformat.reads(json.dumps(answer["notebook"]), as_version=4)
+        # what the student's kernel made is shown to people: cleaned, capped, and the
+        # notebook's metadata is the one the grader sent
+        executed.metadata = copy.deepcopy(nb.metadata)
+        sanitize_outputs(executed)
+        for cell in executed.cells:
+            if cell.get("cell_type") == "code":
+                cap_outputs(cell, limits.output_cap)
     except Exception:  # noqa: BLE001 (whatever the sandbox sent: a failed run, never a pass)
         return Execution(None, "the sandbox returned an unreadable notebook", [], seconds)
     if answer.get("kernel_failed"):

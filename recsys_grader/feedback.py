@@ -4,7 +4,8 @@ nbgrader 0.9.6's ``generate_feedback`` renders the autograded notebook, whose te
 the hidden tests (the judge stores the graded source there for instructors) next to the judge's
 verdict and an instructor-only traceback. The :class:`HideHiddenTests` preprocessor removes the
 hidden regions and every instructor-only output, keeping the judge's student-safe verdict (which
-names a failing hidden case, never its code, inputs or expected values). Every HTML file is then
+names a failing hidden case, never its code, inputs or expected values); :class:`SafeNotebook`
+cleans whatever the student's notebook shows (no script runs in the page). Every HTML file is then
 checked for each distinctive line of every hidden block in ``solutions/``; a file that still
 contains one is deleted and the command exits 1.
 
@@ -30,6 +31,7 @@ from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.judge import INSTRUCTOR_ONLY
 from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.safe_html import SafeNotebook
 
 _WITH_FEEDBACK = (res.GRADED, res.NEEDS_MANUAL, res.TAMPERED)
 
@@ -70,6 +72,7 @@ def _config(layout: CourseLayout):
     config = layout.nbgrader_config()
     config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.preprocessors = [SafeNotebook]  # nothing the student wrote runs
     return config
 
 

@@ -101,6 +101,10 @@ class StudentRaised(Exception):  # noqa: N818
 
 
 _RAISED: dict[type, type] = {}
+#: Exceptions that end an iteration: raised from a student's function inside a test's ``map()``,
+#: ``filter()`` or ``iter(f, sentinel)`` they would end it silently (``all(map(check, cases))``
+#: becomes ``all([])``, True), so they arrive as RuntimeError.
+_ITERATION_ENDS = (StopIteration, StopAsyncIteration)
 
 
 def _student_exception(raised: dict) -> BaseException:
@@ -115,6 +119,9 @@ def _student_exception(raised: dict) -> BaseException:
 
             return DelegationError(str(raised.get("message", ""))[:2000])
         candidate = getattr(builtins, name, None) if module == "builtins" else None
+        if candidate in _ITERATION_ENDS:
+            base = RuntimeError  # as PEP 479 does: never the end of a test's map() or loop
+            break
         if isinstance(candidate, type) and issubclass(candidate, Exception):
             base = candidate
             break
@@ -199,7 +206,8 @@ class Student:
         answer = self.request({"op": "get", "name": name})
         if "missing" in answer:
             raise NameError(f"name {name!r} is not defined in your notebook")
-        return wire.decode(answer.get("value"))
+        with _unreadable():
+            return wire.decode(answer.get("value"))
 
     def call(self, name: str, args: tuple, kwargs: dict, forbidden: list | None = None) -> Any:
         """Call the student's function ``name`` in the sandbox with these arguments."""
@@ -225,12 +233,15 @@ class Student:
                 f"the test's arguments could not be rebuilt in your notebook "
                 f"({answer['bad_arguments']})",
             )
-        _write_back(args, kwargs, answer.get("mutated") or {})
-        if "raised" in answer:
-            raise _student_exception(answer["raised"])
-        value = wire.decode(answer.get("value"))
-        if grad_inputs and answer.get("grads"):
-            value = _with_gradients(value, grad_inputs, answer["grads"])
+        with _unreadable():
+            _write_back(args, kwargs, answer.get("mutated") or {})
+            raised = _student_exception(answer["raised"]) if "raised" in answer else None
+            if raised is None:
+                value = wire.decode(answer.get("value"))
+                if grad_inputs and answer.get("grads"):
+                    value = _with_gradients(value, grad_inputs, answer["grads"])
+        if raised is not None:
+            raise raised
         return value
 
     def refer(self, value: Any) -> dict | None:
@@ -263,6 +274,19 @@ class Student:
         if key not in self._static:
             self._static[key] = code_problems(self.code_cells, forbidden, self.namespace)
         return self._static[key]
+
+
+@contextlib.contextmanager
+def _unreadable() -> Any:
+    """Reading what the sandbox sent: a malformed answer (only a tampered kernel sends one)
+    stops the test cell. It must never surface as an ordinary exception, which a test's
+    ``except ValueError`` (the decoder's WireError is one) would take for the student's."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 (whatever the malformed data broke)
+        raise GradingInterrupted(
+            FAILED, f"the grader could not read what your code sent back ({type(exc).__name__})"
+        ) from None
 
 
 def _needs_grad(value: Any) -> bool:

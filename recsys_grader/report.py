@@ -29,6 +29,7 @@ from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.autograde import load_roster
 from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.safe_html import clean
 
 COLUMNS = (
     "student",
@@ -209,11 +210,13 @@ def _html(rows: list[Row]) -> str:
         "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
         ".failed_to_run,.tampered{background:#fdd}.missing{background:#eee}"
         ".needs_manual{background:#ffd}</style></head><body>",
-        "<h1>Course grading report</h1>",
+    ]
+    head, parts = parts, ["<h1>Course grading report</h1>"]
+    parts += [
         "<p>Scores include manual grades entered in formgrader. <b>failed_to_run</b> means the "
         "notebook could not be executed (no score, not a zero); <b>tampered</b> means read-only "
         "or test cells were changed or deleted (tests were restored for the score shown; review "
-        "it); <b>needs_manual</b> means written answers await a grader.</p>",
+        "it); <b>needs_manual</b> means written answers await a grader.</p>"
     ]
     counts = Counter((r.assignment, r.status) for r in rows)
     assignments = sorted({r.assignment for r in rows})
@@ -232,8 +235,10 @@ def _html(rows: list[Row]) -> str:
         fields = row.csv()
         parts.append(f"<tr class='{esc(row.status)}'>")
         parts += [f"<td>{esc(fields[c])}</td>" for c in COLUMNS] + ["</tr>"]
-    parts.append("</table></body></html>\n")
-    return "\n".join(parts)
+    parts.append("</table>")
+    # escaped already; cleaned too, as every page that shows submissions' data is
+    body = clean("\n".join(parts), classes={"tr": set(res.STATUSES)})
+    return "".join(head) + body + "</body></html>\n"
 
 
 def report(root: str | None = None) -> list[Row]:

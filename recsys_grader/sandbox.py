@@ -12,8 +12,9 @@ sandbox (Debian ``bubblewrap``, the sandbox of Flatpak):
 * a private size-limited tmpfs for ``/tmp`` (the work folder and ``HOME``), fresh each time,
   so nothing is shared between submissions and nothing the student writes outlives the run;
 * an unprivileged identity with no capabilities and ``no_new_privs``: as root, a uid of its own
-  per sandbox (``setpriv``); as an ordinary user, uid 65534 in a user namespace that cannot
-  create further ones;
+  per sandbox (``setpriv``) inside a nested unprivileged bubblewrap that forbids user namespaces
+  (in one the student would be "root" and could mount a tmpfs of any size); as an ordinary user,
+  uid 65534 in a user namespace that cannot create further ones;
 * limits on address space, processes, open files, file size, core dumps and CPU time
   (``prlimit``), and the wall-clock deadlines the grader enforces;
 * a scrubbed environment.
@@ -144,6 +145,29 @@ def _read_only_paths() -> list[Path]:
     return kept
 
 
+def exposed(secret: dict[str, Path]) -> list[str]:
+    """Which of the grader's private folders the sandbox would show (read-only mounts hold them).
+
+    Args:
+        secret: {what: folder} that no student may read (course root, solutions, ...).
+
+    Returns:
+        One line per exposed folder, naming it and the mount that holds it (empty: none).
+
+    Example:
+        >>> exposed({"the course root": Path("/nonexistent/grading")})
+        []
+    """
+    mounts = _read_only_paths()
+    found = []
+    for what, folder in secret.items():
+        folder = Path(folder).resolve()
+        for mount in mounts:
+            if folder == mount or mount in folder.parents:
+                found.append(f"{what} {folder} lies inside {mount}, which the sandbox shows")
+    return found
+
+
 def sandbox_env(limits: Limits) -> dict[str, str]:
     """The whole environment inside the sandbox (nothing of the grader's leaks in)."""
     cache = Path(os.environ.get("RECSYS_CACHE_DIR") or REPO_ROOT / ".cache").expanduser().resolve()
@@ -195,7 +219,31 @@ def _limits_prefix(limits: Limits) -> list[str]:
     ]
 
 
-def bwrap_command(command: list[str], limits: Limits, uid: int, passwd: Path) -> list[str]:
+def _no_user_namespaces(uid: int) -> list[str]:
+    """A second, unprivileged bubblewrap inside the first (as root): a user namespace of the
+    sandbox's own uid that cannot create further ones. Without it the student could create a
+    user namespace, be root there, and mount a tmpfs of any size (a disk bomb in the host's
+    memory) or reach the parts of the kernel that only such a "root" can."""
+    return [
+        _bwrap() or "bwrap",
+        "--unshare-user",
+        "--uid",
+        str(uid),
+        "--gid",
+        str(uid),
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--dev-bind",
+        "/",
+        "/",
+        "--",
+    ]
+
+
+def bwrap_command(
+    command: list[str], limits: Limits, uid: int, passwd: Path, nested: bool | None = None
+) -> list[str]:
     """The bubblewrap command line that runs ``command`` in a sandbox.
 
     Args:
@@ -203,6 +251,8 @@ def bwrap_command(command: list[str], limits: Limits, uid: int, passwd: Path) ->
         limits: resource limits.
         uid: the unprivileged uid (as root: a uid of its own; otherwise unused).
         passwd: a one-line passwd file naming that uid (mounted as ``/etc/passwd``).
+        nested: as root, block user namespaces with a nested unprivileged bubblewrap (default:
+            where this machine allows it, see :func:`sandbox_support`).
 
     Returns:
         The argument list for ``subprocess``.
@@ -250,15 +300,50 @@ def bwrap_command(command: list[str], limits: Limits, uid: int, passwd: Path) ->
             "--no-new-privs",
             "--",
         ]
-        return [*args, "--", *drop, *_limits_prefix(limits), *command]
+        if nested is None:
+            nested = _nesting_works()
+        inner = _no_user_namespaces(uid) if nested else []
+        return [*args, "--", *drop, *inner, *_limits_prefix(limits), *command]
     args += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
     args += ["--cap-drop", "ALL"]
     return [*args, "--", *_limits_prefix(limits), *command]
 
 
+def _probe(code: str, nested: bool) -> subprocess.CompletedProcess | str:
+    """Run ``python -c code`` in a sandbox; the finished process, or why it did not start."""
+    with tempfile.TemporaryDirectory(prefix="recsys-probe-") as tmp:
+        passwd = Path(tmp) / "passwd"
+        passwd.write_text("student:x:65534:65534::/tmp/home:/bin/false\n")
+        os.chmod(tmp, 0o755)
+        command = bwrap_command([sys.executable, "-c", code], Limits(), 65534, passwd, nested)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"bubblewrap failed to start ({exc})"
+
+
+#: Run in a probe sandbox: exits 0 when no user namespace can be created there.
+_USERNS_PROBE = (
+    "import ctypes, sys\n"
+    "sys.exit(1 if ctypes.CDLL(None).unshare(0x10000000) == 0 else 0)  # CLONE_NEWUSER\n"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _nesting_works() -> bool:
+    """As root: whether the nested bubblewrap that blocks user namespaces runs here (it needs
+    the kernel to allow unprivileged user namespaces; where it does not, students cannot create
+    any either, which :func:`sandbox_support` checks)."""
+    if os.geteuid() != 0:
+        return False
+    probe = _probe("pass", nested=True)
+    return not isinstance(probe, str) and probe.returncode == 0
+
+
 @functools.lru_cache(maxsize=1)
 def sandbox_support() -> tuple[bool, str]:
-    """Whether bubblewrap works here (checked once, by running ``true`` in a sandbox).
+    """Whether bubblewrap works here (checked once, by running Python in a sandbox) and holds:
+    no user namespace can be created inside it.
 
     Returns:
         (available, why not).
@@ -270,14 +355,14 @@ def sandbox_support() -> tuple[bool, str]:
     missing = [t for t in ("bwrap", "prlimit", "setpriv") if shutil.which(t) is None]
     if missing:
         return False, f"missing {', '.join(missing)} (apt-get install bubblewrap util-linux)"
-    with tempfile.TemporaryDirectory(prefix="recsys-probe-") as tmp:
-        passwd = Path(tmp) / "passwd"
-        passwd.write_text("student:x:65534:65534::/tmp/home:/bin/false\n")
-        command = bwrap_command([sys.executable, "-c", "pass"], Limits(), 65534, passwd)
-        try:
-            probe = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.SubprocessError) as exc:
-            return False, f"bubblewrap failed to start ({exc})"
+    probe = _probe(_USERNS_PROBE, nested=None)
+    if isinstance(probe, str):
+        return False, probe
+    if probe.returncode == 1:
+        return False, (
+            "a sandboxed process can create user namespaces and bubblewrap cannot prevent it "
+            "here (run the grader as root, or allow unprivileged user namespaces)"
+        )
     if probe.returncode != 0:
         return False, f"bubblewrap failed: {probe.stderr.strip()[:300]}"
     return True, ""
@@ -309,7 +394,8 @@ class Sandbox:
         self, command: list[str] | None = None, limits: Limits | None = None, insecure=False
     ) -> None:
         self.limits = limits or Limits()
-        self.command = command or [sys.executable, "-m", "recsys_grader.executor"]
+        # -P: the work folder (writable by the student) never goes on the executor's sys.path
+        self.command = command or [sys.executable, "-P", "-m", "recsys_grader.executor"]
         self.insecure = insecure
         self.warnings: list[str] = []
         self.proc: subprocess.Popen | None = None

@@ -37,6 +37,11 @@ MAX_FRAME = 256 * 1024 * 1024
 MAX_DEPTH = 64
 #: Most elements of one decoded array (float64: 1 GiB).
 MAX_ELEMENTS = 128 * 1024 * 1024
+#: Most JSON objects and lists in one frame, and most items (commas): a few megabytes of
+#: ``[{},{},...]`` would otherwise decode to gigabytes of Python objects in the grader. Arrays
+#: travel as one base64 string each, so honest messages stay far below both.
+MAX_CONTAINERS = 1_000_000
+MAX_ITEMS = 8_000_000
 
 _TAG = "$t"
 
@@ -457,6 +462,11 @@ def recv(fd: int, deadline: float | None = None, max_frame: int = MAX_FRAME) -> 
     if size > max_frame:
         raise WireError(f"a message of {size} bytes exceeds the limit of {max_frame}")
     body = _read_exact(fd, size, deadline)
+    containers = body.count(b"{") + body.count(b"[")  # counted before anything is built
+    if containers > MAX_CONTAINERS or body.count(b",") > MAX_ITEMS:
+        raise WireError(
+            f"a message with more than {MAX_CONTAINERS} objects or {MAX_ITEMS} items refused"
+        )
     try:
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
