@@ -43,6 +43,7 @@ __all__ = [
     "load_qrels",
     "load_users",
     "load_interactions",
+    "load_faq_questions",
     "load_images",
     "qrels_dict",
     "product_text",
@@ -174,6 +175,20 @@ SCHEMAS: dict[str, Schema] = {
             Column(C.COL_POSITION, kind="int", min=0),
             Column(C.COL_SPLIT, allowed=C.SPLITS),
         ),
+    ),
+    "faq_questions": Schema(
+        "faq_questions.csv",
+        (
+            Column(C.COL_QUESTION_ID, pattern=r"F\d{4}", unique=True),
+            Column(C.COL_QUESTION, pattern=_NONEMPTY),
+            Column(C.COL_LANGUAGE, allowed=C.LANGUAGES),
+            Column(
+                C.COL_PRODUCT_ID, pattern=r"P\d{5}", references=("catalog.csv", C.COL_PRODUCT_ID)
+            ),
+            Column(C.COL_FIELD, allowed=(*C.FAQ_FIELDS, C.FAQ_NO_FIELD)),
+            Column(C.COL_ANSWER, pattern=r"(\S.*\S|\S)?", nullable=True),
+        ),
+        key=(C.COL_QUESTION_ID,),
     ),
 }
 
@@ -443,6 +458,29 @@ def load_interactions(path: str | Path | None = None) -> pd.DataFrame:
     if bad.any():
         _fail("interactions.csv", C.COL_RATING, "must be 1-5 for rating events and empty "
               "otherwise", df, bad, REGENERATE)  # fmt: skip
+    return df
+
+
+def load_faq_questions(path: str | Path | None = None) -> pd.DataFrame:
+    """Labelled shopper questions for the customer-service FAQ (English and Chinese).
+
+    Each question asks one fact of one product (``field``: material, color, season, gender or
+    price) or something no product fact answers (``field == "none"``: warranty, returns,
+    stock), where the right reply is to hand over to a person.
+
+    Returns:
+        ``question_id``, ``question``, ``language``, ``product_id``, ``field`` and ``answer``
+        (the catalog's value as text, prices with two decimals; empty string for ``none``).
+
+    Example:
+        >>> set(load_faq_questions()["field"]) >= {"material", "price", "none"}
+        True
+    """
+    df, _ = _load("faq_questions", path)
+    bad = (df[C.COL_FIELD] == C.FAQ_NO_FIELD) != (df[C.COL_ANSWER] == "")
+    if bad.any():
+        _fail("faq_questions.csv", C.COL_ANSWER, f"must be empty exactly when field is "
+              f"{C.FAQ_NO_FIELD!r}", df, bad, REGENERATE)  # fmt: skip
     return df
 
 

@@ -90,6 +90,18 @@ def _supported(value: str, text: str) -> bool:
     return all(any(w.startswith(v) for w in words) for v in re.findall(r"[^\W_]+", value))
 
 
+def supported_by(value: str, text: str) -> bool:
+    """Whether ``text`` supports ``value``: each of its words starts a word of the text.
+
+    The check :func:`hallucination_rate` uses for "unsupported" (case-insensitive).
+
+    Example:
+        >>> supported_by("Sneaker", "White Running Sneakers"), supported_by("red", "Blue Cap")
+        (True, False)
+    """
+    return _supported(str(value).lower(), str(text))
+
+
 def hallucination_rate(
     pred_df: pd.DataFrame,
     catalog: pd.DataFrame,
