@@ -180,9 +180,16 @@ def test_mine_log_pairs_by_session():
             C.COL_USER_ID: ["u1"] * 5 + ["u2"] * 3,
             C.COL_PRODUCT_ID: ["a", "b", "c", "a", "d", "a", "b", "e"],
             C.COL_EVENT: ["click", "view", "purchase", "click", "click", "click", "click", "cart"],
-            C.COL_TIMESTAMP: [t0, t0 + pd.Timedelta("5min"), t0 + pd.Timedelta("10min"),
-                              t0 + pd.Timedelta("2h"), t0 + pd.Timedelta("2h5min"),
-                              t0, t0 + pd.Timedelta("1min"), t0 + pd.Timedelta("2min")],
+            C.COL_TIMESTAMP: [
+                t0,
+                t0 + pd.Timedelta("5min"),
+                t0 + pd.Timedelta("10min"),
+                t0 + pd.Timedelta("2h"),
+                t0 + pd.Timedelta("2h5min"),
+                t0,
+                t0 + pd.Timedelta("1min"),
+                t0 + pd.Timedelta("2min"),
+            ],
         }  # fmt: skip
     ).sample(frac=1.0, random_state=0)  # any input order
     got = F.mine_log_pairs(log, gap_minutes=30)
@@ -191,9 +198,10 @@ def test_mine_log_pairs_by_session():
     assert pairs == {("a", "c"): 1, ("c", "a"): 1, ("a", "d"): 1, ("d", "a"): 1,
                      ("a", "b"): 1, ("b", "a"): 1}  # fmt: skip
     one_session = F.mine_log_pairs(log, gap_minutes=600)
-    assert dict(zip(zip(one_session.anchor, one_session.positive), one_session["count"]))[
-        ("a", "c")
-    ] == 1
+    assert (
+        dict(zip(zip(one_session.anchor, one_session.positive), one_session["count"]))[("a", "c")]
+        == 1
+    )
     assert ("c", "d") in set(zip(one_session.anchor, one_session.positive))
     with pytest.raises(KeyError, match="timestamp"):
         F.mine_log_pairs(log.drop(columns=C.COL_TIMESTAMP))

@@ -57,6 +57,7 @@ KB_SETTINGS: dict[str, Any] = {
     "decoding": "greedy (temperature 0)",
     "backend": "transformers",
     "batch_size": 16,
+    "faq": {"max_new_tokens": 24, "products": "the products of load_faq_questions()"},
 }
 #: Fields whose values a description can state (the catalog's attribute vocabulary).
 CLAIM_FIELDS = (C.COL_COLOR, C.COL_MATERIAL, C.COL_STYLE, C.COL_SEASON, C.COL_GENDER)
@@ -90,20 +91,21 @@ def kb_products(catalog: pd.DataFrame, n: int = KB_PRODUCTS, seed: int = C.SEED)
 
 
 def load_knowledge_base(folder: str | Path | None = None) -> dict[str, Any]:
-    """The committed generations: ``descriptions``, ``attributes`` frames and ``settings``.
+    """The committed generations: ``descriptions``, ``attributes``, ``faq_entries`` frames and
+    ``settings``.
 
     Args:
         folder: default :func:`kb_dir`.
 
     Returns:
-        ``{"descriptions": DataFrame, "attributes": DataFrame, "settings": dict}``.
+        ``{"descriptions": ..., "attributes": ..., "faq_entries": ..., "settings": dict}``.
 
     Raises:
         FileNotFoundError: when a file is missing, naming the command that writes it.
     """
     folder = Path(folder) if folder is not None else kb_dir()
     out: dict[str, Any] = {}
-    for name in ("descriptions", "attributes"):
+    for name in ("descriptions", "attributes", "faq_entries"):
         path = folder / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(
@@ -315,12 +317,15 @@ def _timed(lm: Any, name: str, n: int, fn, timings: dict) -> Any:
     return result
 
 
+STAGES = ("descriptions", "attributes", "faq")
+
+
 def build_knowledge_base(
     out_dir: str | Path | None = None,
     *,
     n_products: int = KB_PRODUCTS,
     lm: Any = None,
-    stages: Sequence[str] = ("descriptions", "attributes"),
+    stages: Sequence[str] = STAGES,
 ) -> Path:
     """Generate (or resume) the knowledge base and write it with its settings.
 
@@ -329,10 +334,12 @@ def build_knowledge_base(
         n_products: products of the seeded sample.
         lm: a :class:`~recsys_kit.llm.LanguageModel` (default: the shipped Gemma 3 270M,
             transformers backend, batches of 16).
-        stages: ``"descriptions"`` and/or ``"attributes"``.
+        stages: any of :data:`STAGES` (``"faq"``: FAQ answers drafted from the facts of the
+            products of the labelled customer-service questions, :mod:`recsys_kit.llm.faq`).
 
     Returns:
-        The folder written (``descriptions.csv``, ``attributes.csv``, ``settings.json``).
+        The folder written (``descriptions.csv``, ``attributes.csv``, ``faq_entries.csv``,
+        ``settings.json``).
     """
     from importlib.metadata import version
 
@@ -341,9 +348,9 @@ def build_knowledge_base(
     from recsys_kit.llm.model import LanguageModel
     from recsys_kit.llm.tasks import generate_descriptions
 
-    unknown = set(stages) - {"descriptions", "attributes"}
+    unknown = set(stages) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; use descriptions, attributes")
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; use {', '.join(STAGES)}")
     out = Path(out_dir) if out_dir is not None else kb_dir()
     out.mkdir(parents=True, exist_ok=True)
     catalog = load_catalog()
@@ -388,6 +395,18 @@ def build_knowledge_base(
         )  # fmt: skip
         keep = [C.COL_PRODUCT_ID, "title", *catalog_schema(catalog)]
         attrs[keep].to_csv(out / "attributes.csv", index=False)
+    if "faq" in stages:
+        from recsys_kit.datasets import load_faq_questions
+        from recsys_kit.llm.faq import draft_faq
+
+        faq_ids = set(load_faq_questions()[C.COL_PRODUCT_ID])
+        faq_products = catalog[catalog[C.COL_PRODUCT_ID].isin(faq_ids)]
+        entries = _timed(
+            lm, "faq", len(faq_products),
+            lambda: draft_faq(faq_products, lm, max_new_tokens=settings["faq"]["max_new_tokens"]),
+            timings,
+        )  # fmt: skip
+        entries.to_csv(out / "faq_entries.csv", index=False)
     old = out / "settings.json"
     if old.is_file():  # keep the timings of stages not rerun
         timings = {**json.loads(old.read_text()).get("timings", {}), **timings}
@@ -402,11 +421,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="output folder (default datasets/llm/kb)")
     ap.add_argument("--n", type=int, default=KB_PRODUCTS, help="products of the sample")
     ap.add_argument(
-        "--stage", action="append", choices=["descriptions", "attributes"],
-        help="run only this stage (repeatable; default both)",
+        "--stage", action="append", choices=list(STAGES),
+        help="run only this stage (repeatable; default all)",
     )  # fmt: skip
     args = ap.parse_args(argv)
-    stages = args.stage or ["descriptions", "attributes"]
+    stages = args.stage or list(STAGES)
     t0 = time.perf_counter()
     folder = build_knowledge_base(args.out, n_products=args.n, stages=stages)
     _log(f"wrote {folder} in {time.perf_counter() - t0:.0f} s")
