@@ -78,7 +78,7 @@ def synthetic_vectors(
     base: np.ndarray,
     n: int,
     *,
-    noise: float = 0.6,
+    noise: float = 0.8,
     seed: int = C.SEED,
     chunk: int = 65536,
 ) -> np.ndarray:

@@ -289,7 +289,10 @@ def in_batch_negatives_loss(
     if ids is not None:
         if len(ids) != len(q):
             raise ValueError(f"got {len(ids)} ids for a batch of {len(q)}")
-        codes = torch.as_tensor(pd.factorize(pd.Series(list(ids), dtype=object))[0])
+        if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+            codes = torch.as_tensor(ids)
+        else:
+            codes = torch.as_tensor(pd.factorize(pd.Series(list(ids), dtype=object))[0])
         same = codes[:, None] == codes[None, :]
         same.fill_diagonal_(False)
         logits = logits.masked_fill(same.to(logits.device), float("-inf"))
@@ -487,6 +490,11 @@ class TrainLog:
         }
 
 
+def _codes(ids: Sequence[Any] | None) -> np.ndarray | None:
+    """Integer codes of product ids (one factorisation, then cheap per-batch slices)."""
+    return None if ids is None else pd.factorize(pd.Series(list(ids), dtype=object))[0]
+
+
 def _batches(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     out = []
@@ -566,13 +574,12 @@ def train_encoder(
     """
     if len(queries) != len(passages):
         raise ValueError(f"got {len(queries)} queries and {len(passages)} passages")
-    ids_list = list(ids) if ids is not None else None
+    codes = _codes(ids)
 
     def step(idx: np.ndarray) -> torch.Tensor:
         q = encoder([queries[i] for i in idx], "query")
         p = encoder([passages[i] for i in idx], "passage")
-        batch_ids = [ids_list[i] for i in idx] if ids_list is not None else None
-        return in_batch_negatives_loss(q, p, scale, batch_ids)
+        return in_batch_negatives_loss(q, p, scale, None if codes is None else codes[idx])
 
     return _loop(encoder, step, len(queries), epochs=epochs, batch_size=batch_size, lr=lr,
                  seed=seed, progress=progress)  # fmt: skip
@@ -607,15 +614,21 @@ def train_adapter(
     torch.manual_seed(seed)
     adapter = ResidualAdapter(qv.shape[1], hidden).to(dev)
     qv, pv = qv.to(dev), pv.to(dev)
-    ids_list = list(ids) if ids is not None else None
+    codes = _codes(ids)
 
     def step(idx: np.ndarray) -> torch.Tensor:
         t = torch.as_tensor(idx, device=dev)
-        batch_ids = [ids_list[i] for i in idx] if ids_list is not None else None
+        batch_ids = None if codes is None else codes[idx]
         return in_batch_negatives_loss(adapter(qv[t]), pv[t], scale, batch_ids)
 
-    log = _loop(adapter, step, len(qv), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                progress=False)  # fmt: skip
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":  # a 384 x 64 MLP: extra threads only add synchronisation
+        torch.set_num_threads(1)
+    try:
+        log = _loop(adapter, step, len(qv), epochs=epochs, batch_size=batch_size, lr=lr,
+                    seed=seed, progress=False)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     return adapter, log
 
 
@@ -701,6 +714,58 @@ def by_kind(per_query: dict[str, dict[str, float]], queries: pd.DataFrame) -> pd
     return out
 
 
+def pair_vectors(
+    pairs: pd.DataFrame,
+    queries: pd.DataFrame,
+    query_vectors: np.ndarray,
+    products: pd.DataFrame,
+    title_vectors: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen vectors of (query, product) pairs, the product in the query's target language.
+
+    Args:
+        pairs: ``query_id`` and ``product_id`` columns (:func:`labelled_pairs`).
+        queries: rows aligned with ``query_vectors`` (``query_id``, ``language``, ``kind``).
+        query_vectors: one row per query.
+        products: rows aligned with each ``title_vectors[lang]``.
+        title_vectors: ``{"en": ..., "zh": ...}``.
+
+    Returns:
+        ``(q, p)`` float32 arrays, one row per pair.
+    """
+    qrow = {q: i for i, q in enumerate(queries[C.COL_QUERY_ID])}
+    prow = {p: i for i, p in enumerate(products[C.COL_PRODUCT_ID])}
+    lang = dict(zip(queries[C.COL_QUERY_ID], target_language(queries)))
+    missing = [p for p in pairs[C.COL_PRODUCT_ID] if p not in prow]
+    if missing:
+        raise KeyError(f"pairs name products without vectors, e.g. {missing[0]}")
+    q = np.asarray(query_vectors, np.float32)[[qrow[x] for x in pairs[C.COL_QUERY_ID]]]
+    p = np.stack([title_vectors[lang[x]][prow[y]]
+                  for x, y in zip(pairs[C.COL_QUERY_ID], pairs[C.COL_PRODUCT_ID])])  # fmt: skip
+    return q, p.astype(np.float32)
+
+
+def paired_bootstrap(
+    after: dict[str, float], before: dict[str, float], n_boot: int = 2000, seed: int = C.SEED
+) -> dict[str, float]:
+    """Mean per-query difference ``after - before`` with a 95% bootstrap interval.
+
+    Queries are resampled with replacement (paired: a query's two values move together), so
+    the interval says how much the gain could change on another draw of test queries.
+
+    Returns:
+        ``delta``, ``low``, ``high``, ``n``.
+    """
+    common = sorted(set(after) & set(before))
+    if not common:
+        raise ValueError("the two systems share no query")
+    d = np.array([after[q] - before[q] for q in common])
+    idx = np.random.default_rng(seed).integers(len(d), size=(n_boot, len(d)))
+    means = d[idx].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {"delta": float(d.mean()), "low": float(low), "high": float(high), "n": len(d)}
+
+
 def evaluate_encoder(
     encoder: TrainableEncoder, shop: EvalShop, query_ids: Sequence[str] | None = None
 ) -> dict[str, float]:
@@ -749,6 +814,7 @@ def run_experiments(
     settings: dict[str, Any] | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Reproduce the domain-adaptation module's precomputed results (one call).
 
@@ -762,10 +828,14 @@ def run_experiments(
         models: any of :data:`MODELS`.
         settings: overrides of :data:`EXPERIMENT_SETTINGS` (tests use tiny ones).
         device: default :func:`recsys_kit.device.get_device`.
+        threads: CPU threads for torch (default: torch's choice). On a shared, oversubscribed
+            machine one thread wastes far less CPU time than two fighting for cores.
 
     Returns:
         The results dict (also written as JSON).
     """
+    if threads:
+        torch.set_num_threads(int(threads))
     from recsys_kit.datasets import load_catalog, load_interactions, load_qrels, load_queries
 
     cfg = {**EXPERIMENT_SETTINGS, **(settings or {})}
@@ -779,6 +849,7 @@ def run_experiments(
         load_interactions().query(f"{C.COL_SPLIT} == 'train'"),
         cfg["log_pairs"]["gap_minutes"], cfg["log_pairs"]["events"],
     )  # fmt: skip
+    cfg["torch_threads"] = torch.get_num_threads()
     results: dict[str, Any] = {"settings": cfg, "split": {"train": train_ids, "test": test_ids},
                                "models": {}}  # fmt: skip
     rows = []
@@ -846,8 +917,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--out", default=None, help="output folder (default datasets/finetune)")
     ap.add_argument("--model", action="append", choices=list(MODELS), help="repeatable")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
-    run_experiments(args.out, models=args.model or MODELS)
+    run_experiments(args.out, models=args.model or MODELS, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ the traffic itself:
 * :func:`query_drift`: how far today's queries moved from the queries the model was
   evaluated on: the shift of the mean query vector and the share of *novel* queries (no
   reference query within a cosine threshold).
-* :func:`simulate_days` and :func:`daily_metrics`: days of traffic with a changing query mix
-  and a (possibly broken) system, and the dashboard numbers per day: requests, zero-result
-  rate, click-through rate, p99 latency, share of Chinese queries; :func:`dashboard` plots
-  them with alert thresholds.
+* :func:`search_outcomes`, :func:`simulate_days` and :func:`daily_metrics`: days of traffic
+  with a changing query mix and a (possibly broken) system, and the dashboard numbers per
+  day: requests, zero-result rate, click-through rate, p99 latency, share of Chinese
+  queries; :func:`dashboard` plots them with alert thresholds.
 
 Example:
     >>> log = SearchLog()
@@ -116,6 +116,39 @@ def query_drift(
     shift = 1.0 - float(unit(ref.mean(0)) @ unit(cur.mean(0)))
     best = (cur @ ref.T).max(axis=1)
     return {"centroid_shift": shift, "novel_share": float((best < threshold).mean())}
+
+
+def search_outcomes(
+    index: Any,
+    query_vectors: np.ndarray,
+    query_ids: Sequence[str],
+    qrels: pd.DataFrame,
+    *,
+    min_score: float = 0.0,
+    k: int = C.DEFAULT_K,
+) -> pd.DataFrame:
+    """What a system answers to each query: results kept, grade of the first, latency.
+
+    Args:
+        index: a :class:`~recsys_kit.ann.VectorIndex` (or anything with ``search``).
+        query_vectors: one row per query.
+        query_ids: their ids (to look up grades in ``qrels``; unjudged products grade 0).
+        min_score: results below it are dropped (a query may get none).
+
+    Returns:
+        ``query_id``, ``n_results``, ``top_grade``, ``latency_ms`` (each query searched alone).
+    """
+    grade = {(q, p): g for q, p, g in zip(qrels[C.COL_QUERY_ID], qrels[C.COL_PRODUCT_ID],
+                                          qrels[C.COL_GRADE])}  # fmt: skip
+    rows = []
+    for qid, vec in zip(query_ids, np.asarray(query_vectors, np.float32)):
+        t0 = time.perf_counter()
+        hits = [(p, s) for p, s in index.search(vec[None, :], k)[0] if s >= min_score]
+        ms = (time.perf_counter() - t0) * 1000
+        top = grade.get((qid, hits[0][0]), 0) if hits else 0
+        rows.append({C.COL_QUERY_ID: qid, "n_results": len(hits), "top_grade": int(top),
+                     "latency_ms": ms})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def simulate_days(
