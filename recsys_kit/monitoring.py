@@ -167,7 +167,8 @@ def simulate_days(
             ``top_grade`` (relevance grade of the first result, 0 when none) and
             ``latency_ms`` (measured when the system answered it).
         schedule: one dict per day: ``system`` (a key of ``outcomes``) and optional
-            ``zh_share`` / ``vague_share`` (the query mix that day; default: as sampled).
+            ``pool`` (the query ids shoppers send that day; default all), ``zh_share`` /
+            ``vague_share`` (the query mix that day; default: as sampled).
         per_day: requests per day.
 
     Returns:
@@ -182,8 +183,12 @@ def simulate_days(
         if plan["system"] not in outcomes:
             raise KeyError(f"day {day}: unknown system {plan['system']!r}; use {list(outcomes)}")
         w = np.ones(len(queries))
+        if plan.get("pool") is not None:  # the queries shoppers send that day
+            w = queries[C.COL_QUERY_ID].isin(set(plan["pool"])).to_numpy().astype(float)
+            if not w.any():
+                raise ValueError(f"day {day}: no query of the pool is in queries")
         for share, mask in ((plan.get("zh_share"), lang == "zh"), (plan.get("vague_share"), vague)):
-            if share is not None and 0 < mask.sum() < len(mask):
+            if share is not None and 0 < w[mask].sum() < w.sum():
                 w = np.where(mask, w * share / (w[mask].sum() / w.sum()),
                              w * (1 - share) / (w[~mask].sum() / w.sum()))  # fmt: skip
         pick = rng.choice(len(queries), size=per_day, p=w / w.sum())
@@ -226,12 +231,21 @@ def daily_metrics(events: pd.DataFrame) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def dashboard(daily: pd.DataFrame, alerts: Mapping[str, tuple[str, float]] | None = None):
-    """A 2 x 2 dashboard of :func:`daily_metrics` with alert thresholds.
+DASHBOARD_COLUMNS = ("zero_result_rate", "ctr", "p99_ms", "novel_share", "zh_share")
+
+
+def dashboard(
+    daily: pd.DataFrame,
+    alerts: Mapping[str, tuple[str, float]] | None = None,
+    columns: Sequence[str] | None = None,
+):
+    """A 2 x 2 dashboard of :func:`daily_metrics` (plus drift columns) with alert thresholds.
 
     Args:
-        daily: from :func:`daily_metrics`.
+        daily: from :func:`daily_metrics`, optionally joined with :func:`query_drift` columns.
         alerts: ``{column: ("above" | "below", threshold)}``; days breaking one are marked.
+        columns: up to four columns (default: the first four of :data:`DASHBOARD_COLUMNS`
+            present).
 
     Returns:
         The matplotlib figure.
@@ -239,8 +253,13 @@ def dashboard(daily: pd.DataFrame, alerts: Mapping[str, tuple[str, float]] | Non
     import matplotlib.pyplot as plt
 
     alerts = alerts or {}
-    cols = ["zero_result_rate", "ctr", "p99_ms", "zh_share"]
+    cols = list(columns or [c for c in DASHBOARD_COLUMNS if c in daily.columns][:4])
+    missing = [c for c in cols if c not in daily.columns]
+    if missing or not 1 <= len(cols) <= 4:
+        raise ValueError(f"pick 1 to 4 columns of daily; missing {missing}")
     fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharex=True)
+    for ax in axes.ravel()[len(cols) :]:
+        ax.set_visible(False)
     for ax, col in zip(axes.ravel(), cols):
         ax.plot(daily.index, daily[col], marker="o", ms=3)
         ax.set_title(col)
