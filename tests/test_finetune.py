@@ -13,8 +13,11 @@ from recsys_kit.datasets import load_catalog, load_qrels, load_queries
 
 # A tiny, learnable task: each query names a colour, its positive is a product of that colour.
 _COLORS = ["red", "blue", "green", "black", "white", "pink", "grey", "navy"]
-_PAIRS = [(f"{c} {n}", f"A {c} cotton {n} for everyday wear", f"{c}-{n}")
-          for c in _COLORS for n in ("shirt", "mug")]  # fmt: skip
+_PAIRS = [
+    (f"{c} {n}", f"A {c} cotton {n} for everyday wear", f"{c}-{n}")
+    for c in _COLORS
+    for n in ("shirt", "mug")
+]
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +108,16 @@ def test_loop_rejects_untrainable_setups():
     for p in adapter.parameters():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="frozen"):
-        F._loop(adapter, lambda idx: torch.tensor(0.0), 4, epochs=1, batch_size=2, lr=1e-3,
-                seed=0, progress=False)  # fmt: skip
+        F._loop(
+            adapter,
+            lambda idx: torch.tensor(0.0),
+            4,
+            epochs=1,
+            batch_size=2,
+            lr=1e-3,
+            seed=0,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="at least 2"):
         F.train_adapter(np.eye(1, 4), np.eye(1, 4))
     with pytest.raises(ValueError, match="batch_size"):
@@ -162,8 +173,12 @@ def test_labelled_pairs_use_the_protocol_language(queries, qrels, catalog):
     qs = queries.groupby([C.COL_QUERY_KIND, C.COL_LANGUAGE]).head(2)
     pairs = F.labelled_pairs(qs, qrels, catalog, per_query=3)
     assert pairs.groupby(C.COL_QUERY_ID).size().max() <= 3
-    exact = set(zip(qrels.loc[qrels[C.COL_GRADE] == 3, C.COL_QUERY_ID],
-                    qrels.loc[qrels[C.COL_GRADE] == 3, C.COL_PRODUCT_ID]))  # fmt: skip
+    exact = set(
+        zip(
+            qrels.loc[qrels[C.COL_GRADE] == 3, C.COL_QUERY_ID],
+            qrels.loc[qrels[C.COL_GRADE] == 3, C.COL_PRODUCT_ID],
+        )
+    )
     assert all((q, p) in exact for q, p in zip(pairs[C.COL_QUERY_ID], pairs[C.COL_PRODUCT_ID]))
     titles = catalog.set_index(C.COL_PRODUCT_ID)
     meta = queries.set_index(C.COL_QUERY_ID)
@@ -190,13 +205,19 @@ def test_mine_log_pairs_by_session():
                 t0 + pd.Timedelta("1min"),
                 t0 + pd.Timedelta("2min"),
             ],
-        }  # fmt: skip
+        }
     ).sample(frac=1.0, random_state=0)  # any input order
     got = F.mine_log_pairs(log, gap_minutes=30)
     pairs = {(a, p): n for a, p, n in got.itertuples(index=False)}
     # sessions: u1 {a, c} (b was only viewed) then {a, d} (2 h later); u2 {a, b} (cart ignored)
-    assert pairs == {("a", "c"): 1, ("c", "a"): 1, ("a", "d"): 1, ("d", "a"): 1,
-                     ("a", "b"): 1, ("b", "a"): 1}  # fmt: skip
+    assert pairs == {
+        ("a", "c"): 1,
+        ("c", "a"): 1,
+        ("a", "d"): 1,
+        ("d", "a"): 1,
+        ("a", "b"): 1,
+        ("b", "a"): 1,
+    }
     one_session = F.mine_log_pairs(log, gap_minutes=600)
     assert (
         dict(zip(zip(one_session.anchor, one_session.positive), one_session["count"]))[("a", "c")]
@@ -208,8 +229,9 @@ def test_mine_log_pairs_by_session():
 
 
 def test_log_training_pairs_languages(catalog):
-    mined = pd.DataFrame({"anchor": ["P00001", "P00002"], "positive": ["P00002", "P00001"],
-                          "count": [3, 3]})  # fmt: skip
+    mined = pd.DataFrame(
+        {"anchor": ["P00001", "P00002"], "positive": ["P00002", "P00001"], "count": [3, 3]}
+    )
     en = F.log_training_pairs(mined, catalog, languages=("en",))
     titles = catalog.set_index(C.COL_PRODUCT_ID)[C.COL_TITLE_EN]
     assert list(en[C.COL_QUERY]) == [titles["P00001"], titles["P00002"]]
@@ -218,10 +240,17 @@ def test_log_training_pairs_languages(catalog):
 
 def test_rank_ndcg_is_one_for_an_oracle():
     products = pd.DataFrame({C.COL_PRODUCT_ID: ["p1", "p2", "p3"]})
-    queries = pd.DataFrame({C.COL_QUERY_ID: ["q1", "q2"], C.COL_QUERY: ["x", "y"],
-                            C.COL_LANGUAGE: ["en", "zh"], C.COL_QUERY_KIND: ["exact", "exact"]})  # fmt: skip
-    qrels = pd.DataFrame({C.COL_QUERY_ID: ["q1", "q2"], C.COL_PRODUCT_ID: ["p2", "p3"],
-                          C.COL_GRADE: [3, 3]})  # fmt: skip
+    queries = pd.DataFrame(
+        {
+            C.COL_QUERY_ID: ["q1", "q2"],
+            C.COL_QUERY: ["x", "y"],
+            C.COL_LANGUAGE: ["en", "zh"],
+            C.COL_QUERY_KIND: ["exact", "exact"],
+        }
+    )
+    qrels = pd.DataFrame(
+        {C.COL_QUERY_ID: ["q1", "q2"], C.COL_PRODUCT_ID: ["p2", "p3"], C.COL_GRADE: [3, 3]}
+    )
     shop = F.EvalShop(products, queries, qrels)
     vecs = np.eye(3, dtype=np.float32)
     got = F.rank_ndcg(vecs[[1, 2]], {"en": vecs, "zh": vecs}, shop, k=2)

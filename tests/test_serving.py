@@ -113,9 +113,17 @@ def test_save_load_verify_and_add(vectors, ids, kind, tmp_path):
 
 def test_benchmark_and_choice(vectors):
     x, q = vectors
-    table = ann.benchmark(x, q, settings=[("exact", {}), ("hnsw", {"ef_search": 8}),
-                                          ("hnsw", {"ef_search": 64}), ("ivf", {"nprobe": 4})],
-                          n_latency=10)  # fmt: skip
+    table = ann.benchmark(
+        x,
+        q,
+        settings=[
+            ("exact", {}),
+            ("hnsw", {"ef_search": 8}),
+            ("hnsw", {"ef_search": 64}),
+            ("ivf", {"nprobe": 4}),
+        ],
+        n_latency=10,
+    )
     assert list(table["kind"]) == ["exact", "hnsw", "hnsw", "ivf"]
     assert table.loc[0, "recall"] == 1.0 and (table["recall"] > 0).all()
     assert table.loc[2, "recall"] >= table.loc[1, "recall"]
@@ -186,20 +194,35 @@ def test_search_log_and_drift():
     assert summary["requests"] == 3 and summary["zero_result_rate"] == pytest.approx(1 / 3)
     assert summary["p99_ms"] == pytest.approx(40.0)
     ref = np.eye(4, dtype=np.float32)
-    assert monitoring.query_drift(ref, ref) == {"centroid_shift": pytest.approx(0.0, abs=1e-6),
-                                                 "novel_share": 0.0}  # fmt: skip
+    assert monitoring.query_drift(ref, ref) == {
+        "centroid_shift": pytest.approx(0.0, abs=1e-6),
+        "novel_share": 0.0,
+    }
     moved = monitoring.query_drift(ref, np.array([[1, 1, 0, 0], [0, 0, 1, -1]], np.float32))
     assert moved["novel_share"] == 1.0 and moved["centroid_shift"] > 0
 
 
 def test_simulated_days_and_dashboard():
-    qs = pd.DataFrame({C.COL_QUERY_ID: ["a", "b", "c", "d"], C.COL_LANGUAGE: ["en", "zh", "en", "zh"],
-                       C.COL_QUERY_KIND: ["exact", "vague", "vague", "exact"]})  # fmt: skip
-    good = pd.DataFrame({C.COL_QUERY_ID: list("abcd"), "n_results": [10] * 4,
-                         "top_grade": [3, 3, 2, 3], "latency_ms": [5.0] * 4})  # fmt: skip
+    qs = pd.DataFrame(
+        {
+            C.COL_QUERY_ID: ["a", "b", "c", "d"],
+            C.COL_LANGUAGE: ["en", "zh", "en", "zh"],
+            C.COL_QUERY_KIND: ["exact", "vague", "vague", "exact"],
+        }
+    )
+    good = pd.DataFrame(
+        {
+            C.COL_QUERY_ID: list("abcd"),
+            "n_results": [10] * 4,
+            "top_grade": [3, 3, 2, 3],
+            "latency_ms": [5.0] * 4,
+        }
+    )
     broken = good.assign(n_results=0, top_grade=0)
-    schedule = [{"system": "good"}] * 3 + [{"system": "good", "zh_share": 0.9},
-                                           {"system": "broken"}]  # fmt: skip
+    schedule = [{"system": "good"}] * 3 + [
+        {"system": "good", "zh_share": 0.9},
+        {"system": "broken"},
+    ]
     events = monitoring.simulate_days(qs, {"good": good, "broken": broken}, schedule, per_day=500)
     daily = monitoring.daily_metrics(events)
     assert list(daily.index) == [0, 1, 2, 3, 4] and (daily["requests"] == 500).all()

@@ -169,6 +169,30 @@ def description_claims(
     return out
 
 
+def claims_frame(
+    texts: Sequence[str], schema: Mapping[str, Sequence[str]], ids: Sequence[str]
+) -> pd.DataFrame:
+    """The first value each text claims per field, as a prediction frame for
+    :func:`~recsys_kit.llm.hallucination_rate` (``product_id`` plus :data:`CLAIM_FIELDS`;
+    None where a text claims nothing)."""
+    found = description_claims(texts, schema)
+    rows = [{f: c.get(f, [None])[0] for f in CLAIM_FIELDS} for c in found]
+    return pd.DataFrame(rows, columns=list(CLAIM_FIELDS)).assign(**{C.COL_PRODUCT_ID: list(ids)})
+
+
+def supported_attributes(
+    attributes: pd.DataFrame, fields: Sequence[str] = CLAIM_FIELDS, source_col: str = "title"
+) -> pd.DataFrame:
+    """A copy of extracted attributes where values the source text does not support are None."""
+    out = attributes.copy()
+    for f in fields:
+        out[f] = [
+            v if v and supported_by(str(v), str(t)) else None
+            for v, t in zip(out[f], out[source_col])
+        ]
+    return out
+
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -290,7 +314,7 @@ def fuse(
     g = np.ones(len(v), dtype=bool) if gate is None else np.asarray(gate, dtype=bool)
     if g.shape != (len(v),):
         raise ValueError(f"gate must hold one flag per product ({len(v)}), got shape {g.shape}")
-    c = v + np.float32(beta) * g[:, None].astype(np.float32) * d
+    c = v + np.float32(beta) * np.where(g[:, None], d, np.float32(0))  # closed: d ignored
     norm = np.linalg.norm(c, axis=1, keepdims=True)
     return (c / np.where(norm > 0, norm, 1.0)).astype(np.float32)
 
