@@ -134,6 +134,14 @@ def stats_markdown() -> str:
         f"Users: {len(users)} ({active} with interactions). First test event: {cutoff}. "
         f"Test share: {(inter[C.COL_SPLIT] == 'test').mean():.1%}."
     )
+    faq = D.load_faq_questions()
+    fq = pd.crosstab(faq[C.COL_FIELD], faq[C.COL_LANGUAGE]).reindex(
+        [*C.FAQ_FIELDS, C.FAQ_NO_FIELD]
+    )
+    fq["total"] = fq.sum(axis=1)
+    fq.loc["total"] = fq.sum()
+    out += ["### Customer-service questions per field and language", _md(fq),
+            f"Products asked about: {faq[C.COL_PRODUCT_ID].nunique()}."]  # fmt: skip
     sizes = pd.DataFrame(
         {"bytes": {p.name: p.stat().st_size for p in sorted(paths.minishop_dir().iterdir())}}
     )
