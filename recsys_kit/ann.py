@@ -165,6 +165,7 @@ class VectorIndex:
         *,
         seed: int = C.SEED,
         threads: int | None = None,
+        device: str | None = None,
         **params: Any,
     ) -> VectorIndex:
         """Build an index over unit-normalised ``vectors``.
@@ -175,6 +176,9 @@ class VectorIndex:
             ids: one product id per row.
             seed: k-means seed (IVF kinds).
             threads: FAISS threads (default: FAISS's own).
+            device: ``"cuda"`` keeps an exact index on the GPU (the kit's ranker) and trains
+                IVF k-means there when FAISS has GPU support (``faiss-gpu``); HNSW builds on
+                the CPU. Default: CPU.
             params: overrides of :data:`DEFAULTS` (``M``, ``ef_construction``,
                 ``ef_search``, ``nlist``, ``nprobe``, ``m``).
 
@@ -193,7 +197,7 @@ class VectorIndex:
         p = {**DEFAULTS[kind], **params}
         t0 = time.perf_counter()
         if kind == "exact":
-            index: Any = _exact(x)
+            index: Any = _exact(x, device)
         else:
             faiss = _faiss()
             if threads:
@@ -219,7 +223,7 @@ class VectorIndex:
                 cap = max(256 * int(p["nlist"]), 39 * int(p["nlist"]))
                 if len(x) > cap:  # k-means on a sample, as FAISS recommends
                     train = x[np.random.default_rng(seed).choice(len(x), cap, replace=False)]
-                index.train(train)
+                index = _train_ivf(faiss, index, train, device)
             index.add(x)
         out = cls(kind, index, list(ids), p, x.shape[1], time.perf_counter() - t0)
         out.vectors = x if kind == "exact" else None
@@ -361,10 +365,20 @@ class VectorIndex:
         return out
 
 
-def _exact(x: np.ndarray) -> Any:
+def _exact(x: np.ndarray, device: str | None = None) -> Any:
     from recsys_kit.ranking import Index  # the kit's exact search (dot = cosine on unit rows)
 
-    return Index(x, list(range(len(x))), metric="dot")
+    return Index(x, list(range(len(x))), metric="dot", device=device)
+
+
+def _train_ivf(faiss: Any, index: Any, train: np.ndarray, device: str | None) -> Any:
+    """Train an IVF index's k-means (on the GPU when asked and FAISS can); return it (CPU)."""
+    if device and str(device).startswith("cuda") and hasattr(faiss, "StandardGpuResources"):
+        gpu = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+        gpu.train(train)
+        return faiss.index_gpu_to_cpu(gpu)
+    index.train(train)
+    return index
 
 
 def _sha256(path: Path) -> str:

@@ -233,3 +233,14 @@ def test_simulated_days_and_dashboard():
     assert len(fig.axes) == 4
     with pytest.raises(KeyError, match="unknown system"):
         monitoring.simulate_days(qs, {"good": good}, [{"system": "other"}])
+
+
+@pytest.mark.gpu
+def test_exact_index_and_ivf_build_on_cuda(vectors, ids):
+    x, q = vectors
+    gpu = ann.VectorIndex.build("exact", x, ids, device="cuda")
+    cpu = ann.VectorIndex.build("exact", x, ids)
+    assert [h[0][0] for h in gpu.search(q, 1)] == [h[0][0] for h in cpu.search(q, 1)]
+    ivf = ann.VectorIndex.build("ivf", x, ids, device="cuda", nprobe=16)
+    _, rows = ivf.search_rows(q, 10)
+    assert ann.recall_at_k(rows, _exact_top(x, q, 10)) > 0.9
