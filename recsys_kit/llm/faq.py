@@ -46,23 +46,14 @@ HANDOVER_INTENTS: dict[str, tuple[str, str]] = {
     "returns": ("Can I return or exchange it?", "可以退货或换货吗？"),
     "stock": ("Is it available, in stock, when will it ship?", "有现货吗，什么时候发货？"),
 }
-#: Few-shot demonstrations: (title, facts, field, answer); none is a MiniShop product.
+#: Few-shot demonstrations: (title, facts in FAQ_FIELDS order, asked field); the answer shown is
+#: the field's template. None of them is a MiniShop product.
 _SHOTS = (
-    ("Brightwave Sleek Silver Aluminium Desk Lamp",
-     {"material": "aluminium", "color": "silver", "season": "all-season", "gender": "unisex",
-      "price": "39.90"}, C.COL_MATERIAL, "It is made of aluminium."),
-    ("Juniper Lane Women's Bohemian Green Linen Maxi Skirt",
-     {"material": "linen", "color": "green", "season": "summer", "gender": "women",
-      "price": "54.00"}, C.COL_SEASON, "It is made for summer."),
-    ("Cobalt Peak Men's Rugged Black Leather Hiking Boots",
-     {"material": "leather", "color": "black", "season": "winter", "gender": "men",
-      "price": "129.50"}, C.COL_PRICE, "It costs 129.50 USD."),
-    ("Saltmarsh Classic Beige Cotton Canvas Tote",
-     {"material": "canvas", "color": "beige", "season": "all-season", "gender": "women",
-      "price": "28.00"}, C.COL_COLOR, "It is beige."),
-    ("Ember & Ash Vintage Brown Wool Flat Cap",
-     {"material": "wool", "color": "brown", "season": "autumn", "gender": "men",
-      "price": "24.99"}, C.COL_GENDER, "It is designed for men."),
+    ("Brightwave Silver Desk Lamp", "aluminium|silver|all-season|unisex|39.90", "material"),
+    ("Juniper Lane Women's Green Linen Maxi Skirt", "linen|green|summer|women|54.00", "season"),
+    ("Cobalt Peak Men's Black Leather Hiking Boots", "leather|black|winter|men|129.50", "price"),
+    ("Saltmarsh Classic Beige Canvas Tote", "canvas|beige|all-season|women|28.00", "color"),
+    ("Ember & Ash Vintage Brown Wool Flat Cap", "wool|brown|autumn|men|24.99", "gender"),
 )  # fmt: skip
 _TEMPLATES = {
     C.COL_MATERIAL: "It is made of {v}.",
@@ -94,10 +85,13 @@ def _facts(row: Mapping[str, Any]) -> str:
 
 def faq_prompt(title: str, row: Mapping[str, Any], field: str) -> str:
     """The few-shot prompt asking the FAQ answer for one fact of one product."""
-    head = "".join(
-        f"Product: {t}\nFacts: {_facts(f)}\nQuestion: {FAQ_QUESTIONS[q][0]}\nAnswer: {a}\n\n"
-        for t, f, q, a in _SHOTS
-    )
+    blocks = []
+    for shot_title, facts, asked in _SHOTS:
+        known = dict(zip(C.FAQ_FIELDS, facts.split("|")))
+        answer = template_answer(asked, known[asked])
+        blocks.append(f"Product: {shot_title}\nFacts: {_facts(known)}\n"
+                      f"Question: {FAQ_QUESTIONS[asked][0]}\nAnswer: {answer}\n\n")  # fmt: skip
+    head = "".join(blocks)
     ask = FAQ_QUESTIONS[field][0]
     return f"{head}Product: {title}\nFacts: {_facts(row)}\nQuestion: {ask}\nAnswer:"
 

@@ -29,11 +29,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -322,23 +323,15 @@ def fuse(
 # ------------------------------------------------------------------------------------------------
 # Generation (run once; outputs committed)
 # ------------------------------------------------------------------------------------------------
-def _log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _timed(lm: Any, name: str, n: int, fn, timings: dict) -> Any:
-    before = dict(lm.stats)
-    t = time.perf_counter()
-    result = fn()
-    sec = time.perf_counter() - t
-    timings[name] = {
-        "seconds": round(sec, 1),
-        "n": n,
-        "seconds_per_item": round(sec / max(n, 1), 2),
-        "generated_tokens": int(lm.stats["generated_tokens"] - before["generated_tokens"]),
-    }
-    _log(f"{name}: {timings[name]}")
-    return result
+@contextlib.contextmanager
+def _stage(lm: Any, name: str, n: int, timings: dict) -> Iterator[None]:
+    """Record a stage's wall time and generated tokens into ``timings[name]``."""
+    tokens, start = lm.stats["generated_tokens"], time.perf_counter()
+    yield
+    sec = time.perf_counter() - start
+    timings[name] = dict(seconds=round(sec, 1), n=n, seconds_per_item=round(sec / max(n, 1), 2),
+                         generated_tokens=int(lm.stats["generated_tokens"] - tokens))  # fmt: skip
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {timings[name]}", flush=True)
 
 
 STAGES = ("descriptions", "attributes", "faq")
@@ -391,14 +384,9 @@ def build_knowledge_base(
     ids = list(products[C.COL_PRODUCT_ID])
     if "descriptions" in stages:
         cfg = settings["description"]
-        texts = _timed(
-            lm, "descriptions", len(products),
-            lambda: generate_descriptions(
-                products, lm, examples=catalog, n_shots=cfg["n_shots"],
-                max_new_tokens=cfg["max_new_tokens"],
-            ),
-            timings,
-        )  # fmt: skip
+        with _stage(lm, "descriptions", len(products), timings):
+            texts = generate_descriptions(products, lm, examples=catalog, n_shots=cfg["n_shots"],
+                                          max_new_tokens=cfg["max_new_tokens"])  # fmt: skip
         pd.DataFrame(
             {
                 C.COL_PRODUCT_ID: ids,
@@ -409,14 +397,11 @@ def build_knowledge_base(
         ).to_csv(out / "descriptions.csv", index=False)
     if "attributes" in stages:
         cfg = settings["attributes"]
-        attrs = _timed(
-            lm, "attributes", len(products),
-            lambda: extract_attributes(
+        with _stage(lm, "attributes", len(products), timings):
+            attrs = extract_attributes(
                 list(products[C.COL_TITLE_EN]), lm, catalog_schema(catalog), examples=catalog,
                 ids=ids, n_shots=cfg["n_shots"], method=cfg["method"],
-            ),
-            timings,
-        )  # fmt: skip
+            )  # fmt: skip
         keep = [C.COL_PRODUCT_ID, "title", *catalog_schema(catalog)]
         attrs[keep].to_csv(out / "attributes.csv", index=False)
     if "faq" in stages:
@@ -425,11 +410,8 @@ def build_knowledge_base(
 
         faq_ids = set(load_faq_questions()[C.COL_PRODUCT_ID])
         faq_products = catalog[catalog[C.COL_PRODUCT_ID].isin(faq_ids)]
-        entries = _timed(
-            lm, "faq", len(faq_products),
-            lambda: draft_faq(faq_products, lm, max_new_tokens=settings["faq"]["max_new_tokens"]),
-            timings,
-        )  # fmt: skip
+        with _stage(lm, "faq", len(faq_products), timings):
+            entries = draft_faq(faq_products, lm, max_new_tokens=settings["faq"]["max_new_tokens"])
         entries.to_csv(out / "faq_entries.csv", index=False)
     old = out / "settings.json"
     if old.is_file():  # keep the timings of stages not rerun
@@ -452,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stages = args.stage or list(STAGES)
     t0 = time.perf_counter()
     folder = build_knowledge_base(args.out, n_products=args.n, stages=stages)
-    _log(f"wrote {folder} in {time.perf_counter() - t0:.0f} s")
+    print(f"wrote {folder} in {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":
