@@ -283,3 +283,34 @@ def test_committed_vector_sets_match_their_texts(catalog):
                 name
             )
             assert f["vectors"].shape == (len(texts), 384)
+
+
+# --- the labelled customer-service questions (datasets/minishop/faq_questions.csv) --------------
+def test_faq_questions_agree_with_the_catalog(catalog):
+    qs = load_faq_questions()
+    assert len(qs) > 100 and set(qs[C.COL_LANGUAGE]) == {"en", "zh"}
+    facts = catalog.set_index(C.COL_PRODUCT_ID)
+    for _, q in qs.iterrows():
+        if q[C.COL_FIELD] == C.FAQ_NO_FIELD:
+            assert q[C.COL_ANSWER] == ""
+        else:
+            assert q[C.COL_ANSWER] == faq.fact_value(facts.loc[q[C.COL_PRODUCT_ID]], q[C.COL_FIELD])
+    # each product is named without ambiguity among the products asked about
+    asked = facts.loc[sorted(set(qs[C.COL_PRODUCT_ID]))]
+    for attr in (C.COL_COLOR, C.COL_MATERIAL, C.COL_STYLE):
+        assert not asked.duplicated([C.COL_BRAND, C.COL_CATEGORY, attr]).any(), attr
+
+
+def test_faq_questions_loader_rejects_bad_files(tmp_path):
+    from recsys_kit.datasets import SchemaError
+    from recsys_kit.paths import minishop_dir
+
+    bad = pd.read_csv(minishop_dir() / "faq_questions.csv", dtype=str, keep_default_na=False)
+    bad.loc[0, C.COL_ANSWER] = ""  # an answerable question without its answer
+    bad.to_csv(tmp_path / "faq_questions.csv", index=False)
+    with pytest.raises(SchemaError, match="answer"):
+        load_faq_questions(tmp_path / "faq_questions.csv")
+    bad.loc[0, C.COL_FIELD] = "warranty"
+    bad.to_csv(tmp_path / "faq_questions.csv", index=False)
+    with pytest.raises(SchemaError, match="field"):
+        load_faq_questions(tmp_path / "faq_questions.csv")
