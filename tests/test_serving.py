@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,14 +151,15 @@ def server(vectors, ids):
 def test_service_answers_searches(server):
     s, _ = server
     assert s.url.startswith("http://127.0.0.1:")
-    assert httpx.get(s.url + "/health").json()["products"] == 3000
-    body = httpx.get(s.url + "/search", params={"q": "red dress", "k": 3}).json()
+    http = s.client()
+    assert http.get("/health").json()["products"] == 3000
+    body = http.get("/search", params={"q": "red dress", "k": 3}).json()
     assert len(body["results"]) <= 3 and body["took_ms"] > 0
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True) and all(v >= 0.2 for v in scores)
     assert all(r["title"] == f"title {r['product_id']}" for r in body["results"])
     for params in ({"q": "x", "k": 0}, {"q": "x", "k": 101}, {"q": "   "}, {}):
-        assert httpx.get(s.url + "/search", params=params).status_code == 422
+        assert http.get("/search", params=params).status_code == 422
 
 
 def test_load_test_is_bounded_and_reports(server):
@@ -171,7 +171,7 @@ def test_load_test_is_bounded_and_reports(server):
     assert (curve["p99_ms"] >= curve["p50_ms"]).all() and (curve["throughput_rps"] > 0).all()
     capped = service.load_test(s.url, queries, concurrency=2, n_requests=10**6, max_seconds=1.0)
     assert capped["seconds"] < 5 and 0 < capped["requests"] < 10**6  # stops by itself
-    stats = httpx.get(s.url + "/stats").json()
+    stats = s.client().get("/stats").json()
     assert stats["requests"] >= 80 and 0 <= stats["zero_result_rate"] <= 1
     assert json.dumps(stats)
 
@@ -244,3 +244,16 @@ def test_exact_index_and_ivf_build_on_cuda(vectors, ids):
     ivf = ann.VectorIndex.build("ivf", x, ids, device="cuda", nprobe=16)
     _, rows = ivf.search_rows(q, 10)
     assert ann.recall_at_k(rows, _exact_top(x, q, 10)) > 0.9
+
+
+@pytest.mark.slow
+def test_run_million_writes_its_table(vectors, tmp_path):
+    x, _ = vectors
+    base = np.random.default_rng(0).normal(size=(50, 384)).astype(np.float32)
+    table = ann.run_million(
+        tmp_path, n=2000, base=base, settings=[("exact", {}), ("ivf", {"nprobe": 2})]
+    )
+    saved = pd.read_csv(tmp_path / "million.csv")
+    assert list(saved["kind"]) == ["exact", "ivf"] and len(table) == 2
+    info = json.loads((tmp_path / "million.json").read_text())
+    assert info["n"] == 2000 and info["queries"] == 462
