@@ -143,7 +143,8 @@ def search_outcomes(
     rows = []
     for qid, vec in zip(query_ids, np.asarray(query_vectors, np.float32)):
         t0 = time.perf_counter()
-        hits = [(p, s) for p, s in index.search(vec[None, :], k)[0] if s >= min_score]
+        hits = index.search(vec[None, :], min(k, len(index)))[0]
+        hits = [(p, s) for p, s in hits if s >= min_score]
         ms = (time.perf_counter() - t0) * 1000
         top = grade.get((qid, hits[0][0]), 0) if hits else 0
         rows.append({C.COL_QUERY_ID: qid, "n_results": len(hits), "top_grade": int(top),

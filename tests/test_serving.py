@@ -257,3 +257,16 @@ def test_run_million_writes_its_table(vectors, tmp_path):
     assert list(saved["kind"]) == ["exact", "ivf"] and len(table) == 2
     info = json.loads((tmp_path / "million.json").read_text())
     assert info["n"] == 2000 and info["queries"] == 462
+
+
+def test_search_outcomes_grade_the_first_result():
+    x = np.eye(4, dtype=np.float32)
+    idx = ann.VectorIndex.build("exact", x, ["p0", "p1", "p2", "p3"])
+    qrels = pd.DataFrame(
+        {C.COL_QUERY_ID: ["q0", "q1"], C.COL_PRODUCT_ID: ["p0", "p3"], C.COL_GRADE: [3, 1]}
+    )
+    qv = np.array([[1, 0.1, 0, 0], [0, 0, 0, 1], [0.5, 0.5, 0.5, 0.5]], np.float32)
+    out = monitoring.search_outcomes(idx, qv, ["q0", "q1", "q2"], qrels, min_score=0.6)
+    assert list(out["top_grade"]) == [3, 1, 0]  # q2: unjudged, and below min_score
+    assert list(out["n_results"]) == [1, 1, 0]
+    assert (out["latency_ms"] >= 0).all()
