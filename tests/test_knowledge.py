@@ -314,3 +314,21 @@ def test_faq_questions_loader_rejects_bad_files(tmp_path):
     bad.to_csv(tmp_path / "faq_questions.csv", index=False)
     with pytest.raises(SchemaError, match="field"):
         load_faq_questions(tmp_path / "faq_questions.csv")
+
+
+def test_validate_knowledge_with_the_truth_as_oracle():
+    products = pd.DataFrame({C.COL_PRODUCT_ID: ["P1"], C.COL_TITLE_EN: ["Red Shirt"]})
+    truth = pd.DataFrame(
+        {
+            C.COL_PRODUCT_ID: ["P1"],
+            "color": ["red"],
+            "material": ["linen"],
+            "season": ["summer"],
+            "gender": ["men"],
+        }
+    )
+    descs = ["A red linen shirt. Made of silk."]
+    by_title = knowledge.validate_knowledge(products, descs, None, SCHEMA)
+    by_truth = knowledge.validate_knowledge(products, descs, None, SCHEMA, truth=truth)
+    assert by_title.loc[0, "validated_text"] == ""  # "linen" is not in the title
+    assert by_truth.loc[0, "validated_text"] == "A red linen shirt."  # true, though unstated

@@ -204,6 +204,7 @@ def validate_knowledge(
     schema: Mapping[str, Sequence[str]],
     *,
     source_col: str = C.COL_TITLE_EN,
+    truth: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Keep only generated text the product's own source text supports.
 
@@ -219,6 +220,9 @@ def validate_knowledge(
         attributes: generated attributes (``product_id`` and field columns) or None.
         schema: ``{field: allowed values}``.
         source_col: the text the model was given.
+        truth: an **oracle** for measurement only: with the catalog given here, a claim is
+            kept exactly when it equals the product's true value (what a perfect validator
+            would keep; no shop has it for new products).
 
     Returns:
         One row per product: ``product_id``, ``raw_text`` (description + every attribute),
@@ -245,13 +249,26 @@ def validate_knowledge(
     if attributes is not None:
         fields = [f for f in schema if f in attributes.columns]
         attr_rows = attributes.set_index(C.COL_PRODUCT_ID)[fields].to_dict("index")
+    known: dict[str, Mapping[str, Any]] | None = None
+    if truth is not None:
+        known = truth.set_index(C.COL_PRODUCT_ID)[[f for f in schema if f in truth]].to_dict(
+            "index"
+        )
+
+    def kept_claim(pid: str, src: str, field: str, value: str) -> bool:
+        if known is None:
+            return supported_by(value, src)
+        true = known.get(pid, {}).get(field)
+        return true is not None and str(true).lower() == str(value).lower()
+
     rows = []
     for pid, src, desc in zip(ids, sources, descriptions):
         desc = "" if desc is None else str(desc).strip()
         kept, dropped, n_claims, n_bad = [], 0, 0, 0
         for sentence in (s for s in _SENTENCE.split(desc) if s.strip()):
-            claims = [v for vs in description_claims([sentence], schema)[0].values() for v in vs]
-            bad = [v for v in claims if not supported_by(v, src)]
+            claims = [(f, v) for f, vs in description_claims([sentence], schema)[0].items()
+                      for v in vs]  # fmt: skip
+            bad = [v for f, v in claims if not kept_claim(pid, src, f, v)]
             n_claims += len(claims)
             n_bad += len(bad)
             if bad:
@@ -264,7 +281,7 @@ def validate_knowledge(
                 continue
             raw_attrs.append(f"{field}: {value}")
             n_claims += 1
-            if supported_by(str(value), src):
+            if kept_claim(pid, src, field, str(value)):
                 ok_attrs.append(f"{field}: {value}")
             else:
                 n_bad += 1
