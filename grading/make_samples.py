@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without `pip install -e .`
 
-from recsys_kit.course import notebooks as nbs  # noqa: E402
+from recsys_grader import notebooks as nbs  # noqa: E402
 
 ASSIGNMENT = "00_orientation"
 SOURCE = HERE.parent / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -70,9 +70,13 @@ def count_by_department(catalog: pd.DataFrame) -> dict[str, int]:
     return {}"""
 
 HOG_COUNT = """# Caches "everything" first: the list grows until the grader's memory limit stops it.
-everything = []
-while True:
-    everything.append(bytearray(64 * 1024 * 1024))"""
+def cache_everything():
+    everything = []
+    while True:
+        everything.append(bytearray(64 * 1024 * 1024))
+
+
+cache_everything()"""
 
 
 def _solution(cell_source: str) -> str:

@@ -1,7 +1,7 @@
 """nbgrader configuration of the course (the course root is this folder).
 
 Loaded by ``nbgrader ...`` and ``jupyter lab`` (formgrader) from the repository root through the
-root ``nbgrader_config.py``, and by ``recsys-course`` (``recsys_kit.course.layout``). Paths are
+root ``nbgrader_config.py``, and by ``recsys-course`` (``recsys_grader.layout``). Paths are
 resolved from this file, never from the current directory.
 """
 
@@ -47,7 +47,7 @@ try:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
 
-    from recsys_kit.course.feedback import HideHiddenTests
+    from recsys_grader.feedback import HideHiddenTests
 
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 except ImportError:  # recsys_kit not importable: run `pip install -e .` from the repository root

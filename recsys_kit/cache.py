@@ -14,11 +14,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +52,7 @@ def init_sqlite(path: Path, schema: str, what: str) -> None:
     """
     for attempt in range(_OPEN_ATTEMPTS):
         try:
-            with sqlite3.connect(path, timeout=60) as con:
+            with contextlib.closing(sqlite3.connect(path, timeout=60)) as con, con:
                 # WAL: readers never block the writer (set once; it persists in the file)
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute(schema)
@@ -70,7 +73,74 @@ def init_sqlite(path: Path, schema: str, what: str) -> None:
             ) from exc
 
 
-class EmbeddingCache:
+class SqliteStore:
+    """A cache file that is written where its folder is writable and only read elsewhere.
+
+    A read-only cache is normal, not an error: the grader's sandbox mounts the course's cache
+    read-only (no submission can poison what the next one reads), and a shared JupyterHub cache
+    may be too. Lookups then read the file as it is and stores are skipped.
+
+    Args:
+        path: the SQLite file (created with its folder on first use, when writable).
+        schema: the ``CREATE TABLE IF NOT EXISTS`` statement.
+        what: how to name the file in error messages.
+    """
+
+    def __init__(self, path: str | Path, schema: str, what: str) -> None:
+        self.path = Path(path)
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = not os.access(self.path.parent, os.W_OK) or (
+            self.path.exists() and not os.access(self.path, os.W_OK)
+        )
+        if not self.readonly:
+            init_sqlite(self.path, schema, what)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            if not self.path.is_file():
+                return sqlite3.connect(":memory:")  # nothing cached: every lookup misses
+            try:  # sees rows still in the write-ahead log, when its index file can be read
+                con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                con.execute("SELECT 1 FROM sqlite_master").fetchone()
+                return con
+            except sqlite3.OperationalError:  # a read-only folder without the WAL's index
+                return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
+        return sqlite3.connect(self.path, timeout=60)
+
+    def _rows(self, table: str, value: str, keys: Sequence[str]) -> dict[str, Any]:
+        """``{key: stored value}`` for the keys present (chunked: SQLite bounds parameters)."""
+        found: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        with contextlib.closing(self._connect()) as con:
+            if not con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+            ).fetchone():
+                return found
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = con.execute(
+                    f"SELECT key, {value} FROM {table} WHERE key IN ({marks})", chunk
+                )
+                found.update(rows.fetchall())
+        return found
+
+    def _store(self, table: str, value: str, rows: list[tuple[str, Any]]) -> None:
+        if self.readonly:
+            return
+        with contextlib.closing(self._connect()) as con, con:
+            con.executemany(f"INSERT OR REPLACE INTO {table} (key, {value}) VALUES (?, ?)", rows)
+
+    def _count(self, table: str) -> int:
+        with contextlib.closing(self._connect()) as con:
+            try:
+                return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            except sqlite3.OperationalError:  # a read-only cache that was never created
+                return 0
+
+
+class EmbeddingCache(SqliteStore):
     """A persistent map from string keys to float32 vectors of one dimension.
 
     Args:
@@ -79,13 +149,8 @@ class EmbeddingCache:
     """
 
     def __init__(self, path: str | Path, dim: int) -> None:
-        self.path = Path(path)
+        super().__init__(path, _SCHEMA, "embedding cache")
         self.dim = int(dim)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        init_sqlite(self.path, _SCHEMA, "embedding cache")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
 
     def get(self, keys: Sequence[str]) -> tuple[np.ndarray, list[int]]:
         """Look keys up.
@@ -98,14 +163,7 @@ class EmbeddingCache:
             are zero) and the positions of the keys not in the cache.
         """
         out = np.zeros((len(keys), self.dim), dtype=np.float32)
-        found: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(keys))
-        with self._connect() as con:
-            for start in range(0, len(unique), _CHUNK):
-                chunk = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = con.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk)
-                found.update(rows.fetchall())
+        found = self._rows("vectors", "vec", keys)
         missing = []
         for i, key in enumerate(keys):
             blob = found.get(key)
@@ -128,10 +186,7 @@ class EmbeddingCache:
             raise ValueError(
                 f"expected vectors of shape ({len(keys)}, {self.dim}), got {vectors.shape}"
             )
-        rows = [(k, v.tobytes()) for k, v in zip(keys, vectors)]
-        with self._connect() as con:
-            con.executemany("INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)", rows)
+        self._store("vectors", "vec", [(k, v.tobytes()) for k, v in zip(keys, vectors)])
 
     def __len__(self) -> int:
-        with self._connect() as con:
-            return int(con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        return self._count("vectors")

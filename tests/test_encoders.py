@@ -209,3 +209,27 @@ def test_cache_opens_concurrently_without_spurious_errors(tmp_path):
             done = sorted(pool.map(_open_and_write, [path] * 16, range(16)))
         assert done == list(range(16))
         assert len(EmbeddingCache(path, dim=2)) == 16
+
+
+def test_read_only_cache_is_read_and_never_written(tmp_path, monkeypatch):
+    """The grader's sandbox mounts the cache read-only: lookups work, stores are skipped."""
+    import os
+
+    path = tmp_path / "ro.sqlite"
+    writable = EmbeddingCache(path, dim=2)
+    writable.put(["a"], np.array([[1.0, 0.0]], dtype=np.float32))
+    del writable
+    before = path.read_bytes()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if mode & os.W_OK else real_access(p, mode)
+    )
+    ro = EmbeddingCache(path, dim=2)
+    assert ro.readonly
+    vectors, missing = ro.get(["a", "b"])
+    assert missing == [1] and vectors[0].tolist() == [1.0, 0.0]
+    ro.put(["b"], np.array([[0.0, 1.0]], dtype=np.float32))  # skipped, no error
+    assert path.read_bytes() == before and len(ro) == 1
+    absent = EmbeddingCache(tmp_path / "never-made.sqlite", dim=2)
+    assert absent.get(["a"])[1] == [0] and len(absent) == 0
+    assert not (tmp_path / "never-made.sqlite").exists()

@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import threading
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -23,19 +24,19 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from recsys_kit.course import executor
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.autograde import autograde
-from recsys_kit.course.cli import main
-from recsys_kit.course.export_student import export_student, hidden_secrets, scan
-from recsys_kit.course.feedback import check_html, feedback
-from recsys_kit.course.layout import CourseLayout
-from recsys_kit.course.release import release
-from recsys_kit.course.report import collect, report
-from recsys_kit.course.sandbox import Limits, network_isolation
-from recsys_kit.course.scoring import prepare
-from recsys_kit.course.validate import validate
+from recsys_grader import executor
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.autograde import autograde
+from recsys_grader.cellscores import prepare
+from recsys_grader.cli import main
+from recsys_grader.export_student import export_student, hidden_secrets, scan
+from recsys_grader.feedback import check_html, feedback
+from recsys_grader.layout import CourseLayout
+from recsys_grader.release import release
+from recsys_grader.report import collect, report
+from recsys_grader.sandbox import Limits, Sandbox, sandbox_support
+from recsys_grader.validate import validate
 from recsys_kit.paths import REPO_ROOT
 
 A = "00_orientation"
@@ -263,12 +264,13 @@ def test_dead_kernel_never_counts_as_passed(graded):
     assert result.status == res.GRADED and result.score == 3  # exercise 1 only
     for grade_id in (make_samples.EX2_VISIBLE, make_samples.EX2_HIDDEN):
         assert result.cells[grade_id]["points"] == 0.0
-        assert result.cells[grade_id]["status"] == executor.NOT_RUN
+        assert result.cells[grade_id]["status"] == "unavailable"
         assert gradebook_grades(root, "dead_kernel")[grade_id][0] == 0.0
     graded_nb = nbformat.read(root / "autograded" / "dead_kernel" / A / f"{A}.ipynb", 4)
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in graded_nb.cells}
     # the stored notebook carries an explicit error, so nbgrader's own rule also gives 0
-    assert by_id[make_samples.EX2_VISIBLE].outputs[0]["ename"] == "NotExecuted"
+    enames = [o.get("ename") for o in by_id[make_samples.EX2_VISIBLE].outputs]
+    assert "KernelUnavailable" in enames
 
 
 @pytest.mark.notebooks
@@ -285,7 +287,7 @@ def test_deleted_test_cell_is_not_silently_ungraded(graded):
     result = results["deletes_test"]
     assert result.status == res.TAMPERED
     assert f"deleted test cell {make_samples.EX2_HIDDEN}" in result.detail
-    assert result.cells[make_samples.EX2_HIDDEN]["status"] == "error"  # it was put back and run
+    assert result.cells[make_samples.EX2_HIDDEN]["status"] == "failed"  # put back and run
     assert gradebook_grades(root, "deletes_test")[make_samples.EX2_HIDDEN][0] == 0.0
     assert results["edits_readonly"].status == res.TAMPERED
     assert "changed read-only cell" in results["edits_readonly"].detail
@@ -320,9 +322,9 @@ def test_huge_output_is_capped(graded):
 
 @pytest.mark.notebooks
 def test_student_code_cannot_reach_the_network(graded, server, tmp_path):
-    available, reason = network_isolation()
+    available, reason = sandbox_support()
     if not available:
-        pytest.skip(f"no network sandbox here: {reason}")
+        pytest.skip(f"no sandbox here: {reason}")
     _, results = graded
     assert results["network"].cells[make_samples.EX1_VISIBLE]["points"] == 0.0
     assert server.accepted == 0
@@ -334,7 +336,9 @@ def test_student_code_cannot_reach_the_network(graded, server, tmp_path):
             )
         ]
     )
-    run = executor.execute(nb, Limits(cell_timeout=20, network=True), tmp_path / "control")
+    limits = Limits(cell_timeout=20, network=True)
+    with Sandbox(limits=limits) as box:
+        run = executor.run_notebook(box, nb, limits)
     assert executor.status_of(run.notebook.cells[0]) == executor.OK
     assert server.accepted == 1
 
@@ -438,8 +442,18 @@ def test_export_student_has_no_solutions_or_hidden_tests(tmp_path):
     assert not outcome.leaks, outcome.leaks
     assert (dest / "course" / A / f"{A}.ipynb").is_file()
     assert (dest / "recsys_kit" / "paths.py").is_file() and (dest / "README.md").is_file()
-    for absent in ("solutions", "grading", "tests", "nbgrader_config.py"):
+    for absent in ("solutions", "grading", "tests", "nbgrader_config.py", "recsys_grader"):
         assert not (dest / absent).exists()
+    # no grading code and no grader dependency in what students install
+    assert not list(dest.rglob("recsys_grader*")), "the grader package must not be exported"
+    for path in dest.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?m)^\s*(from|import)\s+(nbgrader|recsys_grader)\b", text), path
+    pyproject = tomllib.loads((dest / "pyproject.toml").read_text())["project"]
+    deps = pyproject["dependencies"] + sum(pyproject["optional-dependencies"].values(), [])
+    assert not [d for d in deps if "nbgrader" in d], deps
+    assert "scripts" not in pyproject
+    assert "nbgrader" not in (dest / "environment.yml").read_text()
     texts = {}
     for path in dest.rglob("*"):
         if path.is_file():
@@ -465,19 +479,21 @@ def test_export_student_has_no_solutions_or_hidden_tests(tmp_path):
 
 @pytest.mark.notebooks
 def test_student_code_cannot_read_solutions_or_grades(tmp_path):
-    available, reason = network_isolation()
+    available, reason = sandbox_support()
     if not available:
         pytest.skip(f"no sandbox here: {reason}")
     solutions = REPO_ROOT / "solutions"
     probe = (
         "import os, pathlib\n"
-        f"print(len(os.listdir({str(solutions)!r})))\n"
+        f"print(os.path.exists({str(solutions)!r}))\n"
         f"pathlib.Path({str(REPO_ROOT / 'grading' / 'planted.txt')!r}).write_text('x')"
     )
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(probe)])
-    run = executor.execute(nb, Limits(cell_timeout=20), tmp_path / "peek")
+    limits = Limits(cell_timeout=20)
+    with Sandbox(limits=limits) as box:
+        run = executor.run_notebook(box, nb, limits)
     cell = run.notebook.cells[0]
-    assert cell.outputs[0]["text"].strip() == "0", "solutions/ must look empty in the sandbox"
+    assert cell.outputs[0]["text"].strip() == "False", "solutions/ must not exist in the sandbox"
     assert executor.status_of(cell) != executor.OK, "writing into grading/ must fail"
     assert not (REPO_ROOT / "grading" / "planted.txt").exists()
     assert any(solutions.iterdir()), "the host's solutions/ is untouched"

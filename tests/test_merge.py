@@ -21,13 +21,13 @@ import pytest
 from nbgrader.api import Gradebook
 from test_grading import LIMITS, A, copy_course, make_samples
 
-from recsys_kit.course import results as res
-from recsys_kit.course.autograde import autograde
-from recsys_kit.course.cli import main
-from recsys_kit.course.layout import CourseError, CourseLayout
-from recsys_kit.course.merge import merge_shards
-from recsys_kit.course.release import release
-from recsys_kit.course.report import collect
+from recsys_grader import results as res
+from recsys_grader.autograde import autograde
+from recsys_grader.cli import main
+from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.merge import merge_shards
+from recsys_grader.release import release
+from recsys_grader.report import collect
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys_kit.course.sandbox import Limits
-from recsys_kit.course.validate import validate
+from recsys_grader.sandbox import Limits
+from recsys_grader.validate import validate
 from recsys_kit.paths import REPO_ROOT
 
 STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import recsys_kit.encoders
+from recsys_grader.testing import DelegationError, assert_does_not_delegate
 from recsys_kit.encoders import pooling
-from recsys_kit.testing import DelegationError, assert_does_not_delegate
 
 H = torch.ones(1, 2, 3)
 M = torch.tensor([[1, 0]])

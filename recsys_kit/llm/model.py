@@ -31,7 +31,6 @@ import importlib
 import importlib.util
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,11 +38,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recsys_kit import paths
-from recsys_kit.cache import init_sqlite, text_key
+from recsys_kit.cache import SqliteStore, text_key
 from recsys_kit.device import get_device, get_dtype
+from recsys_kit.progress import progress as progress_iter
 
 #: Hub name of the model the shipped GGUF file was quantised from (online path).
 DEFAULT_LLM = "google/gemma-3-270m"
@@ -212,7 +211,7 @@ def converted_gguf_dir(gguf_path: str | Path | None = None) -> Path:
 # ------------------------------------------------------------------------------------------------
 # Generation cache
 # ------------------------------------------------------------------------------------------------
-class GenerationCache:
+class GenerationCache(SqliteStore):
     """A persistent map from string keys to JSON values (generations, log-likelihoods).
 
     Args:
@@ -228,34 +227,20 @@ class GenerationCache:
     _SCHEMA = "CREATE TABLE IF NOT EXISTS gen (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        init_sqlite(self.path, self._SCHEMA, "generation cache")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
+        super().__init__(path, self._SCHEMA, "generation cache")
 
     def get(self, keys: Sequence[str]) -> dict[str, Any]:
         """The stored values of the keys that are present."""
-        out: dict[str, Any] = {}
-        unique = list(dict.fromkeys(keys))
-        with self._connect() as con:
-            for start in range(0, len(unique), 500):
-                chunk = unique[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = con.execute(f"SELECT key, value FROM gen WHERE key IN ({marks})", chunk)
-                out.update((k, json.loads(v)) for k, v in rows.fetchall())
-        return out
+        return {k: json.loads(v) for k, v in self._rows("gen", "value", keys).items()}
 
     def put(self, items: dict[str, Any]) -> None:
-        """Store JSON-serialisable values, in one transaction."""
-        rows = [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()]
-        with self._connect() as con:
-            con.executemany("INSERT OR REPLACE INTO gen (key, value) VALUES (?, ?)", rows)
+        """Store JSON-serialisable values, in one transaction (skipped when read-only)."""
+        self._store(
+            "gen", "value", [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()]
+        )
 
     def __len__(self) -> int:
-        with self._connect() as con:
-            return int(con.execute("SELECT COUNT(*) FROM gen").fetchone()[0])
+        return self._count("gen")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -424,8 +409,7 @@ class _LlamaCppBackend:
 # ------------------------------------------------------------------------------------------------
 def _batches(n: int, size: int, progress: bool, desc: str) -> Iterator[range]:
     starts = range(0, n, size)
-    bar = tqdm(starts, desc=desc, disable=not progress, unit="batch")
-    for s in bar:
+    for s in progress_iter(starts, desc, not progress, unit="batch"):
         yield range(s, min(s + size, n))
 
 

@@ -5,7 +5,7 @@ notebook, leaked hidden test, unrecorded grade); 2 bad usage or configuration (t
 the problem and the fix).
 
 Example:
-    >>> from recsys_kit.course.cli import main
+    >>> from recsys_grader.cli import main
     >>> main(["release", "--check"])  # doctest: +SKIP
     0
 """
@@ -16,9 +16,9 @@ import argparse
 import importlib
 import sys
 
-from recsys_kit.course.layout import CourseError
+from recsys_grader.layout import CourseError
 
-#: verb -> (module in recsys_kit.course, help)
+#: verb -> (module in recsys_grader, help)
 VERBS = {
     "release": ("release", "generate the student notebooks into course/ (nbgrader)"),
     "validate": ("validate", "solutions score full marks, untouched releases score zero"),
@@ -33,7 +33,7 @@ VERBS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
-    from recsys_kit.course.autograde import add_limit_arguments
+    from recsys_grader.autograde import add_limit_arguments
 
     parser = argparse.ArgumentParser(
         prog="recsys-course",
@@ -65,9 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
         if verb in ("validate", "autograde"):
             add_limit_arguments(p)
         if verb == "course":
-            from recsys_kit.course.mainjob import SAMPLE_LIMITS
+            from recsys_grader.mainjob import SAMPLE_LIMITS
 
             add_limit_arguments(p, SAMPLE_LIMITS)
+        if verb == "autograde":
+            p.add_argument(
+                "--cluster",
+                default=None,
+                metavar="ADDRESS",
+                help="grade on a Dask cluster: its scheduler address (tcp://host:8786), or "
+                "local:N for N worker processes here; --workers is then per worker",
+            )
         if verb in ("autograde", "feedback"):
             p.add_argument(
                 "--student",
@@ -100,9 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit code.
     """
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:  # the student install: say how to get the grader's dependencies
+        print(
+            "recsys-course needs the instructor extra (nbgrader): run "
+            '`pip install -e ".[instructor]"` from the course repository',
+            file=sys.stderr,
+        )
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
-    module = importlib.import_module(f"recsys_kit.course.{VERBS[args.verb][0]}")
+    module = importlib.import_module(f"recsys_grader.{VERBS[args.verb][0]}")
     entry = module.main_cli if args.verb == "course" else module.run
     try:
         return int(entry(args))

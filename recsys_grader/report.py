@@ -7,7 +7,7 @@ whose written answers are all graded turns from ``needs_manual`` into ``graded``
 shows score distributions per module and per exercise as embedded PNG images (matplotlib, Agg).
 
 Example:
-    >>> from recsys_kit.course.report import report
+    >>> from recsys_grader.report import report
     >>> rows = report()  # doctest: +SKIP
 """
 
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.autograde import load_roster
-from recsys_kit.course.layout import CourseError, CourseLayout
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.autograde import load_roster
+from recsys_grader.layout import CourseError, CourseLayout
 
 COLUMNS = (
     "student",

@@ -7,7 +7,7 @@ course, and its two outputs are copied back to the primary into one folder per s
     shards/<k>/results.json   # the shard's grading/reports/results.json
     shards/<k>/gradebook.db   # the shard's grading/gradebook.db
 
-Merging a shard does what :func:`recsys_kit.course.autograde.record` would have done on the
+Merging a shard does what :func:`recsys_grader.autograde.record` would have done on the
 primary for each of the shard's submissions:
 
 * the results store: the shard's records replace the primary's by (student, assignment); other
@@ -27,8 +27,8 @@ last shard given wins. The executed notebooks (``autograded/``) are not merged: 
 ``rsync`` as ``docs/deploy.md`` shows.
 
 Example:
-    >>> from recsys_kit.course.layout import CourseLayout
-    >>> from recsys_kit.course.merge import merge_shards
+    >>> from recsys_grader.layout import CourseLayout
+    >>> from recsys_grader.merge import merge_shards
     >>> merged = merge_shards(CourseLayout.load(), ["shards/0", "shards/1"])  # doctest: +SKIP
 """
 
@@ -58,9 +58,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SAWarning, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from recsys_kit.course import results as res
-from recsys_kit.course.autograde import print_table
-from recsys_kit.course.layout import CONFIG_NAME, CourseError, CourseLayout
+from recsys_grader import results as res
+from recsys_grader.autograde import print_table
+from recsys_grader.layout import CONFIG_NAME, CourseError, CourseLayout
 
 RESULTS_NAME = "results.json"
 GRADEBOOK_NAME = "gradebook.db"

@@ -1,14 +1,16 @@
 """``recsys-course export-student DIR``: the student-facing repository.
 
-Copies ``course/``, ``recsys_kit/``, ``datasets/``, ``environment.yml`` and ``pyproject.toml``,
-and writes a README and a Makefile from the templates in ``grading/templates/``. Solutions and
-grading state (``solutions/``, ``grading/``, tests) are never copied. Every file of the export is
+Copies ``course/``, ``recsys_kit/`` and ``datasets/``, writes the student's ``pyproject.toml`` and
+``environment.yml`` (the repository's, without the instructor extra, the grader package and the
+``recsys-course`` command), and a README and a Makefile from the templates in
+``grading/templates/``. Solutions, grading state and grading code (``solutions/``, ``grading/``,
+tests, ``recsys_grader``, nbgrader) are never exported. Every file of the export is
 then scanned for the text of every hidden-test block in ``solutions/`` (whole blocks and
 distinctive lines), and notebooks for solution markers; if anything is found the export is
 deleted and the command exits 1.
 
 Example:
-    >>> from recsys_kit.course.export_student import export_student
+    >>> from recsys_grader.export_student import export_student
     >>> outcome = export_student("/tmp/student-repo")  # doctest: +SKIP
 """
 
@@ -17,12 +19,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course.layout import CourseError, CourseLayout
+from recsys_grader import notebooks as nbs
+from recsys_grader.layout import CourseError, CourseLayout
 
 MARKER = ".recsys-student-export"
 _IGNORE = shutil.ignore_patterns(
@@ -80,10 +83,58 @@ def scan(folder: Path, blocks: list[str], lines: list[str]) -> list[str]:
         if any(b and b in squashed for b in squashed_blocks):
             problems.append(f"{rel}: a whole hidden-test block")
         problems += [f"{rel}: hidden-test line {line!r}" for line in nbs.leaked_lines(text, lines)]
-    for name in ("solutions", "grading", "tests"):
+    for name in ("solutions", "grading", "tests", *GRADER_NAMES):
         if (folder / name).exists():
             problems.append(f"{name}/ must not be exported")
     return problems
+
+
+#: Grading code and its tools: none of it may appear in what students install.
+GRADER_NAMES = ("recsys_grader", "nbgrader")
+
+
+def student_pyproject(text: str) -> str:
+    """The repository's ``pyproject.toml`` for students: no instructor extra, no grader package,
+    no ``recsys-course`` command.
+
+    Args:
+        text: the repository's ``pyproject.toml``.
+
+    Returns:
+        The student's file.
+
+    Raises:
+        CourseError: when the file's layout changed so that the grader cannot be removed.
+    """
+    out = re.sub(r"(?ms)^# Instructors:.*?^instructor = \[.*?^\]\n", "", text)
+    out = re.sub(r"(?ms)^instructor = \[.*?^\]\n", "", out)
+    out = re.sub(r"(?ms)^\[project\.scripts\]\n.*?(?=^\[|\Z)", "", out)
+    out = out.replace('"recsys_grader*"', "").replace('["recsys_kit*", ]', '["recsys_kit*"]')
+    meta = tomllib.loads(out)
+    project = meta.get("project", {})
+    deps = project.get("dependencies", []) + [
+        d for extra in project.get("optional-dependencies", {}).values() for d in extra
+    ]
+    packages = meta.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {})
+    leftover = [d for d in deps if d.split("=")[0].split(">")[0].strip() in GRADER_NAMES]
+    if leftover or "scripts" in project or packages.get("include") != ["recsys_kit*"]:
+        raise CourseError(
+            "cannot strip the grader from pyproject.toml for students (left: "
+            f"{leftover or project.get('scripts') or packages.get('include')}); keep the "
+            "instructor extra, [project.scripts] and the package list in their usual form"
+        )
+    return out
+
+
+def student_environment(text: str) -> str:
+    """The repository's ``environment.yml`` without the instructor section (nbgrader)."""
+    out = re.sub(r"(?m)^\s*# instructor.*\n(?:^\s*- (?!.*# dev).*nbgrader.*\n)+", "", text)
+    if "nbgrader" in out:
+        raise CourseError(
+            "cannot strip nbgrader from environment.yml for students: keep it under the "
+            "'# instructor' comment"
+        )
+    return out
 
 
 def _modules(layout: CourseLayout) -> str:
@@ -161,9 +212,12 @@ def export_student(dest: str | Path, force: bool = False, root: str | None = Non
             shutil.copytree(source, dest / folder, ignore=_IGNORE)
         else:
             outcome.warnings.append(f"{source} does not exist: not exported")
-    for name in ("environment.yml", "pyproject.toml"):
+    for name, strip in (
+        ("environment.yml", student_environment),
+        ("pyproject.toml", student_pyproject),
+    ):
         if (repo / name).is_file():
-            shutil.copy2(repo / name, dest / name)
+            (dest / name).write_text(strip((repo / name).read_text(encoding="utf-8")))
         else:
             outcome.warnings.append(f"{repo / name} does not exist: not exported")
     templates = layout.root / "templates"

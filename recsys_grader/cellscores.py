@@ -2,13 +2,13 @@
 
 ``prepare`` does what nbgrader's sanitising step does, and also reports tampering instead of
 silently repairing it: a read-only cell whose content changed, or a graded cell that was deleted,
-is restored from the reference (so every test still runs) and listed as a reason, which makes the
-submission's status ``tampered``. ``score`` gives a test cell its points only when the executor
-marked it ``ok``: a cell that timed out, was never reached after a kernel death (nbgrader#427),
-or raised, scores 0.
+is restored from the *release* (so the student's visible tests still run in the sandbox; hidden
+tests never go there) and listed as a reason, which makes the submission's status ``tampered``.
+``student_code`` picks the cells the student wrote, for the judge's static checks, and
+``from_verdicts`` turns the trusted judge's verdicts (:mod:`recsys_grader.judge`) into scores.
 
 Example:
-    >>> from recsys_kit.course import notebooks as nbs
+    >>> from recsys_grader import notebooks as nbs
     >>> ref = nbs.reference(nbs.read_notebook(path_to_solution))  # doctest: +SKIP
     >>> to_run, reasons = prepare(nbs.read_notebook(path_to_submission), ref)  # doctest: +SKIP
 """
@@ -22,8 +22,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils as nbu
 
-from recsys_kit.course import executor
-from recsys_kit.course import notebooks as nbs
+from recsys_grader import executor
+from recsys_grader import notebooks as nbs
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,11 @@ class CellScore:
     status: str
 
 
-def _graded_cells(ref: nbs.Reference) -> dict[str, NotebookNode]:
+def _released_cells(ref: nbs.Reference) -> dict[str, NotebookNode]:
+    """The cells students received (hidden tests removed): what the sandbox runs."""
     return {
         c.metadata.nbgrader["grade_id"]: c
-        for c in ref.graded.cells
+        for c in ref.released.cells
         if "nbgrader" in c.metadata and "grade_id" in c.metadata.nbgrader
     }
 
@@ -73,7 +74,7 @@ def prepare(submission: NotebookNode, ref: nbs.Reference) -> tuple[NotebookNode,
         (notebook to execute, tampering reasons; empty when the submission is clean).
     """
     reasons: list[str] = []
-    graded = _graded_cells(ref)
+    released = _released_cells(ref)
     refs = ref.by_id
     seen: dict[str, int] = {}
     cells: list[NotebookNode] = []
@@ -93,10 +94,10 @@ def prepare(submission: NotebookNode, ref: nbs.Reference) -> tuple[NotebookNode,
         if r.locked:
             if meta and nbu.compute_checksum(cell) != r.release_checksum:
                 reasons.append(f"changed read-only cell {grade_id}")
-            cells.append(copy.deepcopy(graded[grade_id]))  # the graded version (hidden tests)
+            cells.append(copy.deepcopy(released[grade_id]))  # restored as released
             continue
         cell = _convert(cell, r.cell_type)
-        cell.metadata["nbgrader"] = copy.deepcopy(graded[grade_id].metadata.nbgrader)
+        cell.metadata["nbgrader"] = copy.deepcopy(released[grade_id].metadata.nbgrader)
         cells.append(cell)
     # re-insert deleted nbgrader cells after their predecessor, so nothing goes ungraded
     order = [c.grade_id for c in ref.cells]
@@ -109,7 +110,7 @@ def prepare(submission: NotebookNode, ref: nbs.Reference) -> tuple[NotebookNode,
             reasons.append(f"deleted {kind} cell {grade_id}")
         before = [seen[g] for g in order[:position] if g in seen]
         index = max(before) + 1 if before else 0
-        cells.insert(index, copy.deepcopy(graded[grade_id]))
+        cells.insert(index, copy.deepcopy(released[grade_id]))
         seen = {g: (i + 1 if i >= index else i) for g, i in seen.items()}
         seen[grade_id] = index
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -122,44 +123,53 @@ def prepare(submission: NotebookNode, ref: nbs.Reference) -> tuple[NotebookNode,
     return nbs.normalise(nb), reasons
 
 
-def score(executed: NotebookNode, ref: nbs.Reference) -> dict[str, CellScore]:
-    """Score every graded cell of an executed notebook.
+def from_verdicts(verdicts: dict[str, dict]) -> dict[str, CellScore]:
+    """The judge's verdicts (as sent by the judge process) as cell scores.
 
     Args:
-        executed: the notebook returned by the executor.
+        verdicts: {grade_id: Verdict fields} from :mod:`recsys_grader.judge`.
+
+    Returns:
+        {grade_id: CellScore}; a passed test has status ``ok``.
+    """
+    scores = {}
+    for grade_id, v in verdicts.items():
+        status = executor.OK if v["status"] == "passed" else v["status"]
+        points = None if v["points"] is None else float(v["points"])
+        scores[grade_id] = CellScore(grade_id, points, float(v["max_points"]), status)
+    return scores
+
+
+def student_code(submission: NotebookNode, ref: nbs.Reference) -> list[tuple[str, str]]:
+    """The code cells a student wrote or changed, labelled for messages, in notebook order.
+
+    Answer cells always count; read-only cells never do (they are restored); any other code
+    cell counts unless its source is exactly one of the release's own cells.
+
+    Args:
+        submission: the student's notebook as submitted.
         ref: the reference.
 
     Returns:
-        {grade_id: CellScore} for every graded cell of the reference (absent cells score 0).
+        ``(label, source)`` pairs for :func:`recsys_grader.codecheck.code_problems`.
     """
-    found = {
-        c.metadata.nbgrader["grade_id"]: c
-        for c in executed.cells
-        if "nbgrader" in c.get("metadata", {}) and "grade_id" in c.metadata.nbgrader
-    }
-    scores: dict[str, CellScore] = {}
-    for r in ref.cells:
-        if not r.grade:
+    released = {c.source.strip() for c in ref.released.cells if c.cell_type == "code"}
+    refs = ref.by_id
+    found = []
+    for index, cell in enumerate(submission.cells):
+        if cell.get("cell_type") != "code":
             continue
-        cell = found.get(r.grade_id)
-        if cell is None:
-            scores[r.grade_id] = CellScore(r.grade_id, 0.0, r.points, "absent")
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        r = refs.get(grade_id) if grade_id else None
+        if r is not None and r.locked:
             continue
-        if cell.cell_type == "code" and not r.solution:
-            status = executor.status_of(cell) or executor.NOT_RUN
-            if status != executor.OK:
-                scores[r.grade_id] = CellScore(r.grade_id, 0.0, r.points, status)
-                continue
-        auto, _ = nbu.determine_grade(cell)
-        if r.solution and auto is None:
-            status = "manual"
-        elif r.solution:
-            status = "no_response"
-        else:
-            status = executor.OK
-        points = None if auto is None else float(auto)
-        scores[r.grade_id] = CellScore(r.grade_id, points, r.points, status)
-    return scores
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if (r is None or not r.solution) and source.strip() in released:
+            continue
+        label = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
+        found.append((label, source))
+    return found
 
 
 def errors_outside_graded_cells(executed: NotebookNode) -> list[str]:

@@ -1,14 +1,15 @@
 """``recsys-course feedback``: per-student HTML feedback that never shows hidden tests.
 
 nbgrader 0.9.6's ``generate_feedback`` renders the autograded notebook, whose test cells hold
-the hidden tests again (autograding restores them), and tracebacks quote the failing line. The
-:class:`HideHiddenTests` preprocessor removes the hidden regions and replaces the outputs of
-those cells with a one-line verdict. Every HTML file is then checked for each distinctive line
-of every hidden block in ``solutions/``; a file that still contains one is deleted and the
-command exits 1.
+the hidden tests (the judge stores the graded source there for instructors) next to the judge's
+verdict and an instructor-only traceback. The :class:`HideHiddenTests` preprocessor removes the
+hidden regions and every instructor-only output, keeping the judge's student-safe verdict (which
+names a failing hidden case, never its code, inputs or expected values). Every HTML file is then
+checked for each distinctive line of every hidden block in ``solutions/``; a file that still
+contains one is deleted and the command exits 1.
 
 Example:
-    >>> from recsys_kit.course.feedback import feedback
+    >>> from recsys_grader.feedback import feedback
     >>> written = feedback()  # doctest: +SKIP
 """
 
@@ -18,7 +19,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
 from nbgrader.converters import GenerateFeedback
@@ -26,33 +26,33 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbgrader.utils import capture_log
 
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.layout import CourseError, CourseLayout
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.judge import INSTRUCTOR_ONLY
+from recsys_grader.layout import CourseError, CourseLayout
 
 _WITH_FEEDBACK = (res.GRADED, res.NEEDS_MANUAL, res.TAMPERED)
 
 
 class HideHiddenTests(ClearHiddenTests):
-    """Remove hidden test regions and replace their cells' outputs with a short verdict."""
+    """Remove hidden test regions and instructor-only outputs; keep the judge's verdict."""
 
     # configurable like GetGrades' (the HTML exporter sets it for every preprocessor)
     display_data_priority = GetGrades.display_data_priority.tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int):
-        """Strip one cell (only cells that contain a hidden region are changed)."""
-        if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:
+        """Strip one cell."""
+        if cell.cell_type != "code":
+            return cell, resources
+        cell.outputs = [
+            o for o in cell.get("outputs", []) if not o.get("metadata", {}).get(INSTRUCTOR_ONLY)
+        ]
+        if self.begin_test_delimeter not in cell.source:
             return cell, resources
         self._remove_hidden_test_region(cell)
-        enames = [o.get("ename", "") for o in cell.get("outputs", []) if o.output_type == "error"]
-        if enames:
-            text = (
-                f"Hidden tests failed ({enames[-1]}). They check the cases listed in the "
-                "exercise text: re-read it, then test those cases yourself.\n"
-            )
-        else:
-            text = "Hidden tests passed.\n"
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        for output in cell.outputs:  # a hidden test's traceback would quote its code
+            if output.get("output_type") == "error":
+                output["traceback"] = []
         return cell, resources
 
 

@@ -1,29 +1,32 @@
 """``recsys-course validate``: the solutions earn full marks, untouched releases earn zero.
 
-For every assignment two runs go through the same sandbox and scorer as student submissions:
+For every assignment two runs go through the same sandbox and trusted judge as student
+submissions (:mod:`recsys_grader.judge`):
 
-* the solution notebook must pass every autograded test, with no error output anywhere;
+* the release with the solutions filled in must pass every autograded test, with no error
+  output anywhere;
 * the released notebook (``course/``), graded as if a student submitted it untouched, must score
   0 on every autograded test, must not look tampered, and its non-graded cells must run.
 
 Example:
-    >>> from recsys_kit.course.validate import validate
+    >>> from recsys_grader.validate import validate
     >>> reports = validate(["00_orientation"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import tempfile
+import copy
+import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from recsys_kit.course import executor, scoring
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course.autograde import add_limit_arguments, default_workers, limits_from
-from recsys_kit.course.layout import CourseError, CourseLayout
-from recsys_kit.course.sandbox import Limits
+import nbformat
+
+from recsys_grader import cellscores, executor, judge
+from recsys_grader import notebooks as nbs
+from recsys_grader.autograde import add_limit_arguments, default_workers, limits_from
+from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.sandbox import Limits, sandbox_support
 
 __all__ = ["ValidationReport", "validate", "add_limit_arguments"]
 
@@ -54,42 +57,69 @@ class ValidationReport:
         return not self.problems
 
 
-def _auto_points(scores: dict[str, scoring.CellScore]) -> float:
+def _auto_points(scores: dict[str, cellscores.CellScore]) -> float:
     return sum(s.points or 0.0 for s in scores.values() if s.status != "manual")
 
 
-def _check_solution(report: ValidationReport, run: executor.Execution, ref: nbs.Reference) -> None:
-    if run.notebook is None:
-        report.problems.append(f"solution did not run: {run.error}")
+def solution_submission(source_nb: nbformat.NotebookNode, ref: nbs.Reference):
+    """The release with every answer cell filled in from the solutions: what a perfect
+    student would submit (it holds no hidden test)."""
+    answers = {
+        c.metadata.nbgrader["grade_id"]: c
+        for c in source_nb.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+    nb = copy.deepcopy(ref.released)
+    for i, cell in enumerate(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            filled = copy.deepcopy(answers[grade_id])
+            filled.source = _strip_markers(filled.source)
+            nb.cells[i] = filled
+    return nbs.normalise(nb)
+
+
+def _strip_markers(source: str) -> str:
+    keep = [
+        line
+        for line in source.split("\n")
+        if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    ]
+    return "\n".join(keep)
+
+
+def _check_solution(report: ValidationReport, event: dict) -> None:
+    if event.get("error"):
+        report.problems.append(f"solution did not run: {event['error']}")
         return
-    scores = scoring.score(run.notebook, ref)
+    scores = cellscores.from_verdicts(event["verdicts"])
     report.solution_score = _auto_points(scores)
     for s in scores.values():
         if s.status not in (executor.OK, "manual"):
             report.problems.append(
-                f"solution: {s.grade_id} scored {s.points}/{s.max_points} ({s.status})"
+                f"solution: {s.grade_id} scored {s.points}/{s.max_points} ({s.status}): "
+                + event["verdicts"][s.grade_id].get("detail", "")[-600:]
             )
         elif s.status == executor.OK and s.points != s.max_points:
             report.problems.append(f"solution: {s.grade_id} scored {s.points}/{s.max_points}")
-    for index, cell in enumerate(run.notebook.cells):
+    if event.get("run_error"):
+        report.problems.append(f"solution: {event['run_error']}")
+    executed = nbformat.reads(json.dumps(event["executed"]), as_version=4)
+    for index, cell in enumerate(executed.cells):
         status = executor.status_of(cell)
-        if cell.cell_type == "code" and status != executor.OK:
+        if cell.cell_type == "code" and status not in (executor.OK, None):
             report.problems.append(f"solution: cell {index} ended with {status}")
 
 
-def _check_release(
-    report: ValidationReport, run: executor.Execution | None, reasons: list[str], ref: nbs.Reference
-) -> None:
+def _check_release(report: ValidationReport, event: dict, reasons: list[str]) -> None:
     for reason in reasons:
         report.problems.append(
             f"release differs from solutions ({reason}): run `recsys-course release`"
         )
-    if run is None:
+    if event.get("error"):
+        report.problems.append(f"release did not run: {event['error']}")
         return
-    if run.notebook is None:
-        report.problems.append(f"release did not run: {run.error}")
-        return
-    scores = scoring.score(run.notebook, ref)
+    scores = cellscores.from_verdicts(event["verdicts"])
     report.release_score = _auto_points(scores)
     for s in scores.values():
         if s.points:
@@ -97,7 +127,10 @@ def _check_release(
                 f"untouched release earns {s.points} on {s.grade_id}: the test "
                 "must fail until the student answers"
             )
-    for problem in scoring.errors_outside_graded_cells(run.notebook):
+    if event.get("run_error"):
+        report.problems.append(f"release: {event['run_error']}")
+    executed = nbformat.reads(json.dumps(event["executed"]), as_version=4)
+    for problem in cellscores.errors_outside_graded_cells(executed):
         report.problems.append(f"release: {problem} fails before any answer is written")
 
 
@@ -123,7 +156,10 @@ def validate(
     layout = CourseLayout.load(root)
     selected = layout.select(assignments)
     limits = limits or Limits()
-    reports, jobs = {}, []
+    available, why = sandbox_support()
+    if not available:
+        log(f"warning: no sandbox ({why}); validating the course's own notebooks without one")
+    reports = {}
     for assignment in selected:
         report = reports[assignment] = ValidationReport(assignment)
         try:
@@ -133,35 +169,34 @@ def validate(
             report.problems.append(str(exc))
             continue
         report.max_score = sum(c.points for c in ref.cells if c.grade and not c.solution)
-        jobs.append((assignment, "solution", nbs.normalise(source), ref, []))
+        solution = solution_submission(source, ref)
+        jobs = [judge.JudgeJob("solution", solution, cellscores.student_code(solution, ref))]
+        reasons: list[str] = []
         released_path = layout.release_notebook(assignment)
-        if not released_path.is_file():
+        if released_path.is_file():
+            released = nbs.read_notebook(released_path)
+            prepared, reasons = cellscores.prepare(released, ref)
+            jobs.append(judge.JudgeJob("release", prepared, cellscores.student_code(released, ref)))
+        else:
             report.problems.append(f"{released_path} missing: run `recsys-course release`")
-            continue
-        prepared, reasons = scoring.prepare(nbs.read_notebook(released_path), ref)
-        jobs.append((assignment, "release", prepared, ref, reasons))
-    with (
-        tempfile.TemporaryDirectory(prefix="recsys-validate-") as tmp,
-        ThreadPoolExecutor(max_workers=workers or default_workers()) as pool,
-    ):
-        futures = [
-            (
-                job,
-                pool.submit(executor.execute, job[2], limits, Path(tmp) / f"{job[0]}-{job[1]}"),
-            )
-            for job in jobs
-        ]
-        for (assignment, kind, _, ref, reasons), future in futures:
-            run = future.result()
-            for warning in run.warnings:
-                log(f"warning: {warning}")
-            report = reports[assignment]
-            if kind == "solution":
-                _check_solution(report, run, ref)
-                report.seconds = (round(run.seconds, 1), report.seconds[1])
+        events = judge.run_judge(
+            layout.source_notebook(assignment),
+            jobs,
+            limits,
+            workers or default_workers(),
+            insecure=not available,
+        )
+        for event in events:
+            for warning in event.get("warnings", []):
+                if available:
+                    log(f"warning: {warning}")
+            seconds = round(float(event.get("seconds", 0.0)), 1)
+            if event["key"] == "solution":
+                _check_solution(report, event)
+                report.seconds = (seconds, report.seconds[1])
             else:
-                _check_release(report, run, reasons, ref)
-                report.seconds = (report.seconds[0], round(run.seconds, 1))
+                _check_release(report, event, reasons)
+                report.seconds = (report.seconds[0], seconds)
     return [reports[a] for a in selected]
 
 

@@ -32,7 +32,7 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
-from recsys_kit.course.layout import CourseError
+from recsys_grader.layout import CourseError
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"

@@ -7,7 +7,7 @@ release of unchanged solutions is byte-identical. ``--check`` changes nothing (n
 gradebook) and lists what is out of date.
 
 Example:
-    >>> from recsys_kit.course.release import release
+    >>> from recsys_grader.release import release
     >>> outcomes = release(check=True)  # doctest: +SKIP
 """
 
@@ -22,8 +22,8 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveCells
 from nbgrader.utils import capture_log
 
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course.layout import CourseError, CourseLayout
+from recsys_grader import notebooks as nbs
+from recsys_grader.layout import CourseError, CourseLayout
 
 _IGNORED = {".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 

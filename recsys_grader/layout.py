@@ -6,7 +6,7 @@ Every path comes from the config file, which resolves them from its own location
 the course root (as the tests make) works the same.
 
 Example:
-    >>> from recsys_kit.course.layout import CourseLayout
+    >>> from recsys_grader.layout import CourseLayout
     >>> CourseLayout.load().root.name
     'grading'
 """

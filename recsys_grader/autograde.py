@@ -2,34 +2,39 @@
 
 Each submission ``submitted/<student>/<assignment>/<assignment>.ipynb`` is
 
-1. read and sanitised in the main process (:func:`recsys_kit.course.scoring.prepare`): tests are
-   restored from the solutions, tampering is recorded;
-2. executed in a worker (``--workers``, in parallel) inside the sandbox: a copy in a temporary
-   folder, no network, a memory limit, a per-cell and a per-notebook deadline;
-3. scored and recorded in the main process, one at a time, because parallel writes to one
-   sqlite gradebook are unsafe (nbgrader#174): points go to the gradebook, the executed notebook
-   to ``autograded/``, the status to ``reports/results.json``.
+1. read and sanitised in the main process (:func:`recsys_grader.cellscores.prepare`): read-only
+   cells are restored from the release (no hidden test ever goes to the sandbox), tampering is
+   recorded, and the cells the student wrote are kept for the static checks;
+2. graded by one trusted judge process per assignment (:mod:`recsys_grader.judge`): each
+   notebook executes in its own bubblewrap sandbox (``--workers`` at once; no network, an
+   unprivileged uid, private ``/tmp``, memory, process, disk and time limits), then every test
+   runs in the judge against plain data the sandbox returns: no verdict is decided in the
+   student's kernel;
+3. recorded in the main process, one at a time, because parallel writes to one sqlite gradebook
+   are unsafe (nbgrader#174): points go to the gradebook, the judged notebook to
+   ``autograded/``, the status to ``reports/results.json``.
 
-A submission that cannot run gets ``failed_to_run``: its old automatic scores, autograded
+A submission that cannot be read gets ``failed_to_run``: its old automatic scores, autograded
 notebook and feedback are removed (a failed re-grade never keeps stale points), while manual
-scores given by a grader are kept. One bad submission never stops the batch.
+scores given by a grader are kept. A notebook that crashes, hangs or kills its own kernel is
+graded (its tests fail): the student's code can never turn a grade into ``failed_to_run``. One
+bad submission never stops the batch. Without bubblewrap, grading refuses unless ``--insecure``.
 
 Example:
-    >>> from recsys_kit.course.autograde import autograde
+    >>> from recsys_grader.autograde import autograde
     >>> results = autograde(workers=2)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -37,11 +42,11 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.utils import compute_checksum, parse_utc
 from sqlalchemy.exc import SAWarning
 
-from recsys_kit.course import executor, scoring
-from recsys_kit.course import notebooks as nbs
-from recsys_kit.course import results as res
-from recsys_kit.course.layout import CourseError, CourseLayout
-from recsys_kit.course.sandbox import Limits
+from recsys_grader import cellscores, executor, judge
+from recsys_grader import notebooks as nbs
+from recsys_grader import results as res
+from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.sandbox import Limits, SandboxUnavailable, sandbox_support
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -154,6 +159,11 @@ class _Job:
     prepared: nbformat.NotebookNode | None
     reasons: list[str]
     failure: str | None
+    code: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.submission.student}/{self.submission.assignment}"
 
 
 def _prepare(sub: Submission, ref: nbs.Reference) -> _Job:
@@ -163,12 +173,13 @@ def _prepare(sub: Submission, ref: nbs.Reference) -> _Job:
         return _Job(sub, ref, None, [], f"no {sub.notebook.name} in the submission{hint}")
     try:
         notebook = nbs.read_notebook(sub.notebook)
-        prepared, reasons = scoring.prepare(notebook, ref)
+        prepared, reasons = cellscores.prepare(notebook, ref)
+        code = cellscores.student_code(notebook, ref)
     except CourseError as exc:
         return _Job(sub, ref, None, [], str(exc))
     except Exception as exc:  # malformed cells: a failed run, never a crash of the batch
         return _Job(sub, ref, None, [], f"unusable notebook ({type(exc).__name__}: {exc})"[:500])
-    return _Job(sub, ref, prepared, reasons, None)
+    return _Job(sub, ref, prepared, reasons, None, code)
 
 
 def _timestamp(folder: Path):
@@ -186,7 +197,7 @@ def record(
     sub: Submission,
     ref: nbs.Reference,
     executed: nbformat.NotebookNode | None,
-    cell_scores: dict[str, scoring.CellScore],
+    cell_scores: dict[str, cellscores.CellScore],
     result: res.Result,
 ) -> None:
     """Write one outcome to the gradebook and ``autograded/`` (call from one thread only).
@@ -229,10 +240,11 @@ def record(
 
 def _summarise(
     sub: Submission,
-    cell_scores: dict[str, scoring.CellScore],
+    cell_scores: dict[str, cellscores.CellScore],
     reasons: list[str],
     seconds: float,
     max_score: float,
+    run_error: str | None = None,
 ) -> res.Result:
     auto = [s for s in cell_scores.values() if s.points is not None]
     pending = [s for s in cell_scores.values() if s.points is None]
@@ -248,7 +260,10 @@ def _summarise(
     else:
         status = res.GRADED
     detail = "; ".join(
-        reasons + bad + [f"{len(pending)} written answer(s) to grade"] * bool(pending)
+        reasons
+        + [run_error] * bool(run_error)
+        + bad
+        + [f"{len(pending)} written answer(s) to grade"] * bool(pending)
     )
     return res.Result(
         sub.student,
@@ -272,6 +287,8 @@ def autograde(
     workers: int | None = None,
     root: str | None = None,
     log: Callable[[str], None] = print,
+    insecure: bool = False,
+    cluster: object = None,
 ) -> list[res.Result]:
     """Grade submissions (all by default) and record the outcomes.
 
@@ -282,6 +299,10 @@ def autograde(
         workers: parallel executions (default min(2, CPUs)).
         root: course root (default ``grading/``).
         log: where progress lines go.
+        insecure: grade without a sandbox where bubblewrap is missing (trusted notebooks only).
+        cluster: grade on a Dask cluster: ``"local:N"``, a scheduler address or a
+            ``distributed.Client`` (:mod:`recsys_grader.cluster`); ``workers`` is then the
+            sandboxes at once on each worker.
 
     Returns:
         One result per graded submission, plus ``missing`` for roster students.
@@ -318,13 +339,14 @@ def autograde(
     jobs = [_prepare(s, refs[s.assignment]) for s in subs]
     warned: set[str] = set()
 
-    def finish(job: _Job, run: executor.Execution | None) -> None:
+    def finish(job: _Job, event: dict | None) -> None:
         sub, ref = job.submission, job.ref
-        for warning in run.warnings if run else []:
+        for warning in (event or {}).get("warnings", []):
             if warning not in warned:
                 warned.add(warning)
                 log(f"warning: {warning}")
-        failure = job.failure or (run.error if run else None)
+        failure = job.failure or (event or {}).get("error")
+        seconds = round(float((event or {}).get("seconds", 0.0)), 2)
         try:
             if failure:
                 result = res.Result(
@@ -334,13 +356,16 @@ def autograde(
                     None,
                     ref.max_points,
                     failure,
-                    seconds=round(run.seconds, 2) if run else 0.0,
+                    seconds=seconds,
                 )
                 record(layout, sub, ref, None, {}, result)
             else:
-                cell_scores = scoring.score(run.notebook, ref)
-                result = _summarise(sub, cell_scores, job.reasons, run.seconds, ref.max_points)
-                record(layout, sub, ref, run.notebook, cell_scores, result)
+                cell_scores = cellscores.from_verdicts(event["verdicts"])
+                executed = nbformat.reads(json.dumps(event["executed"]), as_version=4)
+                result = _summarise(
+                    sub, cell_scores, job.reasons, seconds, ref.max_points, event.get("run_error")
+                )
+                record(layout, sub, ref, executed, cell_scores, result)
         except Exception as exc:  # keep going; the status says the record is not trustworthy
             result = res.Result(
                 sub.student,
@@ -355,30 +380,36 @@ def autograde(
         shown = "-" if result.score is None else f"{result.score:g}/{result.max_score:g}"
         log(f"{sub.student}/{sub.assignment}: {result.status} {shown} {result.detail}".rstrip())
 
-    runnable = [j for j in jobs if j.prepared is not None]
+    runnable = {j.key: j for j in jobs if j.prepared is not None}
+    batches = {
+        layout.source_notebook(a): [
+            judge.JudgeJob(k, j.prepared, j.code)
+            for k, j in runnable.items()
+            if j.submission.assignment == a
+        ]
+        for a in selected
+    }
+    if cluster:  # connects and checks every worker's course files and sandbox now
+        from recsys_grader.cluster import grade_on_cluster
+
+        events = grade_on_cluster(cluster, batches, limits, workers, insecure, log)
+    else:
+        events = (
+            e for s, b in batches.items() for e in judge.run_judge(s, b, limits, workers, insecure)
+        )
     for job in jobs:
         if job.prepared is None:
             finish(job, None)
-    with (
-        tempfile.TemporaryDirectory(prefix="recsys-autograde-") as tmp,
-        ThreadPoolExecutor(max_workers=workers) as pool,
-    ):
-        futures = {
-            pool.submit(
-                executor.execute,
-                job.prepared,
-                limits,
-                Path(tmp) / f"{job.submission.student}__{job.submission.assignment}",
-            ): job
-            for job in runnable
-        }
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                run = future.result()
-            except Exception as exc:  # the worker itself broke: a failed run, not a crash
-                run = executor.Execution(None, f"grader error: {type(exc).__name__}: {exc}")
-            finish(job, run)
+    if any(j.prepared is not None for j in jobs) and not insecure and not cluster:
+        available, why = sandbox_support()
+        if not available:
+            raise SandboxUnavailable(
+                f"cannot sandbox student code here: {why}. Install bubblewrap (apt-get install "
+                "bubblewrap), or pass --insecure to grade without isolation (trusted notebooks "
+                "only)"
+            )
+    for event in events:  # recorded here, in this process only (one gradebook writer)
+        finish(runnable[event["key"]], event)
     missing = [o for o in outcomes if o.status == res.MISSING]
     if missing:
         res.update(layout.results_file, missing)
@@ -423,6 +454,11 @@ def add_limit_arguments(parser, default: Limits | None = None) -> None:
         default=default_workers(),
         help="parallel executions (default min(2, CPUs) = %(default)s)",
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="grade without the bubblewrap sandbox where it is missing (trusted notebooks only)",
+    )
 
 
 def limits_from(args) -> Limits:
@@ -452,6 +488,8 @@ def run(args) -> int:
         limits_from(args),
         args.workers,
         args.root,
+        insecure=args.insecure,
+        cluster=args.cluster,
     )
     print_table(results)
     broken = [r for r in results if r.detail.startswith("could not record")]

@@ -1,0 +1,23 @@
+"""recsys_grader: the instructor-only grader of the course (the ``recsys-course`` command).
+
+Release, validate, autograde (in a sandbox), feedback, report, merge and export-student, on top of
+nbgrader. One module per verb; ``cli`` dispatches. Students never install or import this package:
+they use ``recsys_kit`` alone, and ``recsys-course export-student`` ships no grading code.
+
+Install it with the instructor extra: ``pip install -e ".[instructor]"`` (adds nbgrader).
+
+Example:
+    >>> from recsys_grader.cli import main
+    >>> main(["--help"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# nbgrader runs `alembic` (gradebook migrations) and Jupyter runs kernels through PATH: make the
+# tools of this interpreter's environment win even when the venv is not activated.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")

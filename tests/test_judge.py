@@ -1,0 +1,154 @@
+"""The trusted judge: remote calls behave like local ones (values, errors, in-place changes,
+gradients) while every verdict is decided from plain data in the grader's process."""
+
+from __future__ import annotations
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from recsys_grader import judge, wire
+from recsys_grader.sandbox import Limits, Sandbox, sandbox_support
+
+
+def test_case_labels_come_from_the_nearest_comment_above():
+    src = "# case: empty input\nassert f([]) == []\n# case: ties\nx = 1\nassert g(x)\n"
+    assert judge.case_of(src, 2) == "empty input"
+    assert judge.case_of(src, 5) == "ties"
+    assert judge.case_of("assert f()", 1) == ""
+
+
+def test_student_exceptions_map_to_builtin_classes_but_stay_marked():
+    exc = judge._student_exception(
+        {"type": "MyErr", "mro": ["__main__.MyErr", "builtins.ValueError"], "message": "m"}
+    )
+    assert isinstance(exc, ValueError) and isinstance(exc, judge.StudentRaised)
+    assert exc.student_type == "MyErr"
+    # a student's KeyboardInterrupt or SystemExit never becomes one in the judge
+    for name in ("KeyboardInterrupt", "SystemExit"):
+        exc = judge._student_exception({"type": name, "mro": [f"builtins.{name}"]})
+        assert isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt | SystemExit)
+
+
+def test_grading_interruptions_cannot_be_swallowed_by_test_code():
+    assert not issubclass(judge.GradingInterrupted, Exception)
+
+
+def test_in_place_changes_are_replayed_on_the_tests_objects():
+    arr, lst, dct = np.arange(3), [1, 2], {"a": 1}
+    df = pd.DataFrame({"x": [1, 2]})
+    mutated = {
+        "0": {"int": True, "v": wire.encode(np.array([9, 1, 2]))},
+        "1": {"int": True, "v": wire.encode([3])},
+        "d": {"int": False, "v": wire.encode({"b": 2})},
+        "2": {"int": True, "v": wire.encode(pd.DataFrame({"x": [1, 2], "y": [3, 4]}))},
+    }
+    judge._write_back((arr, lst, df), {"d": dct}, mutated)
+    assert arr.tolist() == [9, 1, 2] and lst == [3] and dct == {"b": 2}
+    assert list(df.columns) == ["x", "y"]
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_gradients_measured_in_the_sandbox_reproduce_backward(shape):
+    x = torch.tensor([0.3, -1.2, 2.0], requires_grad=True)
+    w = torch.tensor([1.5, -0.5], requires_grad=True)
+
+    def loss(x, w):
+        out = torch.sigmoid(x * w[0]) * w[1] + x**2
+        return out.sum() if shape == () else out
+
+    # what the agent computes in the sandbox: the Jacobian of each result w.r.t. each input
+    value = loss(x, w)
+    flat = value.reshape(-1)
+    jac = []
+    for j, inp in enumerate((x, w)):
+        rows = [
+            torch.autograd.grad(flat[i], (x, w), retain_graph=True)[j] for i in range(len(flat))
+        ]
+        jac.append(wire.encode(torch.stack(rows).reshape(*value.shape, *inp.shape)))
+    xs, ws = x.detach().clone().requires_grad_(True), w.detach().clone().requires_grad_(True)
+    rebuilt = judge._with_gradients(
+        wire.decode(wire.encode(value)), [xs, ws], [{"path": [], "jacobian": jac}]
+    )
+    torch.testing.assert_close(rebuilt.detach(), value.detach())
+    (rebuilt.sum() if shape else rebuilt).backward()
+    (value.sum() if shape else value).backward()
+    torch.testing.assert_close(xs.grad, x.grad)
+    torch.testing.assert_close(ws.grad, w.grad)
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+@pytest.fixture(scope="module")
+def box():
+    available, why = sandbox_support()
+    if not available:
+        pytest.skip(f"no sandbox: {why}")
+    from recsys_grader.executor import run_notebook
+
+    limits = Limits(cell_timeout=10, notebook_timeout=120)
+    nb = _notebook(
+        "import numpy as np, torch\n"
+        "def sort_in_place(a):\n    a.sort()\n    return len(a)\n"
+        "def boom(x):\n    raise ValueError('secret ' + str(x))\n"
+        "def square_loss(t):\n    return (t ** 2).sum()\n"
+        "def liar(x):\n    class Yes:\n        def __eq__(self, o):\n            return True\n"
+        "    return Yes()\n"
+        "def forever():\n    while True:\n        pass\n",
+        "import IPython\n"
+        "IPython.get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
+    )
+    with Sandbox(limits=limits) as sandbox:
+        run = run_notebook(sandbox, nb, limits)
+        assert run.error is None
+        yield judge.Student(sandbox, limits, [], {})
+
+
+def call(student, name, *args):
+    student.deadline = __import__("time").monotonic() + 60
+    return judge.RemoteFunction(student, name)(*args)
+
+
+@pytest.mark.notebooks
+def test_remote_calls_behave_like_local_ones(box):
+    a = np.array([3, 1, 2])
+    assert call(box, "sort_in_place", a) == 3 and a.tolist() == [1, 2, 3]
+    with pytest.raises(ValueError) as info:
+        call(box, "boom", 1)
+    assert isinstance(info.value, judge.StudentRaised)
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    loss = call(box, "square_loss", t)
+    loss.backward()
+    torch.testing.assert_close(t.grad, torch.tensor([2.0, 4.0]))
+    # a lying object comes back as an opaque stand-in that equals nothing
+    assert call(box, "liar", 1) != 1
+    with pytest.raises(NameError):
+        call(box, "no_such_function")
+
+
+@pytest.mark.notebooks
+def test_a_hanging_call_times_out_and_the_next_call_works(box):
+    box.deadline = __import__("time").monotonic() + 2
+    with pytest.raises(judge.GradingInterrupted) as info:
+        judge.RemoteFunction(box, "forever")()
+    assert info.value.status == judge.TIMEOUT
+    assert call(box, "sort_in_place", [2, 1]) == 2
+
+
+def test_each_submission_gets_its_own_copy_of_the_reference_data():
+    class FakeJudge:
+        namespace = {"catalog": pd.DataFrame({"x": [1]}), "ids": [1, 2], "model": object()}
+        functions, variables = [], []
+        source = nbformat.v4.new_notebook()
+
+    student = judge.Student(None, Limits(), [], {})
+    one = judge.Session(FakeJudge, student, None)
+    one.namespace["catalog"]["y"] = 2  # a test (or a replayed student change) alters it
+    one.namespace["ids"].append(3)
+    two = judge.Session(FakeJudge, student, None)
+    assert list(two.namespace["catalog"].columns) == ["x"] and two.namespace["ids"] == [1, 2]
+    assert two.namespace["model"] is FakeJudge.namespace["model"]  # not plain data: shared
