@@ -322,7 +322,8 @@ def test_generator_rebuilds_committed_files_byte_for_byte(gen, tmp_path):
 @pytest.mark.slow
 def test_generator_rebuilds_derived_files_from_the_committed_catalog(gen, tmp_path):
     """Queries, qrels, intents, users, shoppers, the log and the FAQ questions depend on the
-    catalog, not on the pictures: rebuild them from the committed catalog.csv (no Fashion-MNIST needed)."""
+    catalog, not on the pictures: rebuild them from the committed catalog.csv (no Fashion-MNIST
+    needed)."""
     catalog = pd.read_csv(MINISHOP / "catalog.csv", dtype=str, keep_default_na=False)
     queries, qrels, intents = gen.build_queries(catalog)
     users, shoppers = gen.build_users()
