@@ -204,6 +204,12 @@ def stats_markdown() -> str:
             f"Spearman correlation of nDCG@10 and conversion over {len(study)} rankers: "
             f"{rho:.2f}; {len(pairs)} of {len(study) * (len(study) - 1) // 2} pairs are ordered "
             "differently (or tie offline and differ online)."]  # fmt: skip
+    faq = D.load_faq_questions()
+    fq = pd.crosstab(faq[C.COL_FIELD], faq[C.COL_LANGUAGE]).reindex([*C.FAQ_FIELDS, C.FAQ_NO_FIELD])
+    fq["total"] = fq.sum(axis=1)
+    fq.loc["total"] = fq.sum()
+    out += ["### Customer-service questions per field and language", _md(fq),
+            f"Products asked about: {faq[C.COL_PRODUCT_ID].nunique()}."]  # fmt: skip
     sizes = pd.DataFrame(
         {"bytes": {p.name: p.stat().st_size for p in sorted(paths.minishop_dir().iterdir())}}
     )

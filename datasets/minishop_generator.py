@@ -1,4 +1,4 @@
-"""Generate the MiniShop dataset (catalog, images, queries, qrels, users, interactions).
+"""Generate the MiniShop dataset (catalog, images, queries, qrels, users, interactions, FAQ).
 
 Deterministic: every random draw comes from ``numpy.random.default_rng([SEED, stage])``, outputs
 are sorted by id, floats are pre-formatted, and no wall-clock time is read. Running it twice (with
@@ -52,7 +52,12 @@ SIM_START, SIM_END = datetime(2025, 1, 1), datetime(2026, 1, 1)
 SPLIT_CUTOFF = datetime(2025, 11, 23)
 N_USERS = 1000
 SLATE_SIZE = 6  # products shown per search/browse session
-STAGES = {"catalog": 1, "images": 2, "queries": 3, "qrels": 4, "users": 5, "sim": 6, "online": 7}
+# "online" and "faq" share stage 7 (they were added on parallel branches): their streams start
+# alike but draw unrelated things (shopper budgets vs which products are asked about), and a new
+# stage for "faq" would change faq_questions.csv and with it the LLM-drafted FAQ answers shipped
+# in datasets/llm/kb (about 35 minutes of generation on two cores).
+STAGES = {"catalog": 1, "images": 2, "queries": 3, "qrels": 4, "users": 5, "sim": 6, "online": 7,
+          "faq": 7}  # fmt: skip
 
 OUTPUT_FILES = (
     "catalog.csv",
@@ -63,6 +68,7 @@ OUTPUT_FILES = (
     "interactions.csv",
     "shoppers.csv",
     "intents.csv",
+    "faq_questions.csv",
 )
 
 
@@ -673,6 +679,111 @@ def intent_row(query_id: str, intent: Intent) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------
+# Customer-service questions (labelled, for the FAQ section of the serving module)
+# ------------------------------------------------------------------------------------------------
+N_FAQ_PRODUCTS = 42  # 6 per department
+FAQ_PER_PRODUCT = 3  # answerable questions per product
+FAQ_UNANSWERABLE_P = 0.6  # chance a product also gets a question no attribute answers
+#: Question templates per field: (English, Chinese); ``{ref}`` names the product.
+FAQ_TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    C.COL_MATERIAL: (
+        ("What is the {ref} made of?", "What material is the {ref}?"),
+        ("{ref}是什么材质的？", "{ref}用的什么材料？"),
+    ),
+    C.COL_COLOR: (
+        ("What colour is the {ref}?", "Which color does the {ref} come in?"),
+        ("{ref}是什么颜色的？", "{ref}有什么颜色？"),
+    ),
+    C.COL_SEASON: (
+        ("Which season is the {ref} made for?", "When should I use the {ref}, which season?"),
+        ("{ref}适合什么季节？", "{ref}哪个季节用？"),
+    ),
+    C.COL_GENDER: (
+        ("Is the {ref} for men or women?", "Who is the {ref} designed for, men or women?"),
+        ("{ref}是男款还是女款？", "{ref}适合男士还是女士？"),
+    ),
+    C.COL_PRICE: (
+        ("How much does the {ref} cost?", "What is the price of the {ref}?"),
+        ("{ref}多少钱？", "{ref}的价格是多少？"),
+    ),
+}
+#: Questions no attribute answers (the right reply is "I don't know, a human will answer").
+FAQ_UNANSWERABLE = (
+    ("Does the {ref} come with a warranty?", "Can I return the {ref} after 60 days?",
+     "Is the {ref} in stock right now?"),
+    ("{ref}有保修吗？", "{ref}六十天后还能退货吗？", "{ref}现在有货吗？"),
+)  # fmt: skip
+#: The attribute that names the product in a question about ``field`` (never the answer).
+_FAQ_REF_ATTR = {C.COL_COLOR: C.COL_MATERIAL}
+
+
+def _faq_ref(cat: Category, p: pd.Series, field: str, lang: str) -> str:
+    """How a shopper names the product: brand + one attribute (not the asked one) + noun."""
+    attr = _FAQ_REF_ATTR.get(field, C.COL_COLOR)
+    if p[attr] in NEUTRAL_VALUES:
+        attr = C.COL_STYLE
+    if lang == "en":
+        return _join(p[C.COL_BRAND], p[attr], cat.nouns_en[0].lower())
+    return f"{p[C.COL_BRAND]} {_zh(p[attr])}{cat.nouns_zh[0]}"
+
+
+def build_faq_questions(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Shopper questions about product facts, with the product, field and true answer.
+
+    Returns:
+        ``question_id``, ``question``, ``language``, ``product_id``, ``field`` (an attribute,
+        ``price``, or ``none`` for a question no attribute answers) and ``answer`` (the
+        catalog's value; empty for ``none``), sorted by id.
+    """
+    rng = _rng("faq")
+    picked: list[int] = []
+    seen: set[tuple[str, ...]] = set()  # how questions name products: never two alike
+    for dept in C.DEPARTMENTS:
+        rows = np.flatnonzero((catalog[C.COL_DEPARTMENT] == dept).to_numpy())
+        chosen = []
+        for j in rng.permutation(rows):
+            p = catalog.iloc[int(j)]
+            names = {(p[C.COL_BRAND], p[C.COL_CATEGORY], p[a]) for a in (C.COL_COLOR,
+                     C.COL_MATERIAL, C.COL_STYLE)}  # fmt: skip
+            if names & seen:
+                continue
+            seen |= names
+            chosen.append(int(j))
+            if len(chosen) == N_FAQ_PRODUCTS // len(C.DEPARTMENTS):
+                break
+        picked += sorted(chosen)
+    out = []
+    for j in picked:
+        p = catalog.iloc[int(j)]
+        cat = CATEGORIES[p[C.COL_CATEGORY]]
+        fields = [f for f in FAQ_TEMPLATES if f == C.COL_PRICE or p[f] != "none"]
+        for field_ in rng.choice(fields, FAQ_PER_PRODUCT, replace=False):
+            lang = C.LANGUAGES[int(rng.integers(2))]
+            templates = FAQ_TEMPLATES[field_][C.LANGUAGES.index(lang)]
+            text = templates[int(rng.integers(len(templates)))]
+            answer = f"{float(p[field_]):.2f}" if field_ == C.COL_PRICE else str(p[field_])
+            out.append((text.format(ref=_faq_ref(cat, p, field_, lang)), lang, p, field_, answer))
+        if rng.random() < FAQ_UNANSWERABLE_P:
+            lang = C.LANGUAGES[int(rng.integers(2))]
+            templates = FAQ_UNANSWERABLE[C.LANGUAGES.index(lang)]
+            text = templates[int(rng.integers(len(templates)))]
+            out.append((text.format(ref=_faq_ref(cat, p, "none", lang)), lang, p, "none", ""))
+    return pd.DataFrame(
+        [
+            {
+                "question_id": f"F{i + 1:04d}",
+                "question": text,
+                C.COL_LANGUAGE: lang,
+                C.COL_PRODUCT_ID: p[C.COL_PRODUCT_ID],
+                "field": field_,
+                "answer": answer,
+            }
+            for i, (text, lang, p, field_, answer) in enumerate(out)
+        ]
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # Users and the shopper simulation
 # ------------------------------------------------------------------------------------------------
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45-54", "55+")
@@ -891,6 +1002,7 @@ def generate(out: Path, fm_dir: Path = FASHION_MNIST_DIR) -> dict[str, int]:
     users, shoppers = build_users()
     interactions = simulate_interactions(catalog, users, shoppers)
     latent = build_shoppers(users, shoppers)
+    faq = build_faq_questions(catalog)
     _write_csv(catalog, out / "catalog.csv")
     np.save(out / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
     _write_csv(queries, out / "queries.csv")
@@ -899,6 +1011,7 @@ def generate(out: Path, fm_dir: Path = FASHION_MNIST_DIR) -> dict[str, int]:
     _write_csv(interactions, out / "interactions.csv")
     _write_csv(latent, out / "shoppers.csv")
     _write_csv(intents, out / "intents.csv")
+    _write_csv(faq, out / "faq_questions.csv")
     return {
         "catalog.csv": len(catalog),
         "images.npy": len(images),
@@ -908,6 +1021,7 @@ def generate(out: Path, fm_dir: Path = FASHION_MNIST_DIR) -> dict[str, int]:
         "interactions.csv": len(interactions),
         "shoppers.csv": len(latent),
         "intents.csv": len(intents),
+        "faq_questions.csv": len(faq),
     }
 
 

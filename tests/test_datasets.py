@@ -321,8 +321,9 @@ def test_generator_rebuilds_committed_files_byte_for_byte(gen, tmp_path):
 
 @pytest.mark.slow
 def test_generator_rebuilds_derived_files_from_the_committed_catalog(gen, tmp_path):
-    """Queries, qrels, intents, users, shoppers and the log depend on the catalog, not on the
-    pictures: rebuild them from the committed catalog.csv (no Fashion-MNIST needed)."""
+    """Queries, qrels, intents, users, shoppers, the log and the FAQ questions depend on the
+    catalog, not on the pictures: rebuild them from the committed catalog.csv (no Fashion-MNIST
+    needed)."""
     catalog = pd.read_csv(MINISHOP / "catalog.csv", dtype=str, keep_default_na=False)
     queries, qrels, intents = gen.build_queries(catalog)
     users, shoppers = gen.build_users()
@@ -333,6 +334,7 @@ def test_generator_rebuilds_derived_files_from_the_committed_catalog(gen, tmp_pa
         "users.csv": users,
         "shoppers.csv": gen.build_shoppers(users, shoppers),
         "interactions.csv": gen.simulate_interactions(catalog, users, shoppers),
+        "faq_questions.csv": gen.build_faq_questions(catalog),
     }
     assert set(frames) | {"catalog.csv", "images.npy"} == set(gen.OUTPUT_FILES)
     for name, frame in frames.items():

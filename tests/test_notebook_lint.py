@@ -44,8 +44,8 @@ HISTORY = re.compile(
     r"|早期版本|旧版本|之前的版本",
     re.IGNORECASE,
 )
-#: A measured-looking number: a decimal or a percentage.
-NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+%?|\d+%)")
+#: A measured-looking number: a decimal or a percentage (not a section of the material: "§4.3").
+NUMBER = re.compile(r"(?<![\w.§])(\d+\.\d+%?|\d+%)")
 #: Words that mark a number as approximate (English or Chinese), within the few words before it.
 APPROX = re.compile(
     r"(?:about|around|roughly|approximately|nearly|almost|≈|~|约|大约|近|接近)\W*(?:\S+\W+){0,3}$",
@@ -77,6 +77,8 @@ DEFINED = {
     "07": {"2.7", "0%"},  # Gemma 3's 270M = 2.7 x 10^8 parameters; "0% invented" by construction
     "08": {"95%", "80%", "5%", "10%", "30%", "50%", "100%"},  # interval, power, MDE, the exposure
     # cap, roll-out steps
+    "09": {"70%", "95%"},  # the leaky split's share of pairs; bootstrap intervals
+    "10": {"0.82", "0.86"},  # the simulated deploy bug: the score threshold before and after
 }
 
 

@@ -10,6 +10,10 @@ Returned dtypes (MiniShop):
     counts, indices, positions, grades: ``int64``; price and catalog rating: ``float64``;
     interaction rating: ``float64`` with NaN for non-rating events.
 
+The module is over 600 lines because it holds every MiniShop file's schema as data beside its
+loader (a dozen files), one place to read what a file must contain.
+
+
 Example:
     >>> from recsys_kit import datasets
     >>> catalog = datasets.load_catalog()
@@ -44,6 +48,7 @@ __all__ = [
     "load_qrels",
     "load_users",
     "load_interactions",
+    "load_faq_questions",
     "load_images",
     "load_shoppers",
     "load_intents",
@@ -214,6 +219,20 @@ SCHEMAS: dict[str, Schema] = {
             Column("min_rating", kind="float", min=1.0, max=5.0, nullable=True),
         ),
         key=(C.COL_QUERY_ID,),
+    ),
+    "faq_questions": Schema(
+        "faq_questions.csv",
+        (
+            Column(C.COL_QUESTION_ID, pattern=r"F\d{4}", unique=True),
+            Column(C.COL_QUESTION, pattern=_NONEMPTY),
+            Column(C.COL_LANGUAGE, allowed=C.LANGUAGES),
+            Column(
+                C.COL_PRODUCT_ID, pattern=r"P\d{5}", references=("catalog.csv", C.COL_PRODUCT_ID)
+            ),
+            Column(C.COL_FIELD, allowed=(*C.FAQ_FIELDS, C.FAQ_NO_FIELD)),
+            Column(C.COL_ANSWER, pattern=r"(\S.*\S|\S)?", nullable=True),
+        ),
+        key=(C.COL_QUESTION_ID,),
     ),
 }
 
@@ -522,6 +541,29 @@ def load_intents(path: str | Path | None = None) -> pd.DataFrame:
     df, _ = _load("intents", path)
     text = ["close", "complements", *INTENT_ATTRIBUTES]
     df[text] = df[text].fillna("")
+    return df
+
+
+def load_faq_questions(path: str | Path | None = None) -> pd.DataFrame:
+    """Labelled shopper questions for the customer-service FAQ (English and Chinese).
+
+    Each question asks one fact of one product (``field``: material, color, season, gender or
+    price) or something no product fact answers (``field == "none"``: warranty, returns,
+    stock), where the right reply is to hand over to a person.
+
+    Returns:
+        ``question_id``, ``question``, ``language``, ``product_id``, ``field`` and ``answer``
+        (the catalog's value as text, prices with two decimals; empty string for ``none``).
+
+    Example:
+        >>> set(load_faq_questions()["field"]) >= {"material", "price", "none"}
+        True
+    """
+    df, _ = _load("faq_questions", path)
+    bad = (df[C.COL_FIELD] == C.FAQ_NO_FIELD) != (df[C.COL_ANSWER] == "")
+    if bad.any():
+        fail_rows("faq_questions.csv", C.COL_ANSWER, f"must be empty exactly when field is "
+              f"{C.FAQ_NO_FIELD!r}", df, bad, REGENERATE)  # fmt: skip
     return df
 
 

@@ -19,7 +19,18 @@ from recsys_kit.datasets import product_text, qrels_dict
 from recsys_kit.lexical import BM25Index
 from recsys_kit.metrics import evaluate
 
-__all__ = ["attribute_accuracy", "hallucination_rate", "retrieval_effect"]
+__all__ = [
+    "CLAIM_FIELDS",
+    "attribute_accuracy",
+    "description_claims",
+    "hallucination_rate",
+    "retrieval_effect",
+]
+
+#: Fields whose values a description can state (the catalog's attribute vocabulary).
+CLAIM_FIELDS = (C.COL_COLOR, C.COL_MATERIAL, C.COL_STYLE, C.COL_SEASON, C.COL_GENDER)
+#: Vocabulary values too generic to count as a claim when they appear in running text.
+_NOT_CLAIMS = {"none", "all-season", "unisex"}
 
 
 def _fields(pred: pd.DataFrame, other: pd.DataFrame, fields: Sequence[str] | None) -> list[str]:
@@ -90,6 +101,18 @@ def _supported(value: str, text: str) -> bool:
     """Every word of ``value`` starts some word of ``text`` ("sneaker" is in "Sneakers")."""
     words = re.findall(r"[^\W_]+", text.lower())
     return all(any(w.startswith(v) for w in words) for v in re.findall(r"[^\W_]+", value))
+
+
+def supported_by(value: str, text: str) -> bool:
+    """Whether ``text`` supports ``value``: each of its words starts a word of the text.
+
+    The check :func:`hallucination_rate` uses for "unsupported" (case-insensitive).
+
+    Example:
+        >>> supported_by("Sneaker", "White Running Sneakers"), supported_by("red", "Blue Cap")
+        (True, False)
+    """
+    return _supported(str(value).lower(), str(text))
 
 
 def hallucination_rate(
@@ -226,4 +249,53 @@ def retrieval_effect(
     out.loc["all"] = [len(frame), frame["baseline"].mean(), frame["with_llm"].mean()]
     out["n_queries"] = out["n_queries"].astype(int)
     out["delta"] = out["with_llm"] - out["baseline"]
+    return out
+
+
+def _vocab_patterns(schema: Mapping[str, Sequence[str]]) -> dict[str, list[tuple[str, re.Pattern]]]:
+    out = {}
+    for field in CLAIM_FIELDS:
+        values = [v for v in schema.get(field, ()) if str(v).lower() not in _NOT_CLAIMS]
+        # Longest first, so "navy blue" wins over "blue" when both exist.
+        values.sort(key=len, reverse=True)
+        out[field] = [
+            (v, re.compile(rf"(?<![^\W_]){re.escape(str(v).lower())}(?![^\W_])")) for v in values
+        ]
+    return out
+
+
+def description_claims(
+    texts: Sequence[str], schema: Mapping[str, Sequence[str]]
+) -> list[dict[str, list[str]]]:
+    """The attribute values each text states, by field (whole-word, case-insensitive).
+
+    Args:
+        texts: generated descriptions.
+        schema: ``{field: allowed values}`` (``catalog_schema(catalog)``).
+
+    Returns:
+        One ``{field: [values in order of appearance]}`` per text (fields without a claim
+        are absent). Generic values ("none", "unisex", "all-season") are not claims.
+
+    Example:
+        >>> description_claims(["A red linen shirt."], {"color": ["red"], "material": ["linen"]})
+        [{'color': ['red'], 'material': ['linen']}]
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings; wrap a single text in a list")
+    patterns = _vocab_patterns(schema)
+    out = []
+    for text in texts:
+        low = str(text).lower()
+        found: dict[str, list[str]] = {}
+        for field, pats in patterns.items():
+            taken = low
+            hits = []
+            for value, pat in pats:
+                for m in pat.finditer(taken):
+                    hits.append((m.start(), value))
+                taken = pat.sub(lambda m: " " * len(m.group()), taken)  # no "blue" in "navy blue"
+            if hits:
+                found[field] = [v for _, v in sorted(hits)]
+        out.append(found)
     return out
