@@ -27,6 +27,10 @@ whose :class:`~recsys_grader.judge.Student` talks to a :class:`LocalSandbox`: th
 the answer go through the same JSON and :mod:`recsys_grader.wire` codec, and the same
 :func:`recsys_grader.agent.handle`, as in a real sandbox, so arguments are copies, mutations are
 replayed, gradients are rebuilt, and the static delegation checks read the candidate's source.
+After the candidates, the module's exercises are checked for independence
+(:mod:`recsys_grader.independence`: the release with only one exercise solved must score exactly
+that exercise's points, for every exercise).
+
 A mutant or a wrong answer is graded until its first failing test cell (that is enough to know
 it is rejected); the reference solution and the alternatives go through every cell.
 Candidates are instructor code: no sandbox is needed. Each test cell has a time budget (a
@@ -682,6 +686,10 @@ def check_assignment(
             )
         if log:
             log(_exercise_line(er))
+    if not only:  # every exercise graded on its own (issue 14): the release with one solved
+        from recsys_grader.independence import independence_problems
+
+        report.problems += independence_problems(checker)
     stale = sorted(set(equivalent) - generated) if not only else []
     for ident in stale:
         report.problems.append(
