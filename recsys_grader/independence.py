@@ -1,4 +1,4 @@
-"""Every exercise graded on its own: a release with only exercise k solved scores exactly k's points.
+"""Every exercise graded on its own: the release with only exercise k solved scores k's points.
 
 A test that feeds exercise k the student's answer to exercise j (instead of the kit's result or a
 fixed table) takes points away from a student who solved k but not j, and gives nothing back
