@@ -39,7 +39,7 @@ loops forever is stopped and counts as rejected, as mutation-testing tools count
 
 Example:
     >>> from recsys_grader.checktests import check
-    >>> reports = check(["05_evaluation"])  # doctest: +SKIP
+    >>> reports = check(["06_evaluation"])  # doctest: +SKIP
     >>> reports[0].rejected_share == 1.0  # doctest: +SKIP
     True
 """
@@ -93,9 +93,9 @@ class Exercise:
     """An autograded exercise of a notebook.
 
     Attributes:
-        grade_id: the answer cell's id (``05_prf``).
+        grade_id: the answer cell's id (``06_prf``).
         source: the answer cell's source (the reference solution, with its markers).
-        tests: the ids of its test cells (``05_prf_tests``, ``05_prf_hidden``...), in order.
+        tests: the ids of its test cells (``06_prf_tests``, ``06_prf_hidden``...), in order.
         points: what its test cells are worth together.
     """
 
@@ -109,7 +109,7 @@ def exercises(source_nb) -> list[Exercise]:
     """The exercises of a solution notebook: answer cells with the test cells named after them.
 
     A test cell belongs to the answer whose id is the longest prefix of its own followed by
-    ``_`` (``05_evaluate_minishop`` belongs to ``05_evaluate``). Answers without tests (and
+    ``_`` (``06_evaluate_minishop`` belongs to ``06_evaluate``). Answers without tests (and
     tests without answers, e.g. a pipeline check over two exercises) are left out.
     """
     answers = [

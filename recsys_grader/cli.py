@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                 action="append",
                 default=None,
                 metavar="GRADE_ID",
-                help="only this exercise (repeatable), e.g. 05_prf",
+                help="only this exercise (repeatable), e.g. 06_prf",
             )
         if verb == "merge":
             p.add_argument(

@@ -13,7 +13,7 @@ cells define are called through the wire codec, variables fetched). ``k``'s own 
 pass, every other test cell must earn nothing.
 
 A test cell belongs to the answer cell whose id is the longest prefix of its own followed by
-``_`` (``05_evaluate_minishop`` belongs to ``05_evaluate``), otherwise to the nearest answer
+``_`` (``06_evaluate_minishop`` belongs to ``06_evaluate``), otherwise to the nearest answer
 cell above it (concept checks: ``02_concept_c1_hidden`` after ``02_concepts``); test cells above
 every answer cell belong to no exercise and are not checked here.
 

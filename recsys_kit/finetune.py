@@ -27,7 +27,7 @@ done for real on MiniShop:
 (``python -m recsys_kit.finetune --threads 1``: training took about 4 CPU minutes in all;
 the whole run, evaluation included, about 1.5 hours of wall time on 2 shared, busy cores).
 
-The module is over 600 lines because it is the whole experiment of one module (Module 9's
+The module is over 600 lines because it is the whole experiment of one module (Module 3's
 domain adaptation: data, loss, models, loop, evaluation, the reproducible run), read in order.
 
 
@@ -91,7 +91,7 @@ __all__ = [
 
 #: Default softmax scale of the in-batch loss (1 / temperature 0.05, as sentence-transformers).
 DEFAULT_SCALE = 20.0
-#: Products of the evaluation shop: the course's seeded mini-shop (Modules 2, 5, 7).
+#: Products of the evaluation shop: the course's seeded mini-shop (Modules 2, 6, 8).
 EVAL_PRODUCTS = 300
 MODELS = ("minilm", "multilingual")
 _OTHER = {"en": "zh", "zh": "en"}
@@ -680,7 +680,7 @@ class EvalShop:
 
     @classmethod
     def minishop(cls, n_products: int = EVAL_PRODUCTS, seed: int = C.SEED) -> EvalShop:
-        """The seeded mini-shop of Modules 2 and 5 (``catalog.sample(n, random_state=seed)``)."""
+        """The seeded mini-shop of Modules 2 and 6 (``catalog.sample(n, random_state=seed)``)."""
         from recsys_kit.datasets import load_catalog, load_qrels, load_queries
 
         catalog, queries, qrels = load_catalog(), load_queries(), load_qrels()

@@ -26,7 +26,7 @@ Example:
     >>> np.linalg.norm(fused, axis=1).round(6).tolist()
     [1.0, 1.0]
 
-The module is over 600 lines because it is Module 4's one concept end to end (fusion, the
+The module is over 600 lines because it is Module 5's one concept end to end (fusion, the
 learned shared space, search and its diagnosis); the projector is the next piece to move out
 if it grows.
 """

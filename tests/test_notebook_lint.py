@@ -66,19 +66,19 @@ SOURCE = re.compile(
 )
 #: Defined constants that look like measurements, per module (conventions and parameters).
 DEFINED = {
-    "03": {"70%", "30%"},  # the train/test split of the queries
-    "04": {"20%", "0.07"},  # the held-out share of pictured products; CLIP's initial temperature
-    "05": {"2.5%", "97.5%", "95%", "5%", "10%", "80%", "0.05", "0.9"},  # intervals, alpha, MDE,
+    "04": {"70%", "30%"},  # the train/test split of the queries
+    "05": {"20%", "0.07"},  # the held-out share of pictured products; CLIP's initial temperature
+    "06": {"2.5%", "97.5%", "95%", "5%", "10%", "80%", "0.05", "0.9"},  # intervals, alpha, MDE,
     # power, the simulator's mean position bias
-    "06": {"5%", "1%"},  # an exploration budget; "well under 1%" of the catalogue, a bound
+    "07": {"5%", "1%"},  # an exploration budget; "well under 1%" of the catalogue, a bound
     # the published all-item hit-rate@10 on Amazon Beauty (S3-Rec's repository, Zhou et al.,
     # CIKM 2020), cited in the real-data section: a reference, not a measurement of ours
-    "06-real-data": {"0.0152", "0.0605", "0.3"},
-    "07": {"2.7", "0%"},  # Gemma 3's 270M = 2.7 x 10^8 parameters; "0% invented" by construction
-    "08": {"95%", "80%", "5%", "10%", "30%", "50%", "100%"},  # interval, power, MDE, the exposure
+    "07-real-data": {"0.0152", "0.0605", "0.3"},
+    "08": {"2.7", "0%"},  # Gemma 3's 270M = 2.7 x 10^8 parameters; "0% invented" by construction
+    "10": {"95%", "80%", "5%", "10%", "30%", "50%", "100%"},  # interval, power, MDE, the exposure
     # cap, roll-out steps
-    "09": {"70%", "95%"},  # the leaky split's share of pairs; bootstrap intervals
-    "10": {"0.82", "0.86"},  # the simulated deploy bug: the score threshold before and after
+    "03": {"70%", "95%"},  # the leaky split's share of pairs; bootstrap intervals
+    "09": {"0.82", "0.86"},  # the simulated deploy bug: the score threshold before and after
 }
 
 

@@ -1,4 +1,4 @@
-"""Precompute the Module 7 LLM generations (deterministic; run once, commit the outputs).
+"""Precompute the Module 8 LLM generations (deterministic; run once, commit the outputs).
 
 Runs the shipped Gemma 3 270M base model (``recsys_kit.llm.LanguageModel()``, greedy decoding,
 transformers backend on CPU) over small, seeded samples of MiniShop and writes, next to this

@@ -1,4 +1,4 @@
-"""Collaborative filtering and user profiles (course Module 6).
+"""Collaborative filtering and user profiles (course Module 7).
 
 One module per concept:
 

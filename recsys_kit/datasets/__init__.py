@@ -10,7 +10,7 @@
 * :mod:`~recsys_kit.datasets.splits` -- every train/test splitter: MiniShop's time split,
   leave-last-out, query splits.
 * :mod:`~recsys_kit.datasets.sampling` -- samples notebooks share: ``stratified_subset``,
-  ``minishop_sample`` (the mini-shop of Modules 2 and 5).
+  ``minishop_sample`` (the mini-shop of Modules 2 and 6).
 * :mod:`~recsys_kit.datasets.frames` -- column checks and sorted ids shared by all of them.
 
 Loaders validate what they read and raise :class:`SchemaError` naming the file, the column, a

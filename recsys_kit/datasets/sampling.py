@@ -1,7 +1,7 @@
 """Samples of MiniShop that notebooks and widgets share: product subsets and the mini-shop.
 
 * :func:`stratified_subset` -- ``n`` products with every department in proportion.
-* :func:`minishop_sample` -- Modules 2 and 5's "mini-shop": a few hundred products and, per
+* :func:`minishop_sample` -- Modules 2 and 6's "mini-shop": a few hundred products and, per
   (language, query kind), queries with an exact match among them, each with the language of
   the titles it is matched against (``target``: cross-lingual queries search the *other*
   language's titles).
@@ -84,7 +84,7 @@ def minishop_sample(
     pool: int = 300,
     seed: int = C.SEED,
 ) -> MiniShopSample:
-    """Modules 2 and 5's mini-shop: a product sample and the queries it can answer.
+    """Modules 2 and 6's mini-shop: a product sample and the queries it can answer.
 
     ``pool`` products are drawn at random and the first ``n_products`` of them kept, so a
     smaller shop (the grader's) is a subset of the full one. Queries with at least one exact

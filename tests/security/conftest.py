@@ -51,7 +51,7 @@ def m2(sandboxed, tmp_path_factory) -> Batch:
 
 @pytest.fixture(scope="session")
 def m5(sandboxed, tmp_path_factory) -> Batch:
-    """Module 5's metric exercises done by the kit (several ways), with a victim, in one batch."""
+    """Module 6's metric exercises done by the kit (several ways), with a victim, in one batch."""
     root = course_copy(tmp_path_factory.mktemp("sec-m5"), [payloads.M5])
     release(root=str(root))
     return grade(root, payloads.M5, payloads.module5())

@@ -23,7 +23,7 @@ from recsys_kit.paths import REPO_ROOT
 
 from . import harness as _c
 
-M0, M2, M5 = "00_orientation", "02_similarity_ranking", "05_evaluation"
+M0, M2, M5 = "00_orientation", "02_similarity_ranking", "06_evaluation"
 EX1, EX2 = "00_count_by_department", "00_price_summary"
 TOPK = "02_topk"
 #: A string every attack prints or writes: the tests look for it where it must never appear.
@@ -945,19 +945,19 @@ def module2() -> dict[str, str]:
     return students
 
 
-# --- Module 5: the metrics, reimplemented or delegated to metrics.evaluate -----------------------
+# --- Module 6: the metrics, reimplemented or delegated to metrics.evaluate -----------------------
 
-#: The metric exercises of Module 5: {answer cell: (visible test cell, hidden test cell)}.
+#: The metric exercises of Module 6: {answer cell: (visible test cell, hidden test cell)}.
 M5_METRICS = {
-    "05_prf": ("05_prf_tests", "05_prf_hidden"),
-    "05_rr": ("05_rr_tests", "05_rr_hidden"),
-    "05_ndcg": ("05_ndcg_tests", "05_ndcg_hidden"),
-    "05_evaluate": ("05_evaluate_tests", "05_evaluate_hidden"),
+    "06_prf": ("06_prf_tests", "06_prf_hidden"),
+    "06_rr": ("06_rr_tests", "06_rr_hidden"),
+    "06_ndcg": ("06_ndcg_tests", "06_ndcg_hidden"),
+    "06_evaluate": ("06_evaluate_tests", "06_evaluate_hidden"),
 }
 
 #: Every metric exercise answered by the kit's evaluate (``{ev}``: how the answer reaches it).
 M5_BY_KIT = {
-    "05_prf": """
+    "06_prf": """
 {prelude}
 def _kit(ranked, grades, k, names{default}):
     run = {{"q": {{d: -float(i) for i, d in enumerate(ranked)}}}}
@@ -967,22 +967,22 @@ def _kit(ranked, grades, k, names{default}):
 def precision_recall_f1(ranked, grades, k):
     return tuple(_kit(ranked, grades, k, [f"precision@{{k}}", f"recall@{{k}}", f"f1@{{k}}"]))
 """,
-    "05_rr": """
+    "06_rr": """
 def reciprocal_rank(ranked, grades, k):
     return _kit(ranked, grades, k, [f"mrr@{k}"])[0] if ranked else 0.0
 """,
-    "05_ndcg": """
+    "06_ndcg": """
 def ndcg_at_k(ranked, grades, k):
     return _kit(ranked, grades, k, [f"ndcg@{k}"])[0] if ranked else 0.0
 """,
-    "05_evaluate": """
+    "06_evaluate": """
 def evaluate_run(qrels, run, k=10):
     names = [f"{m}@{k}" for m in ("precision", "recall", "f1", "mrr", "ndcg")]
     return {n: float(v) for n, v in _EV(qrels, run, names).items()}
 """,
 }
 
-#: How a Module 5 delegator reaches metrics.evaluate: (prelude, default argument, callee).
+#: How a Module 6 delegator reaches metrics.evaluate: (prelude, default argument, callee).
 M5_EVASIONS = {
     "m5_evaluate": ("_EV = evaluate", "", "evaluate"),
     "m5_default_arg": ("_EV = evaluate", ", _ev=evaluate", "_ev"),
@@ -1008,11 +1008,11 @@ M5_EVASIONS = {
 }
 
 
-#: Module 5's re-ranker that reads the shop's relevance labels (``shop_truth``), hidden from
+#: Module 6's re-ranker that reads the shop's relevance labels (``shop_truth``), hidden from
 #: the grader's reading of the function: {student: answer cell}. Each behaves exactly like the
 #: solution here (the labels' cells are not run in these light notebooks, so the bonus is 0):
 #: only what the function reads differs from honest work.
-RERANK = "05_rerank"
+RERANK = "06_rerank"
 _LABELS = """
 try:
     _labels = {q: dict(v) for q, v in shop_truth.items()}
@@ -1053,13 +1053,13 @@ M5_LABEL_READERS = {
 
 
 def module5() -> dict[str, str]:
-    """Module 5's metric exercises done by the kit, one way per student; re-rankers that read
+    """Module 6's metric exercises done by the kit, one way per student; re-rankers that read
     the labels; an honest victim."""
     students = {}
     for name, (prelude, default, callee) in M5_EVASIONS.items():
         answers = {}
         for grade_id, code in M5_BY_KIT.items():
-            if grade_id == "05_prf":
+            if grade_id == "06_prf":
                 code = code.format(prelude=prelude, default=default, ev=callee)
             answers[grade_id] = textwrap.dedent(code).strip("\n")
         students[name] = _c.submission(M5, answers, _light)

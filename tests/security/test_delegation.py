@@ -130,7 +130,7 @@ def test_the_honest_solution_still_gets_full_marks(m2):
 
 
 def test_module5_metrics_through_the_kit_are_reported():
-    """Module 5's evaluate_run (whose hidden test checks delegation) done by metrics.evaluate,
+    """Module 6's evaluate_run (whose hidden test checks delegation) done by metrics.evaluate,
     directly, through one of its helpers, or disguised."""
     from recsys_kit import metrics
 
@@ -148,7 +148,7 @@ def test_module5_metrics_through_the_kit_are_reported():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("student", sorted(payloads.M5_EVASIONS))
 def test_module5_metrics_by_the_kit_get_no_hidden_point(m5, student):
-    """Every metric exercise of Module 5 answered by metrics.evaluate (directly, by a default
+    """Every metric exercise of Module 6 answered by metrics.evaluate (directly, by a default
     argument, by its private kernels, or resolved from a string with the sandbox's trap switched
     off): the visible tests pass (the kit is right), every hidden test gives nothing."""
     result = m5.results[student]
@@ -188,7 +188,7 @@ def test_the_student_package_ships_no_delegation_detector():
 
 # --- "the function must not read X" (names_used_by): what a reading of the function may miss ---
 
-#: Names Module 5's re-ranker must not read (its hidden test's list, abridged).
+#: Names Module 6's re-ranker must not read (its hidden test's list, abridged).
 LABELS = {"sim", "truth", "judged", "qrels", "shop_truth", "evaluate", "load_qrels"}
 _R = "def rerank_for_shoppers(run, products):\n    return "
 #: (evasion, cells): each makes rerank_for_shoppers read the labels without naming them in its
@@ -259,6 +259,6 @@ def test_a_reranker_reading_the_labels_gets_no_hidden_point(m5, student):
     """Each behaves exactly like the solution here; only what it reads differs."""
     result = m5.results[student]
     assert result.status == "graded", result.detail
-    assert m5.points(student, "05_rerank_tests") == 1.0, "control: it re-ranks like the solution"
-    assert m5.points(student, "05_rerank_hidden") == 0.0, result.cells
-    assert m5.points("z_victim_right", "05_rerank_hidden") == 3.0, m5.results["z_victim_right"]
+    assert m5.points(student, "06_rerank_tests") == 1.0, "control: it re-ranks like the solution"
+    assert m5.points(student, "06_rerank_hidden") == 0.0, result.cells
+    assert m5.points("z_victim_right", "06_rerank_hidden") == 3.0, m5.results["z_victim_right"]
