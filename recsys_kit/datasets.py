@@ -202,7 +202,7 @@ def _short(row: dict) -> str:
 def _read_csv(path: Path, file: str) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(
-            f"{file} not found at {path}. Fix: {REGENERATE} (needs "
+            f"{file} not found at {path}.{paths.override_hint(path)} Fix: {REGENERATE} (needs "
             f"`apt-get install dataset-fashion-mnist`) {RESTORE}, or pass path= to the loader."
         )
     try:
@@ -369,8 +369,8 @@ def load_images(path: str | Path | None = None) -> np.ndarray:
     path = Path(path) if path is not None else paths.minishop_dir() / "images.npy"
     if not path.is_file():
         raise FileNotFoundError(
-            f"images.npy not found at {path}. Fix: {REGENERATE} (needs "
-            f"`apt-get install dataset-fashion-mnist`) {RESTORE}."
+            f"images.npy not found at {path}.{paths.override_hint(path)} Fix: {REGENERATE} "
+            f"(needs `apt-get install dataset-fashion-mnist`) {RESTORE}."
         )
     try:
         arr = np.load(path, allow_pickle=False)
@@ -597,8 +597,9 @@ def _read_tsv(folder: Path, schema: Schema, url: str) -> pd.DataFrame:
     file = folder / schema.file
     if not file.is_file():
         raise FileNotFoundError(
-            f"{schema.file} not found in {folder}. Fix: download WANDS from {url} and pass "
-            f"the folder holding product.csv, query.csv and label.csv as path=."
+            f"{schema.file} not found in {folder}.{paths.override_hint(file)} Fix: download "
+            f"WANDS from {url} and pass the folder holding product.csv, query.csv and "
+            "label.csv as path=."
         )
     raw = pd.read_csv(file, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
     return validate(raw, schema, fix=_WANDS_FIX)
@@ -724,8 +725,9 @@ def _read_parquet(folder: Path, schema: Schema) -> pd.DataFrame:
     file = folder / schema.file
     if not file.is_file():
         raise FileNotFoundError(
-            f"{schema.file} not found in {folder}. Fix: download the Shopping Queries dataset "
-            f"from {ESCI_URL} and pass the folder holding {list(ESCI_FILES)} as path=."
+            f"{schema.file} not found in {folder}.{paths.override_hint(file)} Fix: download the "
+            f"Shopping Queries dataset from {ESCI_URL} and pass the folder holding "
+            f"{list(ESCI_FILES)} as path=."
         )
     try:
         import pyarrow  # noqa: F401  (pandas.read_parquet's engine)
