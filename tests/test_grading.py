@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import json
 import re
-import shutil
 import socket
 import threading
 import tomllib
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from coursecopy import A, copy_course, make_samples, right_answers, submit, variant
 from nbgrader.api import Gradebook
 
-from recsys_grader import executor
+from recsys_grader import executor, mainjob
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.autograde import autograde
@@ -39,52 +38,8 @@ from recsys_grader.sandbox import Limits, Sandbox, sandbox_support
 from recsys_grader.validate import validate
 from recsys_kit.paths import REPO_ROOT
 
-A = "00_orientation"
 # 8 s per cell leaves room for a loaded machine (Module 0's slowest cell takes well under 1 s)
 LIMITS = Limits(cell_timeout=8, notebook_timeout=120, memory_mb=1536)
-STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
-
-
-def _load_make_samples():
-    spec = importlib.util.spec_from_file_location(
-        "make_samples", REPO_ROOT / "grading" / "make_samples.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_samples = _load_make_samples()
-
-
-def copy_course(base: Path) -> Path:
-    """A copy of the course with Module 0 only; returns its course root."""
-    shutil.copytree(REPO_ROOT / "grading", base / "grading", ignore=shutil.ignore_patterns(*STATE))
-    shutil.copytree(REPO_ROOT / "solutions" / A, base / "solutions" / A)
-    shutil.copytree(REPO_ROOT / "course" / A, base / "course" / A)
-    return base / "grading"
-
-
-def variant(answers: dict[str, str], edit=None) -> str:
-    """The released Module 0 notebook with some answer cells replaced (a fake submission)."""
-    released = nbs.reference(nbs.read_notebook(make_samples.SOURCE)).released
-    return make_samples.fill_answers(released, answers, edit)
-
-
-def right_answers() -> dict[str, str]:
-    source = nbs.read_notebook(make_samples.SOURCE)
-    by_id = {
-        c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if "nbgrader" in c.metadata
-    }
-    return {
-        g: make_samples._solution(by_id[g].source) for g in (make_samples.EX1, make_samples.EX2)
-    }
-
-
-def submit(root: Path, student: str, text: str) -> None:
-    folder = root / "submitted" / student / A
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{A}.ipynb").write_text(text, encoding="utf-8")
 
 
 class CountingServer:
@@ -130,11 +85,18 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory, server):
-    """Course copy with the samples and extra cases autograded once: (root, {student: Result})."""
-    root = copy_course(tmp_path_factory.mktemp("course"))
-    release(root=str(root))
-    shutil.copytree(root / "samples", root / "submitted", ignore=shutil.ignore_patterns("*.csv"))
+def demo(tmp_path_factory):
+    """``recsys-course course`` on a course copy, once: (real root, demo root, exit code, lines)."""
+    real = copy_course(tmp_path_factory.mktemp("course"))
+    lines: list[str] = []
+    code = mainjob.run(limits=LIMITS, workers=2, root=str(real), log=lines.append)
+    return real, real.parent / mainjob.DEMO_DIR, code, lines
+
+
+@pytest.fixture(scope="session")
+def graded(demo, server):
+    """The demo course with the samples and extra cases autograded: (root, {student: Result})."""
+    _, root, _, _ = demo
     right = right_answers()
     # the kernel exits while running exercise 2's answer: later tests must not pass (nbgrader#427)
     submit(root, "dead_kernel", variant({**right, make_samples.EX2: "import os\nos._exit(1)"}))
@@ -142,8 +104,10 @@ def graded(tmp_path_factory, server):
     flood = "print('x' * 5_000_000)\nfor _i in range(2000):\n    print(_i)\n\n"
     submit(root, "megaprint", variant({**right, make_samples.EX1: flood + right[make_samples.EX1]}))
     submit(root, "network", variant({**right, make_samples.EX1: network_answer(server.port)}))
-    results = autograde(limits=LIMITS, workers=2, root=str(root), log=lambda line: None)
-    return root, {r.student: r for r in results}
+    extra = ["dead_kernel", "megaprint", "network"]
+    autograde(students=extra, limits=LIMITS, workers=2, root=str(root), log=lambda line: None)
+    stored = res.load(CourseLayout.load(root).results_file)
+    return root, {student: r for (student, _), r in stored.items()}
 
 
 def read_grades(root: Path) -> dict[str, dict[str, str]]:
