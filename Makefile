@@ -8,7 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup course test test-fast lint format release validate bench data clean-cache
+.PHONY: help setup course test test-fast lint format release validate bench bench-notebooks data \
+	clean-cache
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,7 +25,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv if missing and install the kit with its dev tools
 
-course: setup  ## set up, then run the main job on the embedded defaults
+course: setup  ## set up, then the demo: grade the sample students in demo/ (never in grading/)
 	$(BIN)/recsys-course course
 
 test: setup  ## the whole test suite (unit, notebooks, slow; GPU tests skip without a GPU)
@@ -47,6 +48,9 @@ validate: setup  ## solutions score full marks, untouched releases score zero
 
 bench: setup  ## benchmarks against FAISS, numpy, sentence-transformers, ranx, pytrec_eval
 	$(BIN)/python bench/bench_search.py
+
+bench-notebooks: setup  ## each released module graded cold under the grader, vs the 2-minute budget
+	$(BIN)/python bench/bench_notebooks.py
 
 data: setup  ## rebuild MiniShop byte for byte (needs: apt-get install dataset-fashion-mnist)
 	$(BIN)/python datasets/minishop_generator.py

@@ -193,8 +193,9 @@ def test_nothing_is_lost_and_nothing_is_silently_ignored(tmp_path, capsys):
     # an unknown student is an error, and leaves no phantom row anywhere
     assert _cli(root, "autograde", "--student", "nobody") == 2
     assert "unknown student(s) nobody" in capsys.readouterr().err
-    assert _cli(root, "report") == 2  # nothing to report yet: no results at all
+    assert _cli(root, "report") == 0  # nothing graded yet: an empty report
     assert not (root / "reports" / "results.json").exists()
+    assert "nobody" not in (root / "reports" / "grades.csv").read_text()
 
     # alice is graded through the formgrader's Autograde action (nbgrader's API, as its button)
     from nbgrader.apps import NbGraderAPI

@@ -88,8 +88,17 @@ def server():
 def demo(tmp_path_factory):
     """``recsys-course course`` on a course copy, once: (real root, demo root, exit code, lines)."""
     real = copy_course(tmp_path_factory.mktemp("course"))
+    # the real class already has a student and a gradebook: the demo must leave both alone
+    (real / "roster.csv").write_text("student_id,first_name,last_name,email\nreal,Rea,L,\n")
+    layout = CourseLayout.load(real)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        warnings.simplefilter("ignore")
+        gb.update_or_create_student("real")
+    before = {p.name: p.read_bytes() for p in real.iterdir() if p.is_file()}
     lines: list[str] = []
     code = mainjob.run(limits=LIMITS, workers=2, root=str(real), log=lines.append)
+    after = {p.name: p.read_bytes() for p in real.iterdir() if p.is_file()}
+    assert after == before, "the demo wrote into the real course root"
     return real, real.parent / mainjob.DEMO_DIR, code, lines
 
 
@@ -207,6 +216,30 @@ def test_samples_end_with_the_expected_statuses(graded):
     perfect = results["perfect"]
     auto = [c for c in perfect.cells.values() if c["status"] != "manual"]
     assert sum(c["points"] for c in auto) == sum(c["max"] for c in auto) == 7  # full marks
+
+
+@pytest.mark.notebooks
+def test_make_course_grades_the_samples_apart_from_the_real_course(demo):
+    real, root, code, lines = demo
+    text = "\n".join(lines)
+    assert code == 0, text
+    for state in ("submitted", "autograded", "feedback", "reports"):
+        assert not (real / state).exists(), f"the demo wrote {state}/ into the real course"
+    layout = CourseLayout.load(real)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        warnings.simplefilter("ignore")
+        assert [s.id for s in gb.students] == ["real"] and not gb.assignments
+    demo_layout = CourseLayout.load(root)
+    assert demo_layout.root == root and demo_layout.source == layout.source
+    assert "perfect" in (root / "roster.csv").read_text()
+    assert (root / "reports" / "report.html").is_file()
+    # the next steps: where the report is, the formgrader for written answers, a real class
+    steps = text[text.index("== next steps") :]
+    assert "reports/report.html" in steps and "not touched" in steps
+    assert "formgrader" in steps.lower() and "RECSYS_COURSE_ROOT=demo" in steps
+    for verb in ("import-roster", "collect", "autograde", "return-feedback", "export-grades"):
+        assert verb in steps, verb
+    assert "awaiting grading (perfect)" in text  # feedback written before a TA graded
 
 
 @pytest.mark.notebooks
@@ -468,3 +501,75 @@ def test_secret_lines_skip_generic_code_and_keep_distinctive_lines():
     assert nbs.secret_lines([block]) == ["assert ndcg_at_k(_qrels, _run, 10) == 0.8172"]
     shown = "assert ndcg_at_k(_qrels, _run, 10) == 0.8172"
     assert nbs.secret_lines([block], public=shown) == []
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def _chart_rows() -> list:
+    """Rows whose scores crowd the top bins (where a legend inside the axes would sit)."""
+    from recsys_grader.report import Row
+
+    rows = []
+    for i in range(12):
+        pending = i % 3 == 0
+        cells = {
+            "00_count_by_department_hidden": (2.0, 2.0),
+            "00_price_summary_hidden": (3.0 if i % 2 else 1.0, 3.0),
+            "00_metric_answer": (None if pending else 2.0, 2.0),
+        }
+        score = sum(p for p, _ in cells.values() if p is not None)
+        status = res.NEEDS_MANUAL if pending else res.GRADED
+        rows.append(Row(f"s{i}", A, status, score, 7.0, int(pending), "", cells))
+    return rows
+
+
+def _bars_under(fig, legend) -> list:
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    bars = [p for p in fig.axes[0].patches if p.get_height() > 0]
+    return [p for p in bars if p.get_window_extent().overlaps(box)]
+
+
+def test_report_legend_covers_no_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recsys_grader.report import score_histogram
+
+    fig = score_histogram(A, _chart_rows())
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()][1].startswith("awaiting grading")
+    assert not _bars_under(fig, legend)
+    # control: the same legend inside the axes, top right, does cover a bar (the check can fail)
+    inside = fig.axes[0].legend(fontsize=8, loc="upper right")
+    assert _bars_under(fig, inside)
+    plt.close(fig)
+
+
+def test_report_charts_show_pending_answers_as_awaiting_grading():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recsys_grader.report import exercise_chart
+
+    rows = _chart_rows()
+    fig = exercise_chart(A, rows)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[1] == "00_metric\n(4 awaiting grading)"  # 4 of 12 not graded yet
+    plt.close(fig)
+    # nobody graded yet: a marked slot, not a box at 0 %
+    for row in rows:
+        row.cells["00_metric_answer"] = (None, 2.0)
+    fig = exercise_chart(A, rows)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["awaiting grading\n(n=12)"]
+    assert len(fig.axes[0].lines) > 0 and all(
+        not (line.get_xdata().size and 1.7 < float(line.get_xdata()[0]) < 2.3)
+        for line in fig.axes[0].lines
+    )  # no box drawn at the written answer's position
+    plt.close(fig)
