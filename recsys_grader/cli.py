@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(verb=verb)
         # also accepted after the verb; SUPPRESS keeps a value given before it
         p.add_argument("--root", default=argparse.SUPPRESS, help="nbgrader course root")
-        if verb in ("release", "validate", "autograde", "feedback"):
+        if verb in ("import-roster", "export-grades"):
+            what = "CSV with a header row (an LMS export)" if verb == "import-roster" else "the CSV"
+            p.add_argument("file", metavar="FILE", help=what)
+        if verb in ("release", "validate", "autograde", "feedback", "export-grades"):
             p.add_argument(
                 "assignments",
                 nargs="*",
@@ -83,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help="only this student (repeatable)",
             )
         if verb == "import-roster":
-            p.add_argument("file", metavar="FILE", help="CSV with a header row (an LMS export)")
             p.add_argument(
                 "--id-column", default=None, metavar="NAME", help="header of the student id column"
             )
@@ -118,13 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help="nbgrader's exchange (default: Exchange.root of the course config)",
             )
         if verb == "export-grades":
-            p.add_argument("file", metavar="FILE", help="the CSV to write")
-            p.add_argument(
-                "assignments",
-                nargs="*",
-                metavar="ASSIGNMENT",
-                help="assignments (default: all graded)",
-            )
             p.add_argument(
                 "--missing-as-zero",
                 action="store_true",

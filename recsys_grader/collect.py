@@ -371,25 +371,26 @@ def _print(verb: str, assignment: str, outcome: TransferOutcome) -> None:
     )
 
 
-def run_collect(args) -> int:
-    """CLI entry (``recsys-course collect``): exit 1 when nothing new could be collected."""
-    if args.source is None and args.exchange is None:
-        raise CourseError("say where from: --from DIR (a folder of student folders) or --exchange")
-    if args.source is not None:
-        outcome = collect_folder(args.assignment, args.source, args.root)
+def _transfer(args, folder: str | None, by_folder, by_exchange, verb: str) -> TransferOutcome:
+    """Run the folder or the exchange variant of a verb, as the flags say, and print it."""
+    if folder is None and args.exchange is None:
+        raise CourseError(f"say where: {'--from' if verb == 'collected' else '--to'} DIR or "
+                          "--exchange [ROOT] (nbgrader's exchange)")  # fmt: skip
+    if folder is not None:
+        outcome = by_folder(args.assignment, folder, args.root)
     else:
-        outcome = collect_exchange(args.assignment, args.exchange or None, args.root)
-    _print("collected", args.assignment, outcome)
+        outcome = by_exchange(args.assignment, args.exchange or None, args.root)
+    _print(verb, args.assignment, outcome)
+    return outcome
+
+
+def run_collect(args) -> int:
+    """CLI entry (``recsys-course collect``): exit 1 when nothing could be collected."""
+    outcome = _transfer(args, args.source, collect_folder, collect_exchange, "collected")
     return 0 if outcome.done or outcome.unchanged else 1
 
 
 def run_return(args) -> int:
     """CLI entry (``recsys-course return-feedback``)."""
-    if args.dest is None and args.exchange is None:
-        raise CourseError("say where to: --to DIR or --exchange")
-    if args.dest is not None:
-        outcome = return_folder(args.assignment, args.dest, args.root)
-    else:
-        outcome = return_exchange(args.assignment, args.exchange or None, args.root)
-    _print("returned feedback to", args.assignment, outcome)
+    _transfer(args, args.dest, return_folder, return_exchange, "returned feedback to")
     return 0

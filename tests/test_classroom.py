@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -293,3 +294,22 @@ def test_collect_reports_what_it_does_not_take(tmp_path, capsys):
     assert stamp.strip().endswith("UTC")
     assert _cli(root, "collect", A) == 2  # neither --from nor --exchange
     assert _cli(root, "collect", A, "--exchange", str(tmp_path / "no-exchange")) == 2
+
+
+def test_fresh_course_has_a_working_exchange(tmp_path):
+    """The formgrader's "exchange directory does not exist" banner: not on a fresh course."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = copy_course(tmp_path)
+    assert not (root / "exchange").exists()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    assert api.exchange_missing is False and api.exchange_is_functional
+    shared = "/srv/nbgrader/exchange"  # a hub's exchange wins where it exists (docs/deploy.md)
+    expected = shared if os.path.isdir(shared) else str(root / "exchange")
+    assert api.exchange_root == expected
+    # the Autograde action never runs nbgrader's own (unsandboxed) execution
+    assert config.Autograde.autograde_preprocessors == []
+    assert config.Autograde.sanitize_preprocessors == ["recsys_grader.formgrader.TrustedAutograde"]
