@@ -138,13 +138,6 @@ def survey(
     return found, problems
 
 
-def find_submissions(
-    layout: CourseLayout, assignments: list[str], students: list[str] | None
-) -> list[Submission]:
-    """Submission folders for the given assignments (and students, when given)."""
-    return survey(layout, assignments, students)[0]
-
-
 def checked_reference(layout: CourseLayout, assignment: str) -> nbs.Reference:
     """The reference of an assignment, after checking that ``course/`` and the gradebook hold
     the same release (grading against tests the students never saw is refused).
@@ -274,8 +267,10 @@ def record(
         nbformat.write(executed, out_dir / f"{sub.assignment}.ipynb")
         # what nbgrader's release_feedback needs to match feedback to an exchange submission
         for name in EXCHANGE_FILES:
-            if (sub.folder / name).is_file():
-                shutil.copyfile(sub.folder / name, out_dir / name)
+            path = sub.folder / name
+            # small plain files only: a submission's symlink must not copy a host file here
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 4096:
+                shutil.copyfile(path, out_dir / name)
 
 
 def _summarise(

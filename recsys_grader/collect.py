@@ -153,6 +153,9 @@ def collect_folder(assignment: str, source: str | Path, root: str | None = None)
         if notebook is None:
             outcome.problems.append(f"{entry.name}: {note}")
             continue
+        if notebook.is_symlink():  # an archive's link could point anywhere on this machine
+            outcome.problems.append(f"{notebook}: a symbolic link, not collected")
+            continue
         if note:
             outcome.notes.append(f"{entry.name}: {note}")
         target = layout.submitted / entry.name / assignment
@@ -166,7 +169,8 @@ def collect_folder(assignment: str, source: str | Path, root: str | None = None)
         staging.mkdir(parents=True)
         shutil.copyfile(notebook, staging / f"{assignment}.ipynb")
         stamp = notebook.parent / "timestamp.txt"
-        text = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else _stamp(notebook)
+        plain = stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size <= 100
+        text = stamp.read_text(encoding="utf-8").strip() if plain else _stamp(notebook)
         (staging / "timestamp.txt").write_text(text + "\n", encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
