@@ -149,8 +149,12 @@ def grade_cold(assignment: str, timeout: int) -> dict:
     event = events[0] if events else {"error": "no result"}
     out["error"] = event.get("error") or event.get("run_error")
     if event.get("verdicts"):
-        scores = cellscores.from_verdicts(event["verdicts"])
-        out["score"] = sum(s.points or 0.0 for s in scores.values())
+        # autograded points only (written answers await a person): a perfect run has all
+        auto = [
+            s for s in cellscores.from_verdicts(event["verdicts"]).values() if s.points is not None
+        ]
+        out["score"] = sum(s.points for s in auto)
+        out["max"] = sum(s.max_points for s in auto)
     out["insecure"] = insecure
     return out
 
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     peer = next((r["cpu"] for a, r, _ in rows if a.startswith("00_")), None)
     print()
     print("| module | wall s | CPU judge s | CPU sandbox s | idle 2-core estimate s | "
-          "within 120 s | x module 0 (CPU) | score | load before -> after |")  # fmt: skip
+          "within 120 s | x module 0 (CPU) | autograded points | load before -> after |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     for assignment, r, _ in rows:
         low = max(r["cpu_judge"], r["cpu_sandbox"], r["cpu"] / 2)
