@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> None:
               f"(load {result['load_before']} -> {result['load_after']})", flush=True)  # fmt: skip
     peer = next((r["cpu"] for a, r, _ in rows if a.startswith("00_")), None)
     print()
-    print("| module | wall s | CPU judge s | CPU sandbox s | idle 2-core estimate s | "
-          "within 120 s | x module 0 (CPU) | autograded points | load before -> after |")  # fmt: skip
+    print("| module | wall s | CPU judge s | CPU sandbox s | idle 2-core estimate s | within "
+          "120 s | x module 0 (CPU) | autograded points | load before -> after |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     for assignment, r, _ in rows:
         low = max(r["cpu_judge"], r["cpu_sandbox"], r["cpu"] / 2)
