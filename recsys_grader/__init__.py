@@ -17,14 +17,6 @@ from __future__ import annotations
 import os
 import sys
 
-try:
-    import nbgrader  # noqa: F401
-except ImportError as exc:  # the student install: say how to get the grader's dependencies
-    raise ImportError(
-        "recsys_grader needs the instructor extra (nbgrader): run "
-        '`pip install -e ".[instructor]"` from the course repository'
-    ) from exc
-
 # nbgrader runs `alembic` (gradebook migrations) and Jupyter runs kernels through PATH: make the
 # tools of this interpreter's environment win even when the venv is not activated.
 _BIN = os.path.dirname(sys.executable)

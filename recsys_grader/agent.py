@@ -32,6 +32,46 @@ def _fingerprint(value: Any) -> str | None:
         return None
 
 
+def _snapshot(value: Any) -> Any:
+    """What the argument held before the call (a copy, or a digest when copying is awkward)."""
+    import copy
+
+    try:
+        if hasattr(value, "clone") and type(value).__module__.split(".")[0] == "torch":
+            return ("copy", value.detach().clone())
+        return ("copy", copy.deepcopy(value))
+    except Exception:  # noqa: BLE001 (an argument that cannot be copied is hashed instead)
+        return ("digest", _fingerprint(value))
+
+
+def _changed(value: Any, snapshot: tuple) -> bool:
+    """Whether the call changed the argument in place."""
+    kind, before = snapshot
+    if kind == "digest":
+        return _fingerprint(value) != before
+    try:
+        top = type(value).__module__.split(".")[0]
+        if top == "pandas":
+            return type(value) is not type(before) or not value.equals(before)
+        if top == "numpy":
+            import numpy as np
+
+            return (
+                value.shape != before.shape
+                or value.dtype != before.dtype
+                or not np.array_equal(value, before, equal_nan=value.dtype.kind in "fc")
+            )
+        if top == "torch":
+            import torch
+
+            return value.shape != before.shape or not torch.equal(value.detach(), before)
+        if top == "scipy":
+            return value.shape != before.shape or (value != before).nnz > 0
+        return bool(value != before)
+    except Exception:  # noqa: BLE001 (a comparison that fails: fall back to the digest)
+        return _fingerprint(value) != _fingerprint(before)
+
+
 def _mutable(value: Any) -> bool:
     name = type(value).__module__.split(".")[0]
     return isinstance(value, list | dict | set) or name in ("numpy", "pandas", "torch", "scipy")
@@ -109,7 +149,7 @@ def handle(request: dict, namespace: dict) -> dict:
         return {"bad_arguments": f"{type(exc).__name__}: {exc}"[:500]}
     watched = [(i, a) for i, a in enumerate(args) if _mutable(a)]
     watched += [(k, v) for k, v in kwargs.items() if _mutable(v)]
-    before = {key: _fingerprint(v) for key, v in watched}
+    before = {key: _snapshot(v) for key, v in watched}
     grad_inputs = [t for _, t in wire.tensor_leaves((args, kwargs)) if _requires_grad(t)]
     from recsys_grader.testing import references_disabled, resolve_forbidden
 
@@ -128,8 +168,7 @@ def handle(request: dict, namespace: dict) -> dict:
         answer["value"] = {"$t": "unserializable", "type": type(result).__qualname__}
     mutated = {}
     for key, value in watched:
-        after = _fingerprint(value)
-        if after != before[key]:
+        if _changed(value, before[key]):
             try:
                 mutated[str(key)] = {"int": isinstance(key, int), "v": wire.encode(value)}
             except (wire.WireError, RecursionError):
@@ -170,8 +209,19 @@ def _requires_grad(value: Any) -> bool:
 
 def serve(request_path: str, response_path: str) -> None:
     """Read a request file, answer it, write the response file (called by the executor)."""
+    import gc
+    import sys
+
     from IPython import get_ipython
 
+    # the notebook's last error keeps its frames (and their memory: a cell that ran out of
+    # memory holds it all) alive for %debug; release them before working
+    held = getattr(sys, "last_traceback", None) is not None
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            setattr(sys, name, None)
+    if held:
+        gc.collect()
     with open(request_path, encoding="utf-8") as fh:
         request = json.load(fh)
     shell = get_ipython()

@@ -323,6 +323,7 @@ def autograde(
     root: str | None = None,
     log: Callable[[str], None] = print,
     insecure: bool = False,
+    cluster: object = None,
 ) -> list[res.Result]:
     """Grade submissions (all by default) and record the outcomes.
 
@@ -334,6 +335,9 @@ def autograde(
         root: course root (default ``grading/``).
         log: where progress lines go.
         insecure: grade without a sandbox where bubblewrap is missing (trusted notebooks only).
+        cluster: grade on a Dask cluster: ``"local:N"``, a scheduler address or a
+            ``distributed.Client`` (:mod:`recsys_grader.cluster`); ``workers`` is then the
+            sandboxes at once on each worker.
 
     Returns:
         One result per graded submission, plus ``missing`` for each roster student without a
@@ -452,10 +456,27 @@ def autograde(
         shown = "-" if result.score is None else f"{result.score:g}/{result.max_score:g}"
         log(f"{sub.student}/{sub.assignment}: {result.status} {shown} {result.detail}".rstrip())
 
+    runnable = {j.key: j for j in jobs if j.prepared is not None}
+    batches = {
+        layout.source_notebook(a): [
+            judge.JudgeJob(k, j.prepared, j.code)
+            for k, j in runnable.items()
+            if j.submission.assignment == a
+        ]
+        for a in selected
+    }
+    if cluster:  # connects and checks every worker's course files and sandbox now
+        from recsys_grader.cluster import grade_on_cluster
+
+        events = grade_on_cluster(cluster, batches, limits, workers, insecure, log)
+    else:
+        events = (
+            e for s, b in batches.items() for e in judge.run_judge(s, b, limits, workers, insecure)
+        )
     for job in jobs:
         if job.prepared is None:
             finish(job, None)
-    if any(j.prepared is not None for j in jobs) and not insecure:
+    if any(j.prepared is not None for j in jobs) and not insecure and not cluster:
         available, why = sandbox_support()
         if not available:
             raise SandboxUnavailable(
@@ -463,16 +484,8 @@ def autograde(
                 "bubblewrap), or pass --insecure to grade without isolation (trusted notebooks "
                 "only)"
             )
-    for assignment in selected:
-        runnable = {
-            j.key: j
-            for j in jobs
-            if j.prepared is not None and j.submission.assignment == assignment
-        }
-        batch = [judge.JudgeJob(k, j.prepared, j.code) for k, j in runnable.items()]
-        source = layout.source_notebook(assignment)
-        for event in judge.run_judge(source, batch, limits, workers, insecure):
-            finish(runnable[event["key"]], event)
+    for event in events:  # recorded here, in this process only (one gradebook writer)
+        finish(runnable[event["key"]], event)
     missing = [o for o in outcomes if o.status == res.MISSING]
     if missing:
         res.update(layout.results_file, missing)
@@ -553,6 +566,7 @@ def run(args) -> int:
         args.workers,
         args.root,
         insecure=args.insecure,
+        cluster=args.cluster,
     )
     if results:
         print_table(results)

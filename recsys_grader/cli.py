@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
             from recsys_grader.mainjob import SAMPLE_LIMITS
 
             add_limit_arguments(p, SAMPLE_LIMITS)
+        if verb == "autograde":
+            p.add_argument(
+                "--cluster",
+                default=None,
+                metavar="ADDRESS",
+                help="grade on a Dask cluster: its scheduler address (tcp://host:8786), or "
+                "local:N for N worker processes here; --workers is then per worker",
+            )
         if verb in ("autograde", "feedback"):
             p.add_argument(
                 "--student",
@@ -149,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit code.
     """
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:  # the student install: say how to get the grader's dependencies
+        print(
+            "recsys-course needs the instructor extra (nbgrader): run "
+            '`pip install -e ".[instructor]"` from the course repository',
+            file=sys.stderr,
+        )
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(f"recsys_grader.{VERBS[args.verb][0]}")

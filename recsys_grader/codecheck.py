@@ -429,3 +429,47 @@ def code_problems(
             checker.visit(node)
         problems += checker.problems
     return list(dict.fromkeys(problems))
+
+
+def names_in_function(cells: list[tuple[str, str]], name: str) -> tuple[set[str], list[str]]:
+    """The names the student's function ``name`` reads, following the student's own functions
+    it calls, and the dynamic features anywhere in the student's code that could hide a read.
+
+    Args:
+        cells: ``(label, source)`` of the cells the student wrote.
+        name: the function.
+
+    Returns:
+        (names, problems); names is empty when no such function is defined.
+    """
+    defs: dict[str, ast.AST] = {}
+    problems: list[str] = []
+    for label, source in cells:
+        python, issues = _python(source)
+        problems += [f"{label}: {i}" for i in issues]
+        try:
+            tree = ast.parse(python)
+        except SyntaxError as exc:
+            problems.append(f"{label}: a syntax error at line {exc.lineno} hides the code")
+            continue
+        checker = _Checker(label, _Reach([]), {})
+        for node in tree.body:
+            checker.visit(node)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                defs[node.name] = node  # the last definition wins, as in the notebook
+        problems += [p for p in checker.problems if "reaches" not in p]
+    names: set[str] = set()
+    todo, done = [name], set()
+    while todo:
+        current = todo.pop()
+        if current in done or current not in defs:
+            continue
+        done.add(current)
+        for node in ast.walk(defs[current]):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+                if node.id in defs:
+                    todo.append(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+    return names, list(dict.fromkeys(problems))

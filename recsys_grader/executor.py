@@ -281,6 +281,11 @@ def _execute_one(client, index, cell, output_cap, memory_mb, state) -> None:  # 
     _mark(cell, TIMEOUT if "CellTimeoutError" in enames else ERROR if enames else OK)
 
 
+#: Imports the agent needs, done before the notebook runs.
+_WARM_UP = (
+    "__import__('recsys_grader.agent'); __import__('recsys_grader.testing'); "
+    "__import__('recsys_grader.codecheck'); __import__('pyarrow.ipc')"
+)
 #: The code the executor runs in the kernel to answer one request of the grader.
 _AGENT_CALL = '__import__("recsys_grader.agent", fromlist=["serve"]).serve({req!r}, {resp!r})'
 
@@ -312,7 +317,12 @@ def _answer(client, nb: NotebookNode, request: dict, calls: Path, died: str | No
     try:
         answer = json.loads(resp.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"status": "no_answer"}
+        errors = [
+            f"{o.get('ename')}: {o.get('evalue')}"[:300]
+            for o in cell.outputs
+            if o.get("output_type") == "error"
+        ]
+        return {"status": "no_answer", "errors": errors}
     return {"status": "ok", "answer": answer}
 
 
@@ -371,6 +381,15 @@ def serve() -> int:
 
     try:
         with client.setup_kernel():
+            # the agent's imports happen now, before any student code and outside any budget
+            # (an import cut short by a timeout would leave half-initialised modules behind)
+            warm = nbformat.v4.new_code_cell(_WARM_UP)
+            nb.cells.append(warm)
+            client.timeout = max(300, cell_timeout)
+            with contextlib.suppress(Exception):
+                client.execute_cell(warm, len(nb.cells) - 1, store_history=False)
+            nb.cells.pop()
+            client.timeout = cell_timeout
             _execute_all(client, nb, output_cap, int(run["memory_mb"]), state, checkpoint)
             wire.send(chan_out, {"op": "executed", "notebook": json.loads(nbformat.writes(nb))})
             answer_requests()

@@ -81,11 +81,15 @@ class Verdict:
 
 
 class GradingInterrupted(BaseException):  # noqa: N818 (BaseException: test code cannot catch it)
-    """A call to the student's code ran out of time or the sandbox is gone."""
+    """A call to the student's code ran out of time or the sandbox is gone.
 
-    def __init__(self, status: str, message: str) -> None:
+    ``detail`` (instructors only) may hold what the student's kernel reported.
+    """
+
+    def __init__(self, status: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 class StudentRaised(Exception):  # noqa: N818
@@ -185,6 +189,7 @@ class Student:
                 UNAVAILABLE,
                 "the grader's call could not run in your kernel (did your "
                 "notebook replace IPython hooks, or delete the function?)",
+                "; ".join(str(e) for e in reply.get("errors", []))[:2000],
             )
         return answer
 
@@ -215,8 +220,9 @@ class Student:
             raise TypeError(f"{name!r} is a {answer['not_callable']}, not a function")
         if "bad_arguments" in answer:
             raise GradingInterrupted(
-                UNAVAILABLE, f"the test's arguments could not be rebuilt in your notebook "
-                f"({answer['bad_arguments']})"
+                UNAVAILABLE,
+                f"the test's arguments could not be rebuilt in your notebook "
+                f"({answer['bad_arguments']})",
             )
         _write_back(args, kwargs, answer.get("mutated") or {})
         if "raised" in answer:
@@ -465,7 +471,8 @@ class Judge:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 exec(compiled, ns)  # noqa: S102 (instructor-written test code, trusted)
         except GradingInterrupted as exc:
-            return Verdict(grade_id, 0.0, points, exc.status, str(exc), str(exc))
+            detail = f"{exc}\n{exc.detail}".strip()
+            return Verdict(grade_id, 0.0, points, exc.status, str(exc), detail)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 (a failing test is any exception)
@@ -491,7 +498,10 @@ class Session:
 
     def __init__(self, judge: Judge, student: Student, submission: NotebookNode | None) -> None:
         self.judge, self.student = judge, student
-        self.namespace = dict(judge.namespace)
+        # each submission gets its own copy of every mutable value: neither a test's own code
+        # nor a student's function that changes its arguments (whose changes are replayed
+        # here) can alter what the next test or the next student sees
+        self.namespace = {k: _private(v) for k, v in judge.namespace.items()}
         student.namespace, student._names = judge.namespace, None
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)
@@ -535,6 +545,21 @@ class Session:
             elif grade_id not in self.verdicts:
                 self.test(grade_id)
         return {g: self.verdicts[g] for g in self.cells if g in self.verdicts}
+
+
+def _private(value: Any) -> Any:
+    """A deep copy of plain mutable data (containers, arrays, frames, tensors); others as is."""
+    top = type(value).__module__.split(".")[0]
+    if (
+        isinstance(value, list | dict | set)
+        or (top in ("numpy", "pandas", "scipy") and hasattr(value, "copy"))
+        or (top == "torch" and type(value).__name__ == "Tensor")
+    ):
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 (an object that cannot be copied is shared as is)
+            return value
+    return value
 
 
 def _failing_line(exc: BaseException, filename: str) -> int:
@@ -750,11 +775,17 @@ def run_judge(
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         errors = Path(tmp) / "judge.err"
         with open(errors, "wb") as err:
+            from recsys_grader.sandbox import _CHECKED, sandbox_support
+
+            env = dict(os.environ)
+            if not insecure and sandbox_support()[0]:
+                env[_CHECKED] = "1"
             proc = subprocess.Popen(
                 [sys.executable, "-m", "recsys_grader.judge", str(spec_path)],
                 stdout=subprocess.PIPE,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
             seen = set()
             for line in proc.stdout:

@@ -67,6 +67,8 @@ ETC_FILES = (
     "mime.types",
 )
 SANDBOX_TMP = "/tmp"
+#: Set by the grader for the judge process it starts once bubblewrap was probed successfully.
+_CHECKED = "RECSYS_SANDBOX_PROBED"
 SANDBOX_HOME = "/tmp/home"
 
 
@@ -263,6 +265,8 @@ def sandbox_support() -> tuple[bool, str]:
     """
     if not sys.platform.startswith("linux"):
         return False, f"bubblewrap needs Linux (this is {sys.platform})"
+    if os.environ.get(_CHECKED) == "1":  # the grader that started this process probed already
+        return True, ""
     missing = [t for t in ("bwrap", "prlimit", "setpriv") if shutil.which(t) is None]
     if missing:
         return False, f"missing {', '.join(missing)} (apt-get install bubblewrap util-linux)"

@@ -83,6 +83,37 @@ def sandbox_object(factory: Callable, *args: Any, **kwargs: Any) -> Any:
     return obj
 
 
+def names_used_by(fn: Callable) -> set[str]:
+    """Every name the code of ``fn`` reads (globals, attributes), with the student's own
+    helper functions it calls followed: for tests such as "the re-ranker must not read the
+    labels". Works on a graded student's function (its source, read by the grader) and on a
+    local function (its bytecode).
+
+    Raises:
+        DelegationError: when the code uses features that hide what it reads (``exec``,
+            ``globals()``, a computed ``getattr``...).
+    """
+    remote = getattr(fn, "__recsys_remote__", None)
+    if remote is not None:
+        from recsys_grader.codecheck import names_in_function
+
+        names, problems = names_in_function(remote.student.code_cells, fn.__name__)
+        if problems:
+            raise DelegationError(
+                "the grader cannot tell what your code reads: " + "; ".join(problems[:5])
+            )
+        return names
+    found: set[str] = set()
+    stack = [getattr(fn, "__code__", None)]
+    while stack:
+        code = stack.pop()
+        if code is None:
+            continue
+        found |= set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
+        stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return found
+
+
 def forbidden_names(forbidden: Iterable[Any]) -> list[str]:
     """``module:qualname`` of each forbidden kit function or class (sent to the sandbox)."""
     names = []

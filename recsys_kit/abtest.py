@@ -7,6 +7,11 @@ al. 2015): a user shown a ranked list examines rank ``r`` (1-based) with probabi
 from the qrels, unjudged = 0); a click leads to a purchase with probability
 ``purchase_given_click[grade]``. Clicks and purchases are independent across ranks.
 
+Because this click model reads the same qrels as the offline metrics, a ranker that wins offline
+wins here by construction: use it to exercise the statistics, and
+:class:`recsys_kit.simulator.ShopperSimulator` (shoppers with latent tastes, budgets and position
+bias, and the queries' intents) to compare rankers online; its sessions have the same columns.
+
 Session outcomes (:func:`simulate_ab_test`): each session draws a query uniformly and an arm
 (A or B, 50/50 by default). ``ctr`` is the share of sessions with at least one click and
 ``conversion`` the share with at least one purchase (both binary per session, so the
@@ -94,7 +99,13 @@ class PositionBasedClickModel:
         return out
 
 
-def _ranked(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
+def ranked_ids(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
+    """The ranked doc ids a ranker shows for a query (a run: by score, ties by id).
+
+    Example:
+        >>> list(ranked_ids({"q": {"b": 1.0, "a": 1.0, "c": 2.0}}, "q"))
+        ['c', 'a', 'b']
+    """
     if isinstance(ranker, Mapping):
         from recsys_kit.hybrid import ranked_docs
 
@@ -102,6 +113,39 @@ def _ranked(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
     if callable(ranker):
         return ranker(qid)
     raise TypeError("a ranker must be a function query_id -> [doc ids] or a run dict")
+
+
+def draw_sessions(
+    queries: Sequence[Hashable],
+    n_sessions: int,
+    seed: int,
+    k: int,
+    share_b: float | None = 0.5,
+) -> tuple[list, np.random.Generator, np.ndarray, np.ndarray]:
+    """Check a simulation's settings and draw each session's arm and query.
+
+    Args:
+        queries: query ids, drawn uniformly with replacement.
+        n_sessions, k: sessions and results per page (>= 1).
+        seed: random seed.
+        share_b: probability of arm B; ``None`` draws no arm (one ranker, all arm 0).
+
+    Returns:
+        ``(queries as a list, the generator for further draws, arm (0/1), query index)``.
+    """
+    if n_sessions <= 0 or k <= 0:
+        raise ValueError("n_sessions and k must be >= 1")
+    if share_b is not None and not 0.0 < share_b < 1.0:
+        raise ValueError(f"share_b must be in (0, 1), got {share_b}")
+    queries = list(queries)
+    if not queries:
+        raise ValueError("queries is empty; pass the query ids to simulate")
+    rng = np.random.default_rng(seed)
+    if share_b is None:
+        arm = np.zeros(n_sessions, dtype=np.int64)
+    else:
+        arm = (rng.random(n_sessions) < share_b).astype(np.int64)
+    return queries, rng, arm, rng.integers(0, len(queries), n_sessions)
 
 
 def simulate_ab_test(
@@ -131,23 +175,14 @@ def simulate_ab_test(
         ``purchases`` (counts), ``clicked``, ``purchased`` (0/1) and ``first_click_rank``
         (1-based, 0 if no click).
     """
-    if n_sessions <= 0 or k <= 0:
-        raise ValueError("n_sessions and k must be >= 1")
-    if not 0.0 < share_b < 1.0:
-        raise ValueError(f"share_b must be in (0, 1), got {share_b}")
-    queries = list(queries)
-    if not queries:
-        raise ValueError("queries is empty; pass the query ids to simulate")
+    queries, rng, arm, qi = draw_sessions(queries, n_sessions, seed, k, share_b)
     # (arm, query) -> click and purchase probabilities per rank, computed once
     probs = np.stack(
         [
-            np.stack([click_model.probabilities(q, _ranked(r, q), k) for q in queries])
+            np.stack([click_model.probabilities(q, ranked_ids(r, q), k) for q in queries])
             for r in (ranker_a, ranker_b)
         ]
     )  # (2, n_queries, 2, k)
-    rng = np.random.default_rng(seed)
-    arm = (rng.random(n_sessions) < share_b).astype(np.int64)
-    qi = rng.integers(0, len(queries), n_sessions)
     p = probs[arm, qi]  # (n_sessions, 2, k)
     clicks = rng.random((n_sessions, k)) < p[:, 0]
     buys = clicks & (rng.random((n_sessions, k)) < p[:, 1])
@@ -300,6 +335,8 @@ def sample_size(
 
 __all__ = [
     "PositionBasedClickModel",
+    "ranked_ids",
+    "draw_sessions",
     "simulate_ab_test",
     "lift_ci",
     "two_proportion_ztest",

@@ -65,7 +65,15 @@ COL_POSITION = "position"  # rank at which the product was shown (position bias)
 COL_SPLIT = "split"  # "train" or "test" (time-based)
 EVENTS = ("view", "click", "cart", "purchase", "rating")
 #: Implicit-feedback strength of each event, used by collaborative filtering defaults.
-EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0, "rating": 4.0}
+# "review": an Amazon-style review (recsys_kit.cf.load_amazon_sequences): one 0/1 interaction.
+EVENT_WEIGHTS = {
+    "view": 1.0,
+    "click": 2.0,
+    "cart": 3.0,
+    "purchase": 5.0,
+    "rating": 4.0,
+    "review": 1.0,
+}
 SPLITS = ("train", "test")
 
 # --- models and defaults ---------------------------------------------------------------------
@@ -75,6 +83,8 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MULTILINGUAL_TEXT_MODEL = "intfloat/multilingual-e5-small"
 DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
 DEFAULT_BATCH_SIZE = 64
+#: Texts per task of a distributed batch encoding (``encoders.encode_distributed``).
+DEFAULT_PARTITION_SIZE = 10_000
 DEFAULT_K = 10
 SEED = 42
 

@@ -44,6 +44,8 @@ __all__ = [
     "load_users",
     "load_interactions",
     "load_images",
+    "load_shoppers",
+    "load_intents",
     "qrels_dict",
     "product_text",
     "train_test_split",
@@ -102,6 +104,18 @@ class Schema:
 
 _NONEMPTY = r".*\S.*"
 _CATEGORICAL = dict(kind="str", pattern=r"[a-z][a-z\- ]*")
+_VALUES = r"[a-z][a-z\- ]*(\|[a-z][a-z\- ]*)*"  # categorical values joined by "|"
+_OPTIONAL_VALUES = _VALUES + "|"
+
+
+def _key_of(name: str, pattern: str, file: str) -> Column:
+    """A one-row-per-id column that must exist in the sibling ``file`` (latent tables)."""
+    return Column(name, pattern=pattern, unique=True, references=(file, name))
+
+
+#: Catalog columns an intent may constrain (``intents.csv``; values joined by "|").
+INTENT_ATTRIBUTES = (C.COL_BRAND, C.COL_COLOR, C.COL_STYLE, C.COL_MATERIAL, C.COL_SEASON,
+                     C.COL_GENDER)  # fmt: skip
 
 SCHEMAS: dict[str, Schema] = {
     "catalog": Schema(
@@ -174,6 +188,34 @@ SCHEMAS: dict[str, Schema] = {
             Column(C.COL_POSITION, kind="int", min=0),
             Column(C.COL_SPLIT, allowed=C.SPLITS),
         ),
+    ),
+    # The online simulator's truth (recsys_kit.simulator): never a feature of a model.
+    "shoppers": Schema(
+        "shoppers.csv",
+        (
+            _key_of(C.COL_USER_ID, r"U\d{4}", "users.csv"),
+            Column("price_sensitivity", kind="float", min=0.0),
+            Column("budget", kind="float", min=0.01),
+            Column("colors", pattern=_VALUES),
+            Column("styles", pattern=_VALUES),
+            Column("position_bias", kind="float", min=0.0, max=5.0),
+            Column("activity", kind="float", min=0.0),
+            *(Column(f"affinity_{d}", kind="float", min=0.0, max=1.0) for d in C.DEPARTMENTS),
+        ),
+        key=(C.COL_USER_ID,),
+    ),
+    "intents": Schema(
+        "intents.csv",
+        (
+            _key_of(C.COL_QUERY_ID, r"Q\d{4}", "queries.csv"),
+            Column("categories", pattern=_VALUES),
+            Column("close", pattern=_OPTIONAL_VALUES, nullable=True),
+            Column("complements", pattern=_OPTIONAL_VALUES, nullable=True),
+            *(Column(col, pattern=r"[^|]+(\|[^|]+)*|", nullable=True) for col in INTENT_ATTRIBUTES),
+            Column("max_price", kind="float", min=0.01, nullable=True),
+            Column("min_rating", kind="float", min=1.0, max=5.0, nullable=True),
+        ),
+        key=(C.COL_QUERY_ID,),
     ),
 }
 
@@ -443,6 +485,43 @@ def load_interactions(path: str | Path | None = None) -> pd.DataFrame:
     if bad.any():
         _fail("interactions.csv", C.COL_RATING, "must be 1-5 for rating events and empty "
               "otherwise", df, bad, REGENERATE)  # fmt: skip
+    return df
+
+
+def load_shoppers(path: str | Path | None = None) -> pd.DataFrame:
+    """Latent shopper preferences: the truth of the online simulator, **not** a model feature.
+
+    One row per user: ``price_sensitivity`` (utility lost per unit of log(price / category
+    median)), ``budget`` (multiple of the category median price above which buying gets
+    unlikely), ``colors`` and ``styles`` (three preferred values each, joined by "|"),
+    ``position_bias`` (examination probability ``rank ** -position_bias``), ``activity``
+    (sessions per year) and ``affinity_<department>`` (department browsing probabilities).
+    A recommender that reads this file is reading the answer key; use it only to simulate
+    shoppers (``recsys_kit.simulator``).
+
+    Example:
+        >>> int(load_shoppers()["colors"].str.count("[|]").max())
+        2
+    """
+    return _load("shoppers", path)[0]
+
+
+def load_intents(path: str | Path | None = None) -> pd.DataFrame:
+    """The structured intent behind each query: what the labelling rules and the simulator read.
+
+    Columns: ``query_id``; ``categories`` (Exact categories), ``close`` (Substitute categories)
+    and ``complements`` (Complement categories), joined by "|"; one column per attribute of
+    :data:`INTENT_ATTRIBUTES` holding its allowed values ("" = no constraint); ``max_price``
+    and ``min_rating`` (NaN = none). Empty text cells are returned as "".
+
+    Example:
+        >>> intents = load_intents().set_index("query_id")
+        >>> intents.loc[load_queries().set_index("query").loc["美妆推荐", "query_id"], "min_rating"]
+        np.float64(4.0)
+    """
+    df, _ = _load("intents", path)
+    text = ["close", "complements", *INTENT_ATTRIBUTES]
+    df[text] = df[text].fillna("")
     return df
 
 

@@ -45,11 +45,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from recsys_kit import constants as C
 from recsys_kit import datasets, hybrid, scoring
 from recsys_kit.lexical import BM25Index
+from recsys_kit.progress import progress, progress_bar
 
 __all__ = ["RANKERS", "SIGNALS", "DEFAULT_WEIGHTS", "SearchExplorer", "stratified_subset"]
 
@@ -199,7 +199,7 @@ class SearchExplorer:
         rows = self.catalog.pop("_row").to_numpy()
         self.images = self._load_images(images)
 
-        steps = tqdm(total=4, desc="building search explorer", disable=not show_progress)
+        steps = progress_bar(4, "building search explorer", not show_progress)
         steps.set_postfix_str("encoder")
         if encoder is None:
             from recsys_kit.encoders import TextEncoder  # heavy import, only when needed
@@ -251,12 +251,8 @@ class SearchExplorer:
         chunk = C.DEFAULT_BATCH_SIZE
         parts = [
             np.asarray(self.encoder.encode(texts[i : i + chunk]), dtype=np.float32)
-            for i in tqdm(
-                range(0, len(texts), chunk),
-                desc="encoding products",
-                unit="batch",
-                disable=not show_progress,
-                leave=False,
+            for i in progress(
+                range(0, len(texts), chunk), "encoding products", not show_progress, unit="batch"
             )
         ]
         return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)

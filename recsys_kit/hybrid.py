@@ -146,6 +146,27 @@ def weighted_fusion(
     return fused
 
 
+def with_prior(
+    run: Mapping[Hashable, Mapping[Hashable, float]],
+    prior: Mapping[Hashable, float],
+    weight: float,
+) -> Run:
+    """Re-rank each query's candidates by ``(1 - weight) x relevance + weight x prior``.
+
+    Both parts are min-max normalised per query (:func:`weighted_fusion`); the prior is a
+    query-independent value of each doc (its rating, price fit, popularity, ...). A doc missing
+    from ``prior`` gets 0 from it.
+
+    Example:
+        >>> with_prior({"q": {"a": 2.0, "b": 1.0}}, {"a": 0.0, "b": 1.0}, 0.6)["q"]
+        {'a': 0.4, 'b': 0.6}
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    prior_scores = {q: {d: float(prior.get(d, 0.0)) for d in docs} for q, docs in run.items()}
+    return weighted_fusion([run, prior_scores], [1.0 - weight, weight])
+
+
 def to_run(
     query_ids: Sequence[Hashable],
     scores: Any,

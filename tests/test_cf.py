@@ -403,15 +403,42 @@ def test_load_amazon_sequences_fixture():
     lines = cf.amazon_fixture_path().read_text().split("\n")
     n_items = sum(len(line.split()) - 1 for line in lines if line.strip())
     assert len(df) == n_items and df["user_id"].nunique() == 5
-    assert set(df["event"]) == {"purchase"}
+    assert set(df["event"]) == {"review"}
     first = df[df["user_id"] == "A1QXWZ0H3C8N"]
     assert first["timestamp"].tolist() == list(range(6))
     assert first["split"].tolist() == ["train"] * 5 + ["test"]
     assert (df.groupby("user_id")["split"].apply(lambda s: (s == "test").sum()) == 1).all()
     assert first["product_id"].iloc[-1] == "B0009RF9DW"
-    X, users, items = cf.build_matrix(df)  # train only
-    assert X.shape == (5, df.loc[df.split == "train", "product_id"].nunique())
+    X, users, items = cf.build_matrix(df)  # train rows only, every item of the file a column
+    assert X.shape == (5, df["product_id"].nunique())
+    assert set(X.data) == {1.0}, "0/1 implicit feedback by default (no purchase weight 5)"
+    weighted = cf.load_amazon_sequences(cf.amazon_fixture_path(), event="purchase")
+    assert set(cf.build_matrix(weighted)[0].data) == {5.0}, "event weights when asked for"
     assert "split" not in cf.load_amazon_sequences(cf.amazon_fixture_path(), n_test=None)
+    three = cf.load_amazon_sequences(cf.amazon_fixture_path(), n_valid=1)
+    assert three.loc[three.user_id == "A1QXWZ0H3C8N", "split"].tolist() == ["train"] * 4 + [
+        "validation",
+        "test",
+    ]
+    with pytest.raises(ValueError, match="no weight"):
+        cf.load_amazon_sequences(cf.amazon_fixture_path(), event="like")
+
+
+def test_items_seen_only_in_test_are_candidates(tmp_path):
+    path = tmp_path / "seq.txt"
+    path.write_text("A1 B1 B2 B3\nA2 B2 B1 B9\nA3 B3 B1 B2\n")  # B9: A2's last item only
+    df = cf.load_amazon_sequences(path)
+    X, users, items = cf.build_matrix(df)
+    assert "B9" in set(items) and X[:, items.get_loc("B9")].nnz == 0
+    train, test = df[df.split == "train"], df[df.split == "test"]
+    # popularity B1 3, B2 2, B3 1, B9 0; k=2 lists of unseen items: A1 [B3, B9], A2 [B3, B9],
+    # A3 [B2, B9]: every test item is found, B9 included (all-item ranking by default)
+    res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2)
+    assert res["hit_rate@2"] == 1.0 and res["n_users"] == 3
+    # with train-only candidates A2's B9 cannot be recommended
+    only_train = ["B1", "B2", "B3"]
+    res = cf.evaluate_recommender(PopularityRecommender(), train, test, k=2, items=only_train)
+    assert res["hit_rate@2"] == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize(
@@ -446,3 +473,197 @@ def test_item_knn_accepts_numpy_integers():
     assert ItemKNN(k_neighbors=np.int64(3)).k_neighbors == 3
     with pytest.raises(ValueError, match="positive int"):
         ItemKNN(k_neighbors=np.int64(0))
+
+
+# --------------------------------------------------------------------------------------------
+# real size: ties per row, bounded blocks, threads, three-way split, regularised BPR biases
+# --------------------------------------------------------------------------------------------
+def test_topk_rows_ties_and_excluded_entries_per_row():
+    rng = np.random.default_rng(5)
+    scores = rng.standard_normal((300, 2000)).astype(np.float32)
+    scores[7] = np.round(scores[7])  # one row full of ties (at the k-th place too)
+    scores[8, :] = 1.0  # a constant row: the lowest columns win
+    scores[9, 5:] = -np.inf  # excluded entries: fewer finite ones than k
+    scores[10] = rng.integers(0, 3, 2000)  # three values only
+    for k in (1, 10, 100):
+        s, i = cf.topk_rows(scores, k)
+        ref = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(i, ref)
+        np.testing.assert_array_equal(s, np.take_along_axis(scores, ref, axis=1))
+    s64, i64 = cf.topk_rows(scores.astype(np.float64), 10)
+    assert (
+        s64.dtype == np.float64
+        and (i64 == np.argsort(-scores, axis=1, kind="stable")[:, :10]).all()
+    )
+    with pytest.raises(ValueError, match="k must be"):
+        cf.topk_rows(scores, 0)
+
+
+def test_recommend_scores_users_in_bounded_blocks(monkeypatch, low_rank):
+    X, _, _ = cf.build_matrix(low_rank[0])
+    model = ALS(factors=6, iterations=3, seed=0).fit(X)
+    users = np.arange(X.shape[0])
+    full = model.recommend(users, k=10)
+    sizes = []
+    real_score = model._score
+    monkeypatch.setattr(model, "_score", lambda u: sizes.append(len(u)) or real_score(u))
+    monkeypatch.setattr(cf.base, "SCORE_BLOCK_BYTES", 4 * X.shape[1] * 7)  # 7 users per block
+    blocked = model.recommend(users, k=10)
+    assert max(sizes) == 7 and sum(sizes) == len(users)
+    np.testing.assert_array_equal(blocked[1], full[1])
+    pop = PopularityRecommender().fit(X)  # ties everywhere: still the stable order
+    s, i = pop.recommend(users, k=10)
+    ref = np.broadcast_to(pop.item_popularity, X.shape).copy()
+    ref[X.nonzero()] = -np.inf
+    np.testing.assert_array_equal(i, np.argsort(-ref, axis=1, kind="stable")[:, :10])
+
+
+def test_item_knn_blocks_equal_one_block(monkeypatch):
+    rng = np.random.default_rng(4)
+    X = sp.csr_matrix((rng.random((60, 45)) < 0.15) * 1.0)
+    whole = ItemKNN(k_neighbors=7, shrinkage=1.0).fit(X).similarity
+    monkeypatch.setattr(cf.item_knn, "SIMILARITY_BLOCK_NNZ", 20)
+    assert cf.item_knn.item_block_rows(X) < 5
+    blocked = ItemKNN(k_neighbors=7, shrinkage=1.0).fit(X).similarity
+    assert (abs(blocked - whole) > 1e-7).nnz == 0 and blocked.nnz == whole.nnz
+
+
+def test_thread_limit_restores_and_models_take_num_threads(low_rank):
+    import torch
+
+    from recsys_kit.threads import thread_limit
+
+    before = torch.get_num_threads()
+    with thread_limit(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    X, _, _ = cf.build_matrix(low_rank[0])
+    seen = []
+
+    class Spy(ALS):
+        def _sweeps(self, *args):
+            seen.append(torch.get_num_threads())
+            super()._sweeps(*args)
+
+    Spy(factors=4, iterations=1, num_threads=1).fit(X)
+    assert seen == [1] and torch.get_num_threads() == before
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="num_threads"):
+            ALS(num_threads=bad)
+    with pytest.raises(ValueError, match="num_threads"):
+        BPR(num_threads=0)
+
+
+@pytest.mark.skipif(not cf.implicit_available(), reason="optional `implicit` not installed")
+def test_implicit_als_takes_a_thread_count(low_rank):
+    X, _, _ = cf.build_matrix(low_rank[0])
+    one = ImplicitALS(factors=4, iterations=2, seed=1, num_threads=1).fit(X)
+    two = ImplicitALS(factors=4, iterations=2, seed=1, num_threads=2).fit(X)
+    np.testing.assert_allclose(one.user_factors, two.user_factors, atol=1e-4)
+
+
+def test_cg_solver_reaches_the_exact_loss_in_float32(low_rank):
+    X, _, _ = cf.build_matrix(low_rank[0])
+    exact = ALS(factors=8, iterations=8, seed=2, solver="exact").fit(X)
+    cg = ALS(factors=8, iterations=8, seed=2).fit(X)
+    assert cg.user_factors.dtype == np.float32
+    assert cg.loss_history[-1] == pytest.approx(exact.loss_history[-1], rel=5e-3)
+    ref = cf.mf.als_loss(
+        cg.confidence(X), cg.user_factors.astype(float), cg.item_factors.astype(float), 0.01
+    )
+    assert cg.loss_history[-1] == pytest.approx(ref, rel=1e-4)  # the torch loss is the loss
+
+
+def test_leave_last_out_three_way_split_and_leakage_guard():
+    df = pd.DataFrame(
+        {
+            "user_id": ["a"] * 4 + ["b"] * 2,
+            "product_id": list("wxyzwx"),
+            "timestamp": [3, 0, 1, 2, 0, 1],
+        }
+    )
+    out = cf.leave_last_out(df, n_valid=1)
+    assert out["split"].tolist() == ["test", "train", "train", "validation", "train", "train"]
+    train, valid, test = cf.split_frames(out)
+    assert (len(train), len(valid), len(test)) == (4, 1, 1)
+    with pytest.raises(ValueError, match="n_valid"):
+        cf.leave_last_out(df, n_valid=-1)
+    with pytest.raises(ValueError, match="leave_last_out"):
+        cf.split_frames(out.assign(split="dev"))
+    log_ = out.assign(event="view")
+    train, valid, test = cf.split_frames(log_)
+    res = cf.evaluate_recommender(PopularityRecommender(), pd.concat([train, valid]), test, k=2)
+    assert res["n_users"] == 1  # fit on train + validation, score test: allowed
+    with pytest.raises(ValueError, match="leak"):
+        cf.evaluate_recommender(PopularityRecommender(), pd.concat([train, valid]), valid, k=2)
+    with pytest.raises(ValueError, match="leak"):
+        cf.evaluate_recommender(PopularityRecommender(), log_, test, k=2)
+
+
+def test_bpr_step_is_rendles_update_with_regularised_biases():
+    import torch
+
+    from recsys_kit.cf.mf import _BPRBuffers
+
+    rng = np.random.default_rng(0)
+    table = torch.tensor(rng.standard_normal((5, 3)), dtype=torch.float32)  # 2 users, 3 items
+    bias = torch.tensor([0.5, -0.2, 0.3])
+    before, b0 = table.clone().double(), bias.clone().double()
+    idx = torch.tensor([[1], [2 + 0], [2 + 2]])  # user 1, positive item 0, negative item 2
+    lr, reg = 0.1, 0.05
+    loss = _BPRBuffers(1, 3, torch.device("cpu")).step(table, bias, idx, 2, lr, lr * reg)
+    x, yi, yj = before[1], before[2], before[4]
+    diff = float(x @ (yi - yj) + b0[0] - b0[2])
+    g = 1 / (1 + math.exp(diff))  # sigmoid(-diff)
+    assert float(loss) == pytest.approx(math.log1p(math.exp(-diff)), rel=1e-5)
+    np.testing.assert_allclose(table[1], x + lr * (g * (yi - yj) - reg * x), rtol=1e-5)
+    np.testing.assert_allclose(table[2], yi + lr * (g * x - reg * yi), rtol=1e-5)
+    np.testing.assert_allclose(table[4], yj + lr * (-g * x - reg * yj), rtol=1e-5)
+    expected_bias = [b0[0] + lr * (g - reg * b0[0]), b0[1], b0[2] + lr * (-g - reg * b0[2])]
+    np.testing.assert_allclose(bias, expected_bias, rtol=1e-5)  # the biases decay too
+    np.testing.assert_array_equal(table[[0, 3]], before[[0, 3]].float())  # untouched rows
+
+
+def test_bpr_defaults_beat_popularity(low_rank):
+    train, test = low_rank
+    pop = cf.evaluate_recommender(PopularityRecommender(), train, test, k=10)
+    bpr = cf.evaluate_recommender(BPR(device="cpu"), train, test, k=10)  # the defaults
+    assert bpr["hit_rate@10"] > pop["hit_rate@10"] + 0.2
+    assert bpr["coverage@10"] > 2 * pop["coverage@10"]
+
+
+def test_sampled_metrics_rank_among_few_negatives_and_read_higher(low_rank):
+    train, test = low_rank
+    als = ALS(factors=8, iterations=8, seed=0)
+    full = cf.evaluate_recommender(als, train, test, k=10)
+    sampled = cf.evaluate_recommender(als, train, test, k=10, fit=False, n_negatives=20)
+    assert sampled["hit_rate@10"] > full["hit_rate@10"]  # 10 of ~22 candidates: easy
+    X, users, items = cf.build_matrix(
+        train, items=sorted(set(train.product_id) | set(test.product_id))
+    )
+    rows = np.array([0, 1])
+    relevant = [
+        np.array([items.get_loc(test[test.user_id == users[r]].product_id.iloc[0])]) for r in rows
+    ]
+    s, i = cf.sampled_recommend(als, rows, relevant, n_negatives=5, k=6, seed=3)
+    for r, row in enumerate(rows):
+        assert relevant[r][0] in i[r]  # 1 relevant + 5 negatives: all six are listed
+        assert not set(i[r]) & set(X[row].indices)  # never an item seen in train
+        np.testing.assert_allclose(s[r], als.score([row])[0, i[r]], rtol=1e-6)
+        assert (np.diff(s[r]) <= 0).all()
+    with pytest.raises(ValueError, match="n_negatives"):
+        cf.sampled_recommend(als, rows, relevant, n_negatives=0, k=6)
+
+
+@pytest.mark.gpu
+def test_als_and_bpr_on_cuda_match_the_cpu(low_rank):
+    X, _, _ = cf.build_matrix(low_rank[0])
+    cpu = ALS(factors=8, iterations=6, seed=2, device="cpu").fit(X)
+    gpu = ALS(factors=8, iterations=6, seed=2, device="cuda").fit(X)
+    assert gpu.loss_history[-1] == pytest.approx(cpu.loss_history[-1], rel=1e-3)
+    bpr = BPR(factors=8, epochs=30, device="cuda").fit(X)
+    assert bpr.loss_history[-1] < bpr.loss_history[0]
+    train, test = low_rank
+    pop = cf.evaluate_recommender(PopularityRecommender(), train, test, k=10)
+    res = cf.evaluate_recommender(BPR(device="cuda"), train, test, k=10)
+    assert res["hit_rate@10"] > pop["hit_rate@10"] + 0.2

@@ -330,6 +330,27 @@ def test_generator_rebuilds_committed_files_byte_for_byte(gen, tmp_path):
         assert (tmp_path / name).read_bytes() == (MINISHOP / name).read_bytes(), name
 
 
+@pytest.mark.slow
+def test_generator_rebuilds_derived_files_from_the_committed_catalog(gen, tmp_path):
+    """Queries, qrels, intents, users, shoppers and the log depend on the catalog, not on the
+    pictures: rebuild them from the committed catalog.csv (no Fashion-MNIST needed)."""
+    catalog = pd.read_csv(MINISHOP / "catalog.csv", dtype=str, keep_default_na=False)
+    queries, qrels, intents = gen.build_queries(catalog)
+    users, shoppers = gen.build_users()
+    frames = {
+        "queries.csv": queries,
+        "qrels.csv": qrels,
+        "intents.csv": intents,
+        "users.csv": users,
+        "shoppers.csv": gen.build_shoppers(users, shoppers),
+        "interactions.csv": gen.simulate_interactions(catalog, users, shoppers),
+    }
+    assert set(frames) | {"catalog.csv", "images.npy"} == set(gen.OUTPUT_FILES)
+    for name, frame in frames.items():
+        gen._write_csv(frame, tmp_path / name)
+        assert (tmp_path / name).read_bytes() == (MINISHOP / name).read_bytes(), name
+
+
 def test_committed_data_is_small():
     total = sum(p.stat().st_size for p in MINISHOP.iterdir())
     assert total < 25e6

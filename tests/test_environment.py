@@ -22,7 +22,7 @@ def _split(req: str) -> tuple[str, str]:
 def _pyproject() -> dict[str, str]:
     meta = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     extras = meta["optional-dependencies"]
-    reqs = meta["dependencies"] + extras["instructor"] + extras["dev"]
+    reqs = meta["dependencies"] + extras["instructor"] + extras["dev"] + extras["cluster"]
     return dict(_split(r) for r in reqs)
 
 

@@ -137,3 +137,18 @@ def test_a_hanging_call_times_out_and_the_next_call_works(box):
         judge.RemoteFunction(box, "forever")()
     assert info.value.status == judge.TIMEOUT
     assert call(box, "sort_in_place", [2, 1]) == 2
+
+
+def test_each_submission_gets_its_own_copy_of_the_reference_data():
+    class FakeJudge:
+        namespace = {"catalog": pd.DataFrame({"x": [1]}), "ids": [1, 2], "model": object()}
+        functions, variables = [], []
+        source = nbformat.v4.new_notebook()
+
+    student = judge.Student(None, Limits(), [], {})
+    one = judge.Session(FakeJudge, student, None)
+    one.namespace["catalog"]["y"] = 2  # a test (or a replayed student change) alters it
+    one.namespace["ids"].append(3)
+    two = judge.Session(FakeJudge, student, None)
+    assert list(two.namespace["catalog"].columns) == ["x"] and two.namespace["ids"] == [1, 2]
+    assert two.namespace["model"] is FakeJudge.namespace["model"]  # not plain data: shared

@@ -3,12 +3,14 @@
 One module per concept:
 
 * :mod:`~recsys_kit.cf.interactions` -- interaction log -> sparse user x item confidence
-  matrix (:func:`build_matrix`), :func:`leave_last_out`.
+  matrix (:func:`build_matrix`), :func:`leave_last_out` (train / validation / test),
+  :func:`split_frames`.
 * :mod:`~recsys_kit.cf.base` -- the :class:`Recommender` contract and
   :class:`PopularityRecommender`.
 * :mod:`~recsys_kit.cf.item_knn` -- :class:`ItemKNN`, item-item cosine neighbours.
-* :mod:`~recsys_kit.cf.mf` -- :class:`ALS` (numpy reference), :class:`BPR` (torch),
-  :class:`ImplicitALS` (adapter over the ``implicit`` library).
+* :mod:`~recsys_kit.cf.mf` -- :class:`ALS` (conjugate gradient on torch sparse kernels, and
+  the exact numpy reference), :class:`BPR` (torch), :class:`ImplicitALS` (adapter over the
+  ``implicit`` library).
 * :mod:`~recsys_kit.cf.profiles` -- behaviour, preference and text profiles.
 * :mod:`~recsys_kit.cf.hybrid` -- :class:`HybridRecommender` (CF + content, cold start) and
   :func:`personalised_rerank` for search.
@@ -26,9 +28,9 @@ Example:
 """
 
 from recsys_kit.cf.base import PopularityRecommender, Recommender, check_matrix, topk_rows
-from recsys_kit.cf.evaluation import evaluate_recommender, test_qrels
+from recsys_kit.cf.evaluation import evaluate_recommender, sampled_recommend, test_qrels
 from recsys_kit.cf.hybrid import HybridRecommender, normalize_scores, personalised_rerank
-from recsys_kit.cf.interactions import build_matrix, event_weights, leave_last_out
+from recsys_kit.cf.interactions import build_matrix, event_weights, leave_last_out, split_frames
 from recsys_kit.cf.item_knn import ItemKNN
 from recsys_kit.cf.mf import ALS, BPR, ImplicitALS, implicit_available
 from recsys_kit.cf.profiles import (
@@ -68,6 +70,8 @@ __all__ = [
     "personalised_rerank",
     "preference_profile",
     "price_bands",
+    "sampled_recommend",
+    "split_frames",
     "test_qrels",
     "text_profile",
     "topk_rows",

@@ -23,8 +23,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-#: Users scored per block in :meth:`Recommender.recommend` (bounds the dense score block).
-USER_BLOCK = 1024
+from recsys_kit.threads import thread_limit
+
+#: Bytes of dense scores one block of users may hold in :meth:`Recommender.recommend` (the
+#: score block is the only thing that grows with the catalogue; 8 MiB = 173 users x 12k items).
+SCORE_BLOCK_BYTES = 8 * 2**20
 
 
 def check_matrix(matrix: Any) -> sp.csr_matrix:
@@ -55,33 +58,56 @@ def check_matrix(matrix: Any) -> sp.csr_matrix:
     return m
 
 
+def block_rows(n_cols: int, budget: int | None = None) -> int:
+    """Rows of float32 scores over ``n_cols`` columns that fit ``budget`` bytes (at least 1).
+
+    ``budget`` defaults to :data:`SCORE_BLOCK_BYTES` (read at call time).
+    """
+    budget = SCORE_BLOCK_BYTES if budget is None else budget
+    return max(1, budget // (4 * max(1, n_cols)))
+
+
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` columns of each row, best first, ties by the lower column.
 
+    The kit's batched selection (:mod:`recsys_kit.ranking`): per row, a lower bound of the
+    ``k``-th largest value from the maxima of column groups, then only the columns at or above
+    it are sorted exactly, so a tie at the ``k``-th place costs only its own row (every tied
+    column is a candidate; the sort by (score, column) picks the lower columns).
+
     Args:
-        scores: (n_rows, n_cols) float array; ``-inf`` marks excluded entries.
+        scores: (n_rows, n_cols) float array; ``-inf`` marks excluded entries (no NaN).
         k: 1 <= k <= n_cols.
 
     Returns:
-        ``(scores, indices)``, each (n_rows, k).
+        ``(scores, indices)``, each (n_rows, k): scores in the input's float dtype, int64 columns.
 
     Example:
         >>> topk_rows(np.array([[0.5, 0.9, 0.5]]), 2)[1].tolist()
         [[1, 0]]
     """
-    n = scores.shape[1]
-    if k < n:
-        # argpartition finds a superset cheaply; the stable sort then fixes the exact order.
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-        if (np.sum(scores >= kth, axis=1) > k).any():  # ties at the k-th place: sort fully
-            idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    import torch
+
+    from recsys_kit.ranking import _chunk_topk, _order_rows, _select_candidates
+
+    arr = np.asarray(scores)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_rows, n_cols), got shape {arr.shape}")
+    n_cols = arr.shape[1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_cols:
+        raise ValueError(f"k must be an int in [1, {n_cols}], got {k!r}")
+    k = int(k)
+    t = torch.from_numpy(np.ascontiguousarray(arr))
+    with torch.inference_mode():
+        if k >= n_cols or n_cols // 16 < 2 * k:  # small rows: direct top-k, ties fixed per row
+            vals, idx = _chunk_topk(t, k)
         else:
-            order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)
-            idx = np.take_along_axis(part, order, axis=1)
-    else:
-        idx = np.argsort(-scores, axis=1, kind="stable")
-    return np.take_along_axis(scores, idx, axis=1), idx
+            vals, idx = _select_candidates(t, k)  # (R, W >= k) incl. every tie at the k-th place
+            vals, idx = _order_rows(vals, idx)
+            vals, idx = vals[:, :k], idx[:, :k]
+    return np.ascontiguousarray(vals.numpy()), np.ascontiguousarray(idx.numpy())
 
 
 class Recommender:
@@ -92,6 +118,11 @@ class Recommender:
     """
 
     train_matrix: sp.csr_matrix | None = None
+    #: Threads for torch/BLAS while fitting and recommending. 1 by default: the course's
+    #: machines are shared 2-core ones, where spinning thread pools of several processes
+    #: made BPR 10-90x and ALS 5-10x slower than one thread (measured); ``None`` leaves
+    #: the libraries' own defaults (all cores).
+    num_threads: int | None = 1
 
     def fit(self, matrix: sp.spmatrix) -> Recommender:
         """Fit on a user x item confidence matrix from :func:`recsys_kit.cf.build_matrix`.
@@ -100,7 +131,8 @@ class Recommender:
             ``self``, so ``model = ALS().fit(X)`` reads naturally.
         """
         self.train_matrix = check_matrix(matrix)
-        self._fit(self.train_matrix)
+        with thread_limit(self.num_threads):
+            self._fit(self.train_matrix)
         return self
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
@@ -170,7 +202,8 @@ class Recommender:
 
         Returns:
             ``(scores, items)``: float32 scores and int64 item columns, each (n_users, k),
-            best first, ties by the lower column.
+            best first, ties by the lower column. Users are scored a block at a time
+            (:data:`SCORE_BLOCK_BYTES` of scores), so memory does not grow with their number.
         """
         matrix = self._fitted()
         n_items = matrix.shape[1]
@@ -179,16 +212,18 @@ class Recommender:
         users = self._user_rows(user_ids)
         out_s = np.empty((len(users), k), dtype=np.float32)
         out_i = np.empty((len(users), k), dtype=np.int64)
-        for start in range(0, len(users), USER_BLOCK):
-            block = users[start : start + USER_BLOCK]
-            scores = np.array(self._score(block), dtype=np.float32)
-            if exclude_seen:
-                seen = matrix[block]
-                rows = np.repeat(np.arange(len(block)), np.diff(seen.indptr))
-                scores[rows, seen.indices] = -np.inf
-            s, i = topk_rows(scores, k)
-            out_s[start : start + len(block)] = s
-            out_i[start : start + len(block)] = i
+        step = block_rows(n_items)
+        with thread_limit(self.num_threads):
+            for start in range(0, len(users), step):
+                block = users[start : start + step]
+                scores = np.array(self._score(block), dtype=np.float32, order="C")  # writable copy
+                if exclude_seen:
+                    seen = matrix[block]
+                    rows = np.repeat(np.arange(len(block)), np.diff(seen.indptr))
+                    scores[rows, seen.indices] = -np.inf
+                s, i = topk_rows(scores, k)
+                out_s[start : start + len(block)] = s
+                out_i[start : start + len(block)] = i
         return out_s, out_i
 
 

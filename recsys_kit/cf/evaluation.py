@@ -37,8 +37,15 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit.cf.base import Recommender
-from recsys_kit.cf.interactions import _check_columns, build_matrix, event_weights
-from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS
+from recsys_kit.cf.interactions import (
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    _check_columns,
+    _sorted_unique,
+    build_matrix,
+    event_weights,
+)
+from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS, SEED
 
 GRADES = ("binary", "weight")
 
@@ -77,14 +84,87 @@ def test_qrels(
     return qrels
 
 
-def _check_split(df: pd.DataFrame, expected: str, name: str) -> None:
-    if COL_SPLIT in df.columns:
-        other = set(df[COL_SPLIT].unique()) - {expected}
-        if other:
-            raise ValueError(
-                f"{name} contains rows with split {sorted(map(str, other))}; pass the two halves "
-                "of recsys_kit.datasets.train_test_split (or leave_last_out) separately"
-            )
+def _check_split(train: pd.DataFrame, test: pd.DataFrame) -> None:
+    """No leakage: train holds no held-out rows of the set being evaluated, and vice versa.
+
+    Train may hold ``"train"`` and ``"validation"`` rows (refit on both before the final
+    test); the evaluated set holds ``"test"`` or ``"validation"`` rows, never ``"train"``, and
+    never a split that train also has.
+    """
+    got = {
+        name: set(map(str, df[COL_SPLIT].unique())) if COL_SPLIT in df.columns else set()
+        for name, df in (("train", train), ("test", test))
+    }
+    bad_train = got["train"] & ({SPLIT_TEST} | got["test"])
+    bad_test = got["test"] & {SPLIT_TRAIN}
+    if bad_train or bad_test:
+        name, bad = ("train", bad_train) if bad_train else ("test", bad_test)
+        raise ValueError(
+            f"{name} contains rows with split {sorted(bad)}: the evaluated rows would leak into "
+            "training. Pass the parts of recsys_kit.datasets.train_test_split or "
+            "leave_last_out separately (split_frames gives train, validation, test)"
+        )
+
+
+def sampled_recommend(
+    model: Recommender,
+    user_rows: np.ndarray,
+    relevant: Sequence[np.ndarray],
+    n_negatives: int,
+    k: int,
+    seed: int = SEED,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of each user among their relevant items and ``n_negatives`` sampled others.
+
+    The negatives are uniform among the items the user neither has in the training matrix
+    nor among ``relevant``. Users are scored in blocks (bounded memory).
+
+    Args:
+        model: a fitted recommender.
+        user_rows: matrix rows of the users.
+        relevant: per user, the columns of their relevant items (``-1`` entries are ignored).
+        n_negatives: sampled items per user (>= 1).
+        k: list length.
+        seed: seeds the sampling.
+
+    Returns:
+        ``(scores, items)`` like :meth:`Recommender.recommend`, each (n_users, k); rows with
+        fewer than ``k`` candidates are padded with ``-inf`` / column ``-1``.
+    """
+    from recsys_kit.cf.base import block_rows
+
+    if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)):
+        raise ValueError(f"n_negatives must be None or an int >= 1, got {n_negatives!r}")
+    if n_negatives < 1:
+        raise ValueError(f"n_negatives must be None or an int >= 1, got {n_negatives!r}")
+    matrix = model._fitted()
+    n_items = matrix.shape[1]
+    rng = np.random.default_rng(seed)
+    width = int(n_negatives) + max((len(r) for r in relevant), default=0)
+    cand = np.full((len(user_rows), width), -1, dtype=np.int64)
+    for r, (u, rel) in enumerate(zip(user_rows, relevant, strict=True)):
+        rel = np.asarray(rel, dtype=np.int64)
+        rel = rel[rel >= 0]
+        taken = np.union1d(matrix.indices[matrix.indptr[u] : matrix.indptr[u + 1]], rel)
+        pool = n_items - len(taken)
+        draw = rng.choice(pool, size=min(int(n_negatives), pool), replace=False)
+        # the draw-th item not taken: shift each draw past the taken columns below it
+        neg = draw + np.searchsorted(taken - np.arange(len(taken)), draw, side="right")
+        cand[r, : len(rel)] = rel
+        cand[r, len(rel) : len(rel) + len(neg)] = neg
+    out_s = np.full((len(user_rows), k), -np.inf, dtype=np.float32)
+    out_i = np.full((len(user_rows), k), -1, dtype=np.int64)
+    step = block_rows(n_items)
+    for start in range(0, len(user_rows), step):
+        block = slice(start, start + step)
+        full = model.score(user_rows[block])
+        c = cand[block]
+        vals = np.where(c >= 0, np.take_along_axis(full, c.clip(min=0), axis=1), -np.inf)
+        # rank by (score desc, column asc) among the candidates, like recommend()
+        order = np.lexsort((c, -vals), axis=1)[:, :k]
+        out_s[block, : order.shape[1]] = np.take_along_axis(vals, order, axis=1)
+        out_i[block, : order.shape[1]] = np.take_along_axis(c, order, axis=1)
+    return out_s, np.where(np.isfinite(out_s), out_i, -1)
 
 
 def evaluate_recommender(
@@ -100,17 +180,22 @@ def evaluate_recommender(
     exclude_seen: bool = True,
     item_embeddings: np.ndarray | None = None,
     fit: bool = True,
+    n_negatives: int | None = None,
+    seed: int = SEED,
 ) -> dict[str, float]:
     """Fit on ``train``, recommend ``k`` items to each test user, score against ``test``.
 
     Args:
         model: a recommender (fitted here unless ``fit=False``).
-        train, test: the two halves of the log (``split`` column optional, checked if present).
+        train, test: the log to fit on and the held-out log to score (``split`` columns
+            optional, checked for leakage if present: e.g. train + validation vs test).
         k: list length.
         metrics: names for :func:`recsys_kit.metrics.evaluate`; default
             ``["ndcg@k", "hit_rate@k", "recall@k"]``.
-        items: matrix columns (e.g. the whole catalogue, so never-seen products can be
-            recommended and coverage is over the catalogue); default: the train products.
+        items: matrix columns, the candidates (e.g. the whole catalogue, so products nobody
+            touched can be recommended and coverage is over the catalogue); default: every
+            product of ``train`` and ``test`` (all-item ranking: a product bought only in
+            the test period is a candidate like any other).
         weights: event weights for the matrix and for ``grade="weight"``.
         grade: ``"binary"`` or ``"weight"`` relevance (module doc).
         exclude_seen: skip train items in the lists and in the relevant sets.
@@ -118,6 +203,12 @@ def evaluate_recommender(
             ``diversity@k`` (intra-list cosine distance); omitted when None.
         fit: False evaluates ``model`` as fitted (it must have been fitted on
             ``build_matrix(train, weights, items=items)``; the shape is checked).
+        n_negatives: ``None`` (default) ranks **all** candidate items. An int ranks each
+            user's relevant items among only ``n_negatives`` random items the user never
+            touched (the "sampled metrics" of many papers, e.g. 99 in S3-Rec's main table):
+            a far easier task, so the numbers are far higher and not comparable with
+            all-item ones (Krichene & Rendle, KDD 2020). Coverage then counts the sampled lists.
+        seed: seeds the sampled negatives.
 
     Returns:
         ``{metric: value}`` with the accuracy metrics, ``coverage@k``, ``novelty@k``,
@@ -129,11 +220,12 @@ def evaluate_recommender(
 
     if not isinstance(model, Recommender):
         raise TypeError(f"model must be a recsys_kit.cf Recommender, got {type(model).__name__}")
-    _check_split(train, "train", "train")
-    _check_split(test, "test", "test")
     _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    _check_split(train, test)
     if metrics is None:
         metrics = [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"]
+    if items is None:  # every product of the log is a candidate, also those only in test
+        items = _sorted_unique(pd.concat([train[COL_PRODUCT_ID], test[COL_PRODUCT_ID]]))
     matrix, user_index, item_index = build_matrix(train, weights, items=items, split=None)
     if fit:
         model.fit(matrix)
@@ -166,7 +258,12 @@ def evaluate_recommender(
         )
     qrels = test_qrels(test, grade, weights)
     users = list(qrels)
-    scores, cols = model.recommend(user_index.get_indexer(users), k, exclude_seen=exclude_seen)
+    rows = user_index.get_indexer(users)
+    if n_negatives is None:
+        scores, cols = model.recommend(rows, k, exclude_seen=exclude_seen)
+    else:
+        relevant = [item_index.get_indexer(list(qrels[u])) for u in users]
+        scores, cols = sampled_recommend(model, rows, relevant, n_negatives, k, seed)
     # Rank-based run scores (k, k-1, ...) so the metrics see exactly this order; padded
     # (-inf) entries are dropped.
     ranks = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), scores.shape)

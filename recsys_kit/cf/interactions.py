@@ -41,6 +41,8 @@ from recsys_kit.constants import (
 )
 
 AGGREGATIONS = ("sum", "max")
+#: Values of the ``split`` column written by :func:`leave_last_out`.
+SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST = "train", "validation", "test"
 
 
 def _sorted_unique(values: pd.Series) -> pd.Index:
@@ -113,9 +115,11 @@ def build_matrix(
         weights: weight per event (default :data:`~recsys_kit.constants.EVENT_WEIGHTS`);
             ``None`` counts every event as 1.
         users: ids of the rows, in order; default: the users of the log, sorted.
-        items: ids of the columns, in order; default: the products of the log, sorted. Pass
-            the whole catalogue to get (empty) columns for products nobody touched yet, which
-            the hybrid recommender scores from content (cold start).
+        items: ids of the columns, in order; default: **every product of the log, whatever its
+            split**, sorted, so a product that appears only in the test (or validation) rows
+            still gets an (empty) column and can be recommended. Pass the whole catalogue to
+            get columns for products nobody touched at all, which the hybrid recommender scores
+            from content (cold start).
         split: keep only rows whose ``split`` column equals this (default ``"train"``), so
             test events never leak into training; ``None`` keeps every row. Ignored when the
             log has no ``split`` column.
@@ -139,6 +143,7 @@ def build_matrix(
     if unknown not in ("raise", "drop"):
         raise ValueError(f"unknown must be 'raise' or 'drop', got {unknown!r}")
     df = interactions
+    all_products = df[COL_PRODUCT_ID]  # the candidates: every product of the log
     if split is not None and COL_SPLIT in df.columns:
         df = df[df[COL_SPLIT] == split]
         if len(df) == 0 and len(interactions):
@@ -148,7 +153,7 @@ def build_matrix(
                 "every row"
             )
     user_index = _sorted_unique(df[COL_USER_ID]) if users is None else pd.Index(list(users))
-    item_index = _sorted_unique(df[COL_PRODUCT_ID]) if items is None else pd.Index(list(items))
+    item_index = _sorted_unique(all_products) if items is None else pd.Index(list(items))
     for name, index in (("users", user_index), ("items", item_index)):
         if not index.is_unique:
             dup = index[index.duplicated()][:3].tolist()
@@ -183,33 +188,65 @@ def build_matrix(
     return matrix.astype(np.float32), user_index, item_index
 
 
-def leave_last_out(interactions: pd.DataFrame, n_test: int = 1) -> pd.DataFrame:
-    """Mark each user's last ``n_test`` interactions as test (the sequential-recommendation split).
+def leave_last_out(interactions: pd.DataFrame, n_test: int = 1, n_valid: int = 0) -> pd.DataFrame:
+    """Mark each user's last interactions as test (and the ones before as validation).
 
-    Order is by ``timestamp`` (ties keep the row order). Users with ``n_test`` interactions or
-    fewer stay entirely in train, so every test user has history to recommend from.
+    The sequential-recommendation split ("leave one out"): with ``n_valid=1`` each user's last
+    interaction is ``"test"``, the one before it ``"validation"`` (tune on it) and the rest
+    ``"train"``. Order is by ``timestamp`` (ties keep the row order). Users with
+    ``n_test + n_valid`` interactions or fewer stay entirely in train, so every evaluated user
+    has history to recommend from.
 
     Args:
         interactions: log with ``user_id`` and ``timestamp`` columns.
-        n_test: how many final interactions per user go to test.
+        n_test: how many final interactions per user go to test (>= 1).
+        n_valid: how many interactions before those go to validation (>= 0).
 
     Returns:
-        A copy with a ``split`` column of ``"train"``/``"test"``, rows in the input order.
+        A copy with a ``split`` column of ``"train"``/``"validation"``/``"test"``, rows in the
+        input order.
 
     Example:
-        >>> df = pd.DataFrame({"user_id": ["u"] * 3, "timestamp": [0, 1, 2]})
-        >>> leave_last_out(df)["split"].tolist()
-        ['train', 'train', 'test']
+        >>> df = pd.DataFrame({"user_id": ["u"] * 4, "timestamp": [0, 1, 2, 3]})
+        >>> leave_last_out(df, n_valid=1)["split"].tolist()
+        ['train', 'train', 'validation', 'test']
     """
     _check_columns(interactions, [COL_USER_ID, COL_TIMESTAMP], "interactions")
-    if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
-        raise ValueError(f"n_test must be a positive int, got {n_test!r}")
+    for name, value, low in (("n_test", n_test, 1), ("n_valid", n_valid, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     out = interactions.copy()
     order = np.lexsort((np.arange(len(out)), out[COL_TIMESTAMP].to_numpy()))
     ranked = out.iloc[order]
     from_end = ranked.groupby(COL_USER_ID, sort=False).cumcount(ascending=False).to_numpy()
     sizes = ranked.groupby(COL_USER_ID, sort=False)[COL_USER_ID].transform("size").to_numpy()
-    is_test = np.empty(len(out), dtype=bool)
-    is_test[order] = (from_end < n_test) & (sizes > n_test)
-    out[COL_SPLIT] = np.where(is_test, "test", "train")
+    held = sizes > n_test + n_valid
+    label = np.full(len(out), SPLIT_TRAIN, dtype=object)
+    label[held & (from_end < n_test + n_valid)] = SPLIT_VALID
+    label[held & (from_end < n_test)] = SPLIT_TEST
+    split = np.empty(len(out), dtype=object)
+    split[order] = label  # back to the input's row order
+    out[COL_SPLIT] = split
     return out
+
+
+def split_frames(
+    interactions: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The ``(train, validation, test)`` parts of a log with a ``split`` column.
+
+    Example:
+        >>> df = leave_last_out(pd.DataFrame({"user_id": ["u"] * 4, "timestamp": range(4)}),
+        ...                     n_valid=1)
+        >>> [len(part) for part in split_frames(df)]
+        [2, 1, 1]
+    """
+    _check_columns(interactions, [COL_SPLIT], "interactions")
+    col = interactions[COL_SPLIT]
+    unknown = sorted(set(map(str, col.unique())) - {SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST})
+    if unknown:
+        raise ValueError(
+            f"split values {unknown} are not {SPLIT_TRAIN!r}/{SPLIT_VALID!r}/{SPLIT_TEST!r}; "
+            "make the split with leave_last_out(..., n_valid=1)"
+        )
+    return tuple(interactions[col == name] for name in (SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST))

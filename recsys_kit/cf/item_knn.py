@@ -8,7 +8,9 @@ Two items are similar when the same users interacted with them. With the item co
 where ``shrinkage`` pulls similarities supported by few co-interactions towards 0 (Koren
 2008). Each item keeps only its ``k_neighbors`` most similar items (a sparse matrix ``S``), and
 a user's score for item ``j`` is ``sum_i x_ui S[i, j]``: the similarity-weighted vote of what
-they interacted with. Everything is two sparse products, no Python loop over users or items.
+they interacted with. Everything is sparse products, no Python loop over users or items; the
+similarity is built a block of items at a time and pruned to ``k_neighbors`` per block, so its
+memory stays bounded on real catalogues (:data:`SIMILARITY_BLOCK_NNZ`).
 
 Example:
     >>> import scipy.sparse as sp
@@ -47,6 +49,24 @@ def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return out
 
 
+#: Co-interaction products (stored cells) one block of :meth:`ItemKNN.fit` may hold.
+SIMILARITY_BLOCK_NNZ = 4_000_000
+
+
+def item_block_rows(matrix: sp.csr_matrix, budget: int | None = None) -> int:
+    """Item rows per block so one block's item x item products stay near ``budget`` cells.
+
+    The products of all items number ``sum_u n_u^2`` (``n_u`` = the user's items); a block of
+    ``b`` of the ``n`` items holds about ``b / n`` of them. ``budget`` defaults to
+    :data:`SIMILARITY_BLOCK_NNZ` (read at call time).
+    """
+    budget = SIMILARITY_BLOCK_NNZ if budget is None else budget
+    n_items = matrix.shape[1]
+    per_user = np.diff(matrix.indptr).astype(np.float64)
+    total = max(1.0, float(np.sum(per_user**2)))
+    return int(np.clip(n_items * budget / total, 1, n_items))
+
+
 class ItemKNN(Recommender):
     """Item-based k-nearest-neighbour recommender with shrunk cosine similarity.
 
@@ -81,16 +101,20 @@ class ItemKNN(Recommender):
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         items = matrix.T.tocsr().astype(np.float64)  # rows = items
-        gram = (items @ items.T).tocoo()  # co-interaction dot products, sparse
         norms = np.sqrt(np.asarray(items.multiply(items).sum(axis=1)).ravel())
-        denom = norms[gram.row] * norms[gram.col] + self.shrinkage
-        sim = np.divide(gram.data, denom, out=np.zeros_like(gram.data), where=denom > 0)
-        off_diag = gram.row != gram.col  # an item is not its own neighbour
-        s = sp.csr_matrix(
-            (sim[off_diag], (gram.row[off_diag], gram.col[off_diag])), shape=gram.shape
-        )
-        s.eliminate_zeros()
-        self.similarity = keep_top_per_row(s, self.k_neighbors)
+        # Blocks of item rows: each block's co-interaction products (sparse) are pruned to the
+        # top k_neighbors before the next, so memory is one block + what is kept.
+        step = item_block_rows(matrix)
+        parts = []
+        for start in range(0, items.shape[0], step):
+            gram = (items[start : start + step] @ items.T).tocoo()
+            rows = gram.row + start
+            denom = norms[rows] * norms[gram.col] + self.shrinkage
+            sim = np.divide(gram.data, denom, out=np.zeros_like(gram.data), where=denom > 0)
+            keep = (rows != gram.col) & (sim != 0)  # an item is not its own neighbour
+            block = sp.csr_matrix((sim[keep], (gram.row[keep], gram.col[keep])), shape=gram.shape)
+            parts.append(keep_top_per_row(block, self.k_neighbors))
+        self.similarity = sp.vstack(parts, format="csr")
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return (self.train_matrix[users] @ self.similarity).toarray()

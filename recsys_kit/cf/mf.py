@@ -15,14 +15,17 @@ by alternating exact least-squares solves: with ``Y`` fixed each user's vector i
 
 ``Y^T Y`` is shared by all users (the "Y^T Y trick"), so only the items a user touched cost
 anything. ``solver="exact"`` does that solve for blocks of users at once (batched
-``numpy.linalg.solve``; the readable reference); ``solver="cg"`` (default) runs a few
+``numpy.linalg.solve`` in float64; the readable reference); ``solver="cg"`` (default) runs a few
 conjugate-gradient steps for *all* users simultaneously, warm-started from the last iteration
-(Takacs et al. 2011, what the ``implicit`` library does): faster, same optimum.
+(Takacs et al. 2011, what the ``implicit`` library does), in float32 with torch's sparse
+kernels: one GEMM with ``Y^T Y``, one sampled GEMM on the stored cells and one sparse x dense
+product per step, never an (n x f x f) or (nnz x f) array. Faster than ``implicit``'s C++ on
+one thread (``bench/bench_cf.py``), same optimum.
 
 **BPR** (Rendle et al. 2009) learns only the *order*: for a user ``u``, an item ``i`` they
 interacted with and a random item ``j`` they did not, it maximises ``log sigmoid(s_ui - s_uj)``
 with Rendle's stochastic gradient updates, applied a mini-batch at a time in torch (scores
-``s_ui = x_u . y_i + b_i`` with an item bias).
+``s_ui = x_u . y_i + b_i`` with an item bias, regularised like the factors).
 
 :class:`ImplicitALS` wraps the fast C++ ``implicit`` library (optional dependency) behind the
 same interface and the same objective, so the course can compare it with the reference.
@@ -37,6 +40,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -45,6 +50,7 @@ from recsys_kit.cf.base import Recommender
 from recsys_kit.constants import SEED
 from recsys_kit.device import get_device
 from recsys_kit.progress import progress
+from recsys_kit.threads import check_threads, thread_limit
 
 SOLVERS = ("cg", "exact")
 #: Bytes of (nnz, factors, factors) outer products the exact solver builds per block of users.
@@ -95,48 +101,84 @@ def als_solve_exact(conf: sp.csr_matrix, y: np.ndarray, regularization: float) -
     return out
 
 
+def _csr_tensor(m: sp.csr_matrix, values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A torch CSR tensor with ``m``'s pattern and the given values (float32)."""
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what we need
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(np.asarray(values, dtype=np.float32)),
+            size=m.shape,
+            check_invariants=False,  # check_matrix already sorted and validated the pattern
+        ).to(device)
+
+
+class CGSide:
+    """One side of the ALS problem for :func:`als_solve_cg`, as torch CSR tensors.
+
+    ``conf`` holds ``c = 1 + alpha r`` (the right-hand side ``Y^T C_u p_u`` is ``conf @ Y``),
+    ``weight`` the same pattern with ``c - 1`` (the only cells that differ from the shared
+    ``Y^T Y``). Built once per fit; memory ``O(nnz)``.
+    """
+
+    def __init__(self, conf: sp.csr_matrix, device: torch.device) -> None:
+        self.conf = _csr_tensor(conf, conf.data, device)
+        self.weight = _csr_tensor(conf, conf.data - 1.0, device)
+        self.weight_values = self.weight.values()
+
+    def weighted_dots(self, p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """CSR tensor of ``(c_ui - 1) (p_u . y_i)`` on the stored cells (one sampled GEMM)."""
+        dots = torch.sparse.sampled_addmm(self.weight, p, y.T, beta=0.0)
+        return torch.sparse_csr_tensor(
+            self.weight.crow_indices(),
+            self.weight.col_indices(),
+            dots.values().mul_(self.weight_values),
+            size=self.weight.shape,
+            check_invariants=False,
+        )
+
+
 def als_solve_cg(
-    conf: sp.csr_matrix, y: np.ndarray, x: np.ndarray, regularization: float, steps: int = 3
-) -> np.ndarray:
+    side: CGSide, y: torch.Tensor, x: torch.Tensor, regularization: float, steps: int = 3
+) -> torch.Tensor:
     """A few conjugate-gradient steps on every row's normal equations at once.
 
     Same system as :func:`als_solve_exact`, never forming the (f x f) matrices: ``A x`` is
-    ``x (Y^T Y + lambda I) + sum_i (c_ui - 1)(x . y_i) y_i``, one sparse product for all rows.
+    ``x (Y^T Y + lambda I) + sum_i (c_ui - 1)(x . y_i) y_i``: a dense GEMM with the shared
+    Gram matrix, a sampled GEMM (only the stored cells) and a sparse x dense product, for all
+    rows together, in float32 like ``implicit``. Memory: ``O(nnz + rows x f)``.
 
     Args:
-        conf: as in :func:`als_solve_exact`.
-        y: (n_other, f) fixed factors.
-        x: (n_rows, f) current factors (the warm start).
+        side: the confidence matrix of this side (:class:`CGSide`).
+        y: (n_other, f) fixed factors (float32 tensor).
+        x: (n_rows, f) current factors (the warm start); updated in place and returned.
         regularization: the L2 penalty.
-        steps: CG iterations (3 is plenty with the warm start).
+        steps: CG iterations (3 is plenty with the warm start, as in ``implicit``).
 
     Returns:
-        (n_rows, f) float64 updated factors.
+        (n_rows, f) float32 updated factors.
     """
-    base = _gram(y, regularization)
-    rows = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
-    cols = conf.indices
-    weight = conf.data - 1.0
+    gram = y.T @ y
+    gram.diagonal().add_(regularization)
 
-    def matvec(p: np.ndarray) -> np.ndarray:
-        dots = np.einsum("nf,nf->n", p[rows], y[cols]) * weight
-        return p @ base + sp.csr_matrix((dots, cols, conf.indptr), shape=conf.shape) @ y
+    def matvec(p: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(side.weighted_dots(p, y) @ y, p, gram)
 
-    x = x.copy()
-    r = np.asarray(conf @ y) - matvec(x)
-    p = r.copy()
-    rs_old = np.einsum("nf,nf->n", r, r)
+    r = (side.conf @ y).sub_(matvec(x))
+    p = r.clone()
+    rs_old = torch.linalg.vecdot(r, r)
     for _ in range(steps):
         ap = matvec(p)
-        pap = np.einsum("nf,nf->n", p, ap)
-        step = np.divide(rs_old, pap, out=np.zeros_like(rs_old), where=pap > 0)
-        x += step[:, None] * p
-        r -= step[:, None] * ap
-        rs_new = np.einsum("nf,nf->n", r, r)
-        if rs_new.max(initial=0.0) < 1e-20:
+        pap = torch.linalg.vecdot(p, ap)
+        step = torch.where(pap > 0, rs_old / pap, torch.zeros_like(pap))[:, None]
+        x.addcmul_(step, p)
+        r.addcmul_(step, ap, value=-1.0)
+        rs_new = torch.linalg.vecdot(r, r)
+        if float(rs_new.max()) < 1e-20:
             break
-        beta = np.divide(rs_new, rs_old, out=np.zeros_like(rs_new), where=rs_old > 0)
-        p = r + beta[:, None] * p
+        beta = torch.where(rs_old > 0, rs_new / rs_old, torch.zeros_like(rs_new))[:, None]
+        p.mul_(beta).add_(r)
         rs_old = rs_new
     return x
 
@@ -154,6 +196,15 @@ def als_loss(conf: sp.csr_matrix, x: np.ndarray, y: np.ndarray, regularization: 
     return total + regularization * float(np.sum(x * x) + np.sum(y * y))
 
 
+def _als_loss_torch(side: CGSide, x: torch.Tensor, y: torch.Tensor, regularization: float) -> float:
+    """:func:`als_loss` on the torch route: one sampled GEMM, sums in float64."""
+    s = torch.sparse.sampled_addmm(side.conf, x, y.T, beta=0.0).values().double()
+    c = side.conf.values().double()
+    total = float(((x.T @ x).double() * (y.T @ y).double()).sum())
+    total += float((c * (1.0 - s) ** 2 - s**2).sum())
+    return total + regularization * float(x.double().square().sum() + y.double().square().sum())
+
+
 class _FactorModel(Recommender):
     """Scores are ``user_factors @ item_factors.T`` (+ ``item_bias`` when present)."""
 
@@ -167,16 +218,24 @@ class _FactorModel(Recommender):
 
 
 class ALS(_FactorModel):
-    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008), reference numpy implementation.
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008): the kit's own, in numpy and torch.
 
     Args:
         factors: latent dimension.
         regularization: L2 penalty ``lambda`` on all factors.
-        alpha: confidence slope: ``c_ui = 1 + alpha r_ui``.
+        alpha: confidence slope: ``c_ui = 1 + alpha r_ui``. With 0/1 feedback (the Amazon
+            loader's default) this is the ``alpha`` of the papers and of ``implicit``.
         iterations: alternating sweeps (users then items).
-        seed: seeds the random starting factors; same seed, same result.
-        solver: ``"cg"`` (fast, default) or ``"exact"`` (batched closed form, the reference).
+        seed: seeds the random starting factors; same seed, same result (on one machine).
+        solver: ``"cg"`` (fast, default: float32 torch sparse kernels) or ``"exact"`` (batched
+            float64 closed form in numpy, the reference).
         cg_steps: conjugate-gradient steps per sweep (``solver="cg"`` only).
+        device: where the ``"cg"`` solver runs; ``None`` asks
+            :func:`recsys_kit.device.get_device` (Apple's MPS has no sparse kernels: CPU).
+        num_threads: torch/BLAS threads while fitting and recommending: 1 by default
+            (:attr:`Recommender.num_threads` says why), ``None`` for the libraries' defaults.
+        show_progress: ``False`` hides the bar; ``None``/``True`` follow the kit-wide switch
+            (:mod:`recsys_kit.progress`).
 
     Attributes:
         user_factors, item_factors: float32 (n_users, factors) and (n_items, factors).
@@ -200,6 +259,9 @@ class ALS(_FactorModel):
         seed: int = SEED,
         solver: str = "cg",
         cg_steps: int = 3,
+        device: str | torch.device | None = None,
+        num_threads: int | None = 1,
+        show_progress: bool | None = None,
     ) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -216,6 +278,8 @@ class ALS(_FactorModel):
             )
         self.factors, self.regularization, self.alpha = factors, float(regularization), float(alpha)
         self.iterations, self.seed, self.solver, self.cg_steps = iterations, seed, solver, cg_steps
+        self.device, self.num_threads = device, check_threads(num_threads)
+        self.show_progress = show_progress
         self.loss_history: list[float] = []
 
     def __repr__(self) -> str:
@@ -235,7 +299,7 @@ class ALS(_FactorModel):
         rng = np.random.default_rng(self.seed)
         x = init_factors(matrix.shape[0], self.factors, rng)
         y = init_factors(matrix.shape[1], self.factors, rng)
-        self.fit_from(matrix, x, y)
+        self._sweeps(matrix, x, y)
 
     def fit_from(self, matrix: sp.spmatrix, x: np.ndarray, y: np.ndarray) -> ALS:
         """Run the ALS sweeps from given starting factors (used to compare with ``implicit``)."""
@@ -243,21 +307,36 @@ class ALS(_FactorModel):
 
         matrix = check_matrix(matrix)
         self.train_matrix = matrix
+        with thread_limit(self.num_threads):
+            self._sweeps(matrix, x, y)
+        return self
+
+    def _sweeps(self, matrix: sp.csr_matrix, x: np.ndarray, y: np.ndarray) -> None:
         cui = self.confidence(matrix)
         ciu = cui.T.tocsr()
-        x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+        bar = progress(range(self.iterations), "ALS iterations", self.show_progress is False)
         self.loss_history = []
-        for _ in progress(range(self.iterations), "ALS iterations"):
-            if self.solver == "exact":
+        if self.solver == "exact":
+            x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+            for _ in bar:
                 x = als_solve_exact(cui, y, self.regularization)
                 y = als_solve_exact(ciu, x, self.regularization)
-            else:
-                x = als_solve_cg(cui, y, x, self.regularization, self.cg_steps)
-                y = als_solve_cg(ciu, x, y, self.regularization, self.cg_steps)
-            self.loss_history.append(als_loss(cui, x, y, self.regularization))
-        self.user_factors = x.astype(np.float32)
-        self.item_factors = y.astype(np.float32)
-        return self
+                self.loss_history.append(als_loss(cui, x, y, self.regularization))
+            self.user_factors, self.item_factors = x.astype(np.float32), y.astype(np.float32)
+            return
+        device = get_device(self.device)
+        if device.type == "mps":  # no sparse CSR kernels there
+            device = torch.device("cpu")
+        users, items = CGSide(cui, device), CGSide(ciu, device)
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(device)
+        yt = torch.as_tensor(np.asarray(y, dtype=np.float32)).to(device)
+        with torch.inference_mode():
+            for _ in bar:
+                xt = als_solve_cg(users, yt, xt, self.regularization, self.cg_steps)
+                yt = als_solve_cg(items, xt, yt, self.regularization, self.cg_steps)
+                self.loss_history.append(_als_loss_torch(users, xt, yt, self.regularization))
+        self.user_factors = xt.cpu().numpy().astype(np.float32)
+        self.item_factors = yt.cpu().numpy().astype(np.float32)
 
 
 class BPR(_FactorModel):
@@ -265,18 +344,27 @@ class BPR(_FactorModel):
 
     Each epoch draws one (user, positive item, negative item) triple per stored cell of the
     matrix (values are ignored: BPR is binary), with negatives drawn uniformly among the items
-    the user did not touch, and takes plain SGD steps (gradients written out, applied with
-    ``index_add_`` per mini-batch) on ``-log sigmoid(s_ui - s_uj)``, with weight decay
-    ``regularization * theta`` on every updated vector (Rendle's update rule).
+    the user did not touch, in a random order, and takes plain SGD steps on
+    ``-log sigmoid(s_ui - s_uj)`` with scores ``s_ui = x_u . y_i + b_i``: Rendle's update
+    ``theta += lr (g dtheta - regularization theta)`` on every vector a triple touches, **the
+    item biases included** (an unregularised bias grows with popularity until the lists are
+    the best-sellers for everybody). The gradients of a mini-batch are written out and applied
+    with one ``index_add_`` (the bias is an extra column of the item table, paired with a
+    constant 1 in the user table, as in ``implicit``).
 
     Args:
         factors: latent dimension.
         lr: SGD learning rate (per triple).
-        epochs: passes over the positive cells.
+        epochs: passes over the positive cells (the defaults converge on Amazon-5-core-sized
+            data: ``bench/RESULTS.md``; watch ``loss_history`` flatten).
         seed: seeds the initial factors and the sampling; same seed, same result on CPU.
-        regularization: weight decay per update.
-        batch_size: triples per step.
+        regularization: weight decay per update (factors and biases).
+        batch_size: triples per step (larger is faster per epoch, staler within a batch).
         device: ``None`` asks :func:`recsys_kit.device.get_device`.
+        num_threads: torch threads while fitting and recommending: 1 by default (its
+            mini-batch operations are too small to share between threads), ``None`` for
+            torch's default.
+        show_progress: ``False`` hides the bar; ``None``/``True`` follow the kit-wide switch.
 
     Attributes:
         user_factors, item_factors, item_bias: float32 numpy arrays after :meth:`fit`.
@@ -293,12 +381,14 @@ class BPR(_FactorModel):
     def __init__(
         self,
         factors: int = 64,
-        lr: float = 0.05,
-        epochs: int = 20,
+        lr: float = 0.1,
+        epochs: int = 100,
         seed: int = SEED,
-        regularization: float = 1e-4,
-        batch_size: int = 1024,
+        regularization: float = 0.01,
+        batch_size: int = 4096,
         device: str | torch.device | None = None,
+        num_threads: int | None = 1,
+        show_progress: bool | None = None,
     ) -> None:
         for name, value in (("factors", factors), ("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -307,13 +397,14 @@ class BPR(_FactorModel):
             raise ValueError(f"need lr > 0 and regularization >= 0, got {lr} and {regularization}")
         self.factors, self.lr, self.epochs, self.seed = factors, float(lr), epochs, seed
         self.regularization, self.batch_size = float(regularization), batch_size
-        self.device = device
+        self.device, self.num_threads = device, check_threads(num_threads)
+        self.show_progress = show_progress
         self.loss_history: list[float] = []
 
     def __repr__(self) -> str:
         return (
             f"BPR(factors={self.factors}, lr={self.lr}, epochs={self.epochs}, seed={self.seed}, "
-            f"regularization={self.regularization})"
+            f"regularization={self.regularization}, batch_size={self.batch_size})"
         )
 
     @staticmethod
@@ -323,20 +414,25 @@ class BPR(_FactorModel):
         """Uniform random items, redrawn (up to 20 rounds) where the user already had them.
 
         Args:
-            users: user row of each triple.
+            users: user row of each triple; when sorted (CSR order), the draws are sorted
+                within each user too, so the look-ups walk the keys in order (several times
+                faster than random look-ups; which negative goes with which positive of the
+                same user does not matter, every draw is uniform and independent).
             positive_keys: sorted ``user * n_items + item`` of every stored cell.
             n_items: number of items.
             rng: the generator (seeded by the model).
         """
-        neg = rng.integers(0, n_items, size=len(users))
+        keys = users * n_items + rng.integers(0, n_items, size=len(users))
+        if len(users) > 1 and (users[1:] >= users[:-1]).all():
+            keys.sort()
+        todo = np.arange(len(users))
         for _ in range(20):
-            keys = users * n_items + neg
-            pos = np.searchsorted(positive_keys, keys).clip(max=len(positive_keys) - 1)
-            clash = positive_keys[pos] == keys
-            if not clash.any():
+            pos = np.searchsorted(positive_keys, keys[todo]).clip(max=len(positive_keys) - 1)
+            todo = todo[positive_keys[pos] == keys[todo]]
+            if not len(todo):
                 break
-            neg[clash] = rng.integers(0, n_items, size=int(clash.sum()))
-        return neg
+            keys[todo] = users[todo] * n_items + rng.integers(0, n_items, size=len(todo))
+        return keys - users * n_items
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         device = get_device(self.device)
@@ -349,36 +445,78 @@ class BPR(_FactorModel):
         if n_items < 2 or len(keys) == 0:
             raise ValueError("BPR needs at least 2 items and 1 interaction to form pairs")
 
-        scale = 0.1  # small start: early updates are driven by the data, not the noise
-        uf = (torch.randn(n_users, self.factors, generator=gen) * scale).to(device)
-        itf = (torch.randn(n_items, self.factors, generator=gen) * scale).to(device)
+        f, nnz = self.factors, len(keys)
+        n_batches = -(-nnz // self.batch_size)
+        bs = nnz if n_batches == 1 else 2 * self.batch_size  # room for a batch above average
+        # One table, user rows then item rows (one gather and one scatter per batch).
+        table = (torch.randn(n_users + n_items, f, generator=gen) * (0.1 / f**0.5)).to(device)
         bias = torch.zeros(n_items, device=device)
-        lr, reg = self.lr, self.regularization
+        work = _BPRBuffers(bs, f, device)
+        lr, decay = self.lr, self.lr * self.regularization
         self.loss_history = []
-        for _ in progress(range(self.epochs), "BPR epochs"):
-            order = rng.permutation(len(keys))
-            neg = self.sample_negatives(users[order], keys, n_items, rng)
-            u_all = torch.from_numpy(users[order]).to(device)
-            i_all = torch.from_numpy(items[order]).to(device)
-            j_all = torch.from_numpy(neg).to(device)
-            total = 0.0
-            for start in range(0, len(keys), self.batch_size):
-                u, i, j = (t[start : start + self.batch_size] for t in (u_all, i_all, j_all))
-                xu, yi, yj = uf[u], itf[i], itf[j]
-                diff = (xu * (yi - yj)).sum(dim=1) + bias[i] - bias[j]
-                total += float(-torch.nn.functional.logsigmoid(diff).sum())
-                # Gradient of -log sigmoid(diff) w.r.t. diff is -sigmoid(-diff): written out
-                # (Rendle's SGD update), one index_add_ per table instead of autograd.
-                g = torch.sigmoid(-diff)[:, None]
-                uf.index_add_(0, u, lr * (g * (yi - yj) - reg * xu))
-                itf.index_add_(0, i, lr * (g * xu - reg * yi))
-                itf.index_add_(0, j, lr * (-g * xu - reg * yj))
-                bias.index_add_(0, i, lr * g[:, 0])
-                bias.index_add_(0, j, -lr * g[:, 0])
-            self.loss_history.append(total / len(keys))
-        self.user_factors = uf.cpu().numpy().astype(np.float32)
-        self.item_factors = itf.cpu().numpy().astype(np.float32)
+        with torch.inference_mode():
+            for _ in progress(range(self.epochs), "BPR epochs", self.show_progress is False):
+                neg = self.sample_negatives(users, keys, n_items, rng)  # users sorted: fast
+                # Every triple joins a random mini-batch; inside a batch (updated at once, so
+                # its order is irrelevant) the triples stay in CSR order: the user rows are
+                # gathered and scattered in ascending memory order (a stable radix sort).
+                batch_of = rng.integers(0, n_batches, size=nnz, dtype=np.int16)
+                order = np.argsort(batch_of, kind="stable")
+                bounds = np.searchsorted(batch_of[order], np.arange(n_batches + 1))
+                idx = np.empty((3, nnz), dtype=np.int64)
+                idx[0], idx[1], idx[2] = users[order], items[order] + n_users, neg[order] + n_users
+                idx_t = torch.from_numpy(idx).to(device)
+                total = torch.zeros((), dtype=torch.float64, device=device)
+                for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+                    if end > start:
+                        batch = idx_t[:, start:end]
+                        total += work.step(table, bias, batch, n_users, lr, decay)
+                self.loss_history.append(float(total) / nnz)
+        self.user_factors = table[:n_users].cpu().numpy().astype(np.float32)
+        self.item_factors = table[n_users:].cpu().numpy().astype(np.float32)
         self.item_bias = bias.cpu().numpy().astype(np.float32)
+
+
+class _BPRBuffers:
+    """Reused work arrays of :class:`BPR` (fresh tensors per mini-batch cost more than the math)."""
+
+    def __init__(self, batch_size: int, factors: int, device: torch.device) -> None:
+        self.rows = torch.empty(3 * batch_size, factors, device=device)
+        self.diff = torch.empty(batch_size, factors, device=device)
+        self.gx = torch.empty(batch_size, factors, device=device)
+
+    def step(
+        self,
+        table: torch.Tensor,
+        bias: torch.Tensor,
+        idx: torch.Tensor,
+        n_users: int,
+        lr: float,
+        decay: float,
+    ) -> torch.Tensor:
+        """One mini-batch of Rendle's update; returns the batch's summed loss (a tensor).
+
+        ``idx`` is (3, n): user rows, positive and negative item rows (offset by ``n_users``).
+        """
+        n = idx.shape[1]
+        flat = idx.reshape(-1)
+        rows = torch.index_select(table, 0, flat, out=self.rows[: 3 * n])
+        xu, yi, yj = rows[:n], rows[n : 2 * n], rows[2 * n :]
+        bi = bias.index_select(0, idx[1] - n_users)
+        bj = bias.index_select(0, idx[2] - n_users)
+        d = torch.sub(yi, yj, out=self.diff[:n])
+        diff = torch.linalg.vecdot(xu, d).add_(bi).sub_(bj)  # s_ui - s_uj
+        loss = torch.nn.functional.softplus(-diff).sum(dtype=torch.float64)  # -log sigmoid
+        g = torch.sigmoid(diff.neg_()).mul_(lr)  # lr * d(log sigmoid)/d(diff)
+        gx = torch.mul(xu, g[:, None], out=self.gx[:n])
+        # In place over the gathered copies: each row becomes its own update.
+        xu.mul_(-decay).addcmul_(g[:, None], d)  # users: g (y_i - y_j) - reg x_u
+        torch.add(gx, yi, alpha=-decay, out=yi)  # positives: g x_u - reg y_i
+        torch.add(gx, yj, alpha=decay, out=yj).neg_()  # negatives: -g x_u - reg y_j
+        table.index_add_(0, flat, rows)
+        bias.index_add_(0, idx[1] - n_users, g - decay * bi)  # the biases: regularised too
+        bias.index_add_(0, idx[2] - n_users, -g - decay * bj)
+        return loss
 
 
 def implicit_available() -> bool:
@@ -400,6 +538,9 @@ class ImplicitALS(_FactorModel):
     Args:
         factors, regularization, alpha, iterations, seed: as in :class:`ALS`.
         use_cg: conjugate gradient (``implicit``'s default) or the exact Cholesky solve.
+        num_threads: ``implicit``'s own threads (``None``: all cores, its default); BLAS is
+            held to one thread during the fit (``implicit`` parallelises over users itself),
+            and recommending uses ``num_threads`` like every kit model.
 
     Raises:
         ImportError: at :meth:`fit` when ``implicit`` is not installed, with the pip command.
@@ -413,9 +554,11 @@ class ImplicitALS(_FactorModel):
         iterations: int = 15,
         seed: int = SEED,
         use_cg: bool = True,
+        num_threads: int | None = None,
     ) -> None:
         self.factors, self.regularization, self.alpha = factors, float(regularization), float(alpha)
         self.iterations, self.seed, self.use_cg = iterations, seed, use_cg
+        self.num_threads = check_threads(num_threads)
 
     def __repr__(self) -> str:
         return (
@@ -444,6 +587,7 @@ class ImplicitALS(_FactorModel):
                 iterations=self.iterations,
                 use_cg=self.use_cg,
                 random_state=self.seed,
+                num_threads=self.num_threads or 0,  # 0: implicit's "all cores"
             )
             model.user_factors = init_factors(conf.shape[0], self.factors, rng).astype(np.float32)
             model.item_factors = init_factors(conf.shape[1], self.factors, rng).astype(np.float32)

@@ -10,9 +10,15 @@ the loader does not enforce it (pass ``min_items`` to).
 
 The files keep only the *order* of events, not their dates, so the loader writes a synthetic
 ``timestamp``: the position of the item in the user's sequence (0, 1, 2, ...). Compare
-timestamps only within a user. Every event is a ``"purchase"`` (a review implies one), and
-:func:`~recsys_kit.cf.leave_last_out` marks each user's final item as test, the standard
-protocol for these datasets.
+timestamps only within a user. Every row is a ``"review"`` event of weight 1 in
+:data:`~recsys_kit.constants.EVENT_WEIGHTS`: **0/1 implicit feedback**, the input the papers
+and the ``implicit`` library assume (so ALS's ``alpha`` means what it means there); pass
+``event="purchase"`` to weigh them as MiniShop purchases instead.
+:func:`~recsys_kit.cf.leave_last_out` marks each user's final item as test (and, with
+``n_valid=1``, the one before as validation), the standard protocol for these datasets. Every
+item of the file is a column of :func:`~recsys_kit.cf.build_matrix`'s matrix by default, also
+the items seen only in the held-out rows, so models rank **all** items (as the published
+all-item results do).
 
 Example:
     >>> df = load_amazon_sequences(amazon_fixture_path())
@@ -36,6 +42,7 @@ from recsys_kit.constants import (
     COL_RATING,
     COL_TIMESTAMP,
     COL_USER_ID,
+    EVENT_WEIGHTS,
 )
 
 FORMAT_HINT = (
@@ -50,7 +57,12 @@ def amazon_fixture_path() -> Path:
 
 
 def load_amazon_sequences(
-    path: str | Path, *, min_items: int = 1, n_test: int | None = 1
+    path: str | Path,
+    *,
+    min_items: int = 1,
+    n_test: int | None = 1,
+    n_valid: int = 0,
+    event: str = "review",
 ) -> pd.DataFrame:
     """Read a sequence file into an interaction log.
 
@@ -59,9 +71,14 @@ def load_amazon_sequences(
         min_items: minimum items per user (5 for a true 5-core file); fewer raises.
         n_test: items per user held out by :func:`~recsys_kit.cf.leave_last_out` (the
             ``split`` column); ``None`` adds no ``split`` column.
+        n_valid: items per user before the test ones marked ``"validation"`` (1 gives the
+            train / validation / test leave-one-out split).
+        event: the event name of every row: ``"review"`` (weight 1, 0/1 feedback, default)
+            or any other key of :data:`~recsys_kit.constants.EVENT_WEIGHTS` (e.g.
+            ``"purchase"``) to ask for event weights.
 
     Returns:
-        DataFrame with ``user_id``, ``product_id`` (str), ``event`` = ``"purchase"``,
+        DataFrame with ``user_id``, ``product_id`` (str), ``event`` (``"review"``),
         ``timestamp`` (int64 position in the user's sequence), ``rating`` (NaN), ``position``
         (0 = unknown rank shown) and ``split``; rows in file order.
 
@@ -70,6 +87,11 @@ def load_amazon_sequences(
         ValueError: a malformed line (with its number and the expected format), a user on two
             lines, a user with fewer than ``min_items`` items, or no data at all.
     """
+    if event not in EVENT_WEIGHTS:
+        raise ValueError(
+            f"event {event!r} has no weight; use one of {sorted(EVENT_WEIGHTS)} "
+            "('review' = 0/1 feedback)"
+        )
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; pass the sequence file inside it")
@@ -124,7 +146,7 @@ def load_amazon_sequences(
         {
             COL_USER_ID: np.repeat(np.asarray(users, dtype=object), counts),
             COL_PRODUCT_ID: np.asarray(items, dtype=object),
-            COL_EVENT: "purchase",
+            COL_EVENT: event,
             COL_TIMESTAMP: (np.arange(len(items)) - starts).astype(np.int64),
             COL_RATING: np.nan,
             COL_POSITION: np.zeros(len(items), dtype=np.int64),
@@ -132,4 +154,4 @@ def load_amazon_sequences(
     )
     df[COL_USER_ID] = df[COL_USER_ID].astype(str)
     df[COL_PRODUCT_ID] = df[COL_PRODUCT_ID].astype(str)
-    return df if n_test is None else leave_last_out(df, n_test)
+    return df if n_test is None else leave_last_out(df, n_test, n_valid)

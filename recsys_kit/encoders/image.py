@@ -22,13 +22,13 @@ import io
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recsys_kit import paths
 from recsys_kit.cache import EmbeddingCache
 from recsys_kit.constants import DEFAULT_BATCH_SIZE, DEFAULT_IMAGE_MODEL
 from recsys_kit.device import get_device, get_dtype
 from recsys_kit.encoders.pooling import l2_normalize
+from recsys_kit.progress import progress
 
 
 def _load_efficientnet_lite0() -> torch.nn.Module:
@@ -162,7 +162,7 @@ class ImageEncoder:
                 show_progress = len(todo) > 256
             vecs = np.empty((len(todo), self.dim), dtype=np.float32)
             starts = range(0, len(todo), batch_size)
-            for s in tqdm(starts, desc="encoding images", disable=not show_progress):
+            for s in progress(starts, "encoding images", not show_progress, unit="batch"):
                 vecs[s : s + batch_size] = self._embed(x[todo[s : s + batch_size]])
             out[todo] = vecs
             if self._cache is not None:

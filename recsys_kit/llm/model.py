@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recsys_kit import paths
 from recsys_kit.cache import SqliteStore, text_key
 from recsys_kit.device import get_device, get_dtype
+from recsys_kit.progress import progress as progress_iter
 
 #: Hub name of the model the shipped GGUF file was quantised from (online path).
 DEFAULT_LLM = "google/gemma-3-270m"
@@ -409,8 +409,7 @@ class _LlamaCppBackend:
 # ------------------------------------------------------------------------------------------------
 def _batches(n: int, size: int, progress: bool, desc: str) -> Iterator[range]:
     starts = range(0, n, size)
-    bar = tqdm(starts, desc=desc, disable=not progress, unit="batch")
-    for s in bar:
+    for s in progress_iter(starts, desc, not progress, unit="batch"):
         yield range(s, min(s + size, n))
 
 

@@ -1,0 +1,59 @@
+"""How many CPU threads the kit's heavy steps may use: one switch for torch and BLAS.
+
+Libraries spawn their own thread pools: torch (intra-op), the BLAS behind numpy/scipy
+(OpenBLAS, MKL) and OpenMP loops in compiled extensions such as ``implicit``. On a shared
+machine, or to compare two implementations fairly, all of them must be limited together:
+:func:`thread_limit` sets torch's thread count and the BLAS/OpenMP pools (threadpoolctl) for
+the duration of a ``with`` block and restores them after. Every kit class that spawns threads
+(``ALS``, ``BPR``, ``ImplicitALS``, ``Recommender.recommend``) takes ``num_threads`` and uses it.
+
+Example:
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with thread_limit(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+
+def check_threads(num_threads: int | None) -> int | None:
+    """Validate a ``num_threads`` argument: ``None`` (leave the libraries alone) or an int >= 1."""
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(
+            "num_threads must be None (the libraries' defaults) or an int >= 1, "
+            f"got {num_threads!r}"
+        )
+    return num_threads
+
+
+@contextlib.contextmanager
+def thread_limit(num_threads: int | None) -> Iterator[None]:
+    """Limit torch, BLAS and OpenMP to ``num_threads`` inside the block (``None``: no change).
+
+    Args:
+        num_threads: threads per pool, >= 1, or ``None``.
+    """
+    n = check_threads(num_threads)
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
