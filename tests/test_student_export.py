@@ -22,6 +22,26 @@ README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 TORCH_PIN = re.search(r"(?m)^TORCH_SPEC \?= *(\S+)", (REPO_ROOT / "Makefile").read_text()).group(1)
 
 
+#: Modules of optional extras the kit imports lazily: llm (llama_cpp), cluster (distributed),
+#: ``implicit`` (only ``cf.ImplicitALS``, the comparison with the C++ library).
+OPTIONAL_IMPORTS = {"llama_cpp", "distributed", "implicit"}
+
+# Run by the student's Python: third-party modules imported anywhere in recsys_kit, not installed.
+_IMPORTS_PROBE = """
+import ast, importlib.util, json, pathlib, sys
+import recsys_kit
+names = set()
+for path in pathlib.Path(recsys_kit.__file__).parent.rglob("*.py"):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+names -= set(sys.stdlib_module_names) | {"recsys_kit"}
+print(json.dumps(sorted(n for n in names if importlib.util.find_spec(n) is None)))
+"""
+
+
 def _run(bin_dir: Path, *args: str, cwd: Path, timeout: float = 900) -> str:
     done = subprocess.run(
         [str(bin_dir / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True,
@@ -92,6 +112,11 @@ def test_student_export_installs_without_cuda_and_runs_module_0(student_env):
     assert info["torch"].split("+")[0] == TORCH_PIN.split("==")[1] and info["cuda"] is None
     assert info["grader"] == []  # students never get grading code
     assert Path(info["reranker"]).is_dir()
+    # every package the kit imports anywhere (also inside functions) is installed, except the
+    # optional extras', each behind an ImportError that names its install line
+    probe = _run(bin_dir, "python", "-c", _IMPORTS_PROBE, cwd=dest)
+    absent = set(json.loads(probe.strip().splitlines()[-1]))
+    assert absent <= OPTIONAL_IMPORTS, sorted(absent - OPTIONAL_IMPORTS)
     packages = _run(bin_dir, "python", "-m", "pip", "list", "--format=freeze", cwd=dest)
     assert not [p for p in packages.splitlines() if p.lower().startswith("nvidia")], packages
     # the released notebook, as a student runs it: untouched, every error is an exercise left open
