@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit.constants import COL_QUERY_ID, DEFAULT_K, SEED
+from recsys_kit.runs import ranked_docs
 
 #: Default P(click | examined, grade) for ESCI grades (I=0, C=1, S=2, E=3).
 DEFAULT_ATTRACTIVENESS = {0: 0.05, 1: 0.2, 2: 0.45, 3: 0.8}
@@ -107,8 +108,6 @@ def ranked_ids(ranker: Ranker, qid: Hashable) -> Sequence[Hashable]:
         ['c', 'a', 'b']
     """
     if isinstance(ranker, Mapping):
-        from recsys_kit.hybrid import ranked_docs
-
         return ranked_docs(ranker.get(qid, {}))
     if callable(ranker):
         return ranker(qid)

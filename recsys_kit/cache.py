@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["text_key", "init_sqlite", "SqliteStore", "EmbeddingCache"]
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)"
 _CHUNK = 500  # SQLite limits the number of bound parameters per statement
 _OPEN_ATTEMPTS = 20

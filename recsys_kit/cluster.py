@@ -32,6 +32,17 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+__all__ = [
+    "LOCAL",
+    "CONNECT_TIMEOUT_S",
+    "WORKER_WAIT_S",
+    "INSTALL_HINT",
+    "require_dask",
+    "parse",
+    "connect",
+    "workers",
+]
+
 #: ``local:N`` starts a LocalCluster of N worker processes.
 LOCAL = re.compile(r"^local:(\d+)$")
 #: Seconds to reach a scheduler, and to wait for its first worker.

@@ -48,6 +48,7 @@ import pandas as pd
 
 from recsys_kit import constants as C
 from recsys_kit import datasets, hybrid, scoring
+from recsys_kit.datasets.sampling import stratified_subset  # re-exported: the capstone used it
 from recsys_kit.lexical import BM25Index
 from recsys_kit.progress import progress, progress_bar
 
@@ -84,43 +85,6 @@ _COLORS = {
     "popularity": "#c44e52",
 }
 _THUMB_PX = 84  # 28 x 3: nearest-neighbour upscaling keeps the Fashion-MNIST pixels crisp
-
-
-def stratified_subset(catalog: pd.DataFrame, n: int | None, seed: int = C.SEED) -> pd.DataFrame:
-    """A deterministic subset of ``n`` products with every department in proportion.
-
-    The MiniShop catalog is sorted by department, so ``head(n)`` would be all apparel.
-
-    Args:
-        catalog: products (a ``department`` column is used when present).
-        n: products to keep; ``None`` or ``>= len(catalog)`` keeps all.
-        seed: random seed of the shuffle.
-
-    Returns:
-        The subset, in catalog order, with a fresh 0..n-1 index.
-
-    Example:
-        >>> cat = pd.DataFrame({"department": ["a"] * 6 + ["b"] * 2})
-        >>> stratified_subset(cat, 4)["department"].tolist()
-        ['a', 'a', 'a', 'b']
-    """
-    if n is None or n >= len(catalog):
-        return catalog.reset_index(drop=True)
-    if n < 1:
-        raise ValueError(f"n_products must be >= 1 (or None for all), got {n}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(catalog))
-    shuffled = catalog.iloc[order]
-    if C.COL_DEPARTMENT in catalog.columns:
-        # The i-th shuffled product of a department of size s gets key (i + .5) / s: taking the
-        # n smallest keys allocates n proportionally to department sizes (systematic sampling).
-        dept = shuffled[C.COL_DEPARTMENT]
-        rank = dept.groupby(dept, sort=False).cumcount().to_numpy()
-        size = dept.map(dept.value_counts()).to_numpy()
-        pick = order[np.argsort((rank + 0.5) / size, kind="stable")[:n]]
-    else:
-        pick = order[:n]
-    return catalog.iloc[np.sort(pick)].reset_index(drop=True)
 
 
 def _png(image: np.ndarray, px: int = _THUMB_PX) -> bytes:

@@ -7,11 +7,11 @@ format :func:`recsys_kit.metrics.evaluate` takes, so fused runs are evaluated di
   with 1-based ranks; ignores score scales, which is why it is the robust default.
 * :func:`weighted_fusion` -- normalise each run's scores per query, then a weighted sum
   (CombSUM). A document missing from a run contributes 0 from that run.
-* :func:`to_run` -- turn ``(scores, indices)`` from :func:`recsys_kit.ranking.topk` or
-  :meth:`recsys_kit.lexical.BM25Index.search` into a run dict.
+* :func:`with_prior` -- re-rank candidates by relevance mixed with a query-independent prior.
 
-Within a run, ranks follow score descending, ties by doc id ascending (the rule of
-:mod:`recsys_kit.metrics`), so fusion is deterministic.
+The run type, its builders (``to_run``) and the one tie rule (``ranked_docs``: score
+descending, ties by doc id ascending) live in :mod:`recsys_kit.runs`; they are re-exported here
+because Module 2's notebooks import them from ``hybrid``.
 
 Example:
     >>> bm25 = {"q1": {"a": 12.0, "b": 3.0}}
@@ -23,26 +23,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
-Run = dict[Hashable, dict[Hashable, float]]
+from recsys_kit.runs import Run, ranked_docs, to_run
+
+__all__ = ["NORMALIZATIONS", "Run", "ranked_docs", "rrf", "to_run", "weighted_fusion", "with_prior"]
+
 NORMALIZATIONS = ("minmax", "zscore", None)
-
-
-def _sort_key(item: tuple[Hashable, float]) -> tuple[float, Any]:
-    return (-item[1], item[0])
-
-
-def ranked_docs(doc_scores: Mapping[Hashable, float]) -> list[Hashable]:
-    """Doc ids of one query's results, best first (score desc, then doc id asc)."""
-    items = list(doc_scores.items())
-    try:
-        items.sort(key=_sort_key)
-    except TypeError:  # mixed, non-comparable id types: compare their string forms
-        items.sort(key=lambda kv: (-kv[1], str(kv[0])))
-    return [d for d, _ in items]
 
 
 def _check_runs(runs: Sequence[Mapping[Hashable, Mapping[Hashable, float]]]) -> None:
@@ -165,41 +153,3 @@ def with_prior(
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     prior_scores = {q: {d: float(prior.get(d, 0.0)) for d in docs} for q, docs in run.items()}
     return weighted_fusion([run, prior_scores], [1.0 - weight, weight])
-
-
-def to_run(
-    query_ids: Sequence[Hashable],
-    scores: Any,
-    indices: Any,
-    doc_ids: Sequence[Hashable],
-) -> Run:
-    """Convert ``(scores, indices)`` arrays into a run dict.
-
-    Args:
-        query_ids: one id per row.
-        scores: (n_queries, k) scores (numpy array or torch tensor).
-        indices: (n_queries, k) row indices into ``doc_ids``; negative indices (FAISS's
-            "no result" marker) are skipped.
-        doc_ids: the id of each indexed document.
-
-    Returns:
-        ``{query_id: {doc_id: score}}``.
-
-    Example:
-        >>> to_run(["q1"], np.array([[0.9, 0.5]]), np.array([[1, 0]]), ["a", "b"])
-        {'q1': {'b': 0.9, 'a': 0.5}}
-    """
-    s = np.asarray(scores.cpu() if hasattr(scores, "cpu") else scores, dtype=np.float64)
-    i = np.asarray(indices.cpu() if hasattr(indices, "cpu") else indices)
-    if s.ndim == 1 and i.ndim == 1:
-        s, i = s[None, :], i[None, :]
-    if s.shape != i.shape or s.ndim != 2:
-        raise ValueError(f"scores {s.shape} and indices {i.shape} must both be (n_queries, k)")
-    if len(query_ids) != s.shape[0]:
-        raise ValueError(f"got {len(query_ids)} query ids for {s.shape[0]} rows of results")
-    if i.size and int(i.max()) >= len(doc_ids):
-        raise ValueError(f"index {int(i.max())} out of range for {len(doc_ids)} doc ids")
-    run: Run = {}
-    for qid, srow, irow in zip(query_ids, s.tolist(), i.tolist(), strict=True):
-        run[qid] = {doc_ids[j]: v for v, j in zip(srow, irow, strict=True) if j >= 0}
-    return run

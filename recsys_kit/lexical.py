@@ -43,6 +43,8 @@ import numpy as np
 
 from recsys_kit.constants import DEFAULT_K
 
+__all__ = ["tokenize", "BM25Index"]
+
 jieba.setLogLevel(logging.WARNING)  # silence "Building prefix dict ..." on first use
 
 # CJK Unified Ideographs (+ extension A and compatibility ideographs).

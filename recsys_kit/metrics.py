@@ -9,7 +9,8 @@ Definitions (checked against pytrec_eval and ranx in ``tests/test_metrics.py``):
 
 * **Relevant**: ``grade >= rel_threshold`` (default 1, i.e. ``grade > 0`` for integer grades such
   as ESCI's 3/2/1/0). ``R`` = number of relevant judged docs of the query.
-* **Ranking of a run**: score descending, **ties by doc id ascending**. A deterministic order is
+* **Ranking of a run**: score descending, **ties by doc id ascending**
+  (:func:`recsys_kit.runs.ranked_docs`, the kit's one tie rule). A deterministic order is
   needed for reproducible numbers; ascending id matches :func:`recsys_kit.ranking.topk`'s
   "lower index wins". (trec_eval breaks ties by doc id *descending*; ranx leaves them
   unspecified, so comparisons use scores that are distinct, in float32 for trec_eval.)
@@ -48,6 +49,16 @@ from typing import Any
 import numpy as np
 
 from recsys_kit.constants import DEFAULT_K
+from recsys_kit.runs import ranked_docs
+
+__all__ = [
+    "METRIC_NAMES",
+    "parse_metric",
+    "evaluate",
+    "catalog_coverage",
+    "intra_list_diversity",
+    "novelty",
+]
 
 #: Base metric names understood by :func:`evaluate` (append ``@k`` for a cut-off).
 METRIC_NAMES = ("precision", "recall", "f1", "hit_rate", "mrr", "map", "ndcg")
@@ -89,16 +100,6 @@ def parse_metric(name: str) -> tuple[str, int | None]:
     return base, k
 
 
-def _ranked_ids(docs: Mapping[Hashable, float]) -> list[Hashable]:
-    """Doc ids by score desc, ties by id asc: two C-level stable sorts, no per-doc tuples."""
-    try:
-        ids = sorted(docs)
-    except TypeError:  # non-comparable mixed id types
-        ids = sorted(docs, key=str)
-    ids.sort(key=docs.__getitem__, reverse=True)  # reverse sort is stable in CPython
-    return ids
-
-
 def _flatten(
     qrels: Mapping[Hashable, Mapping[Hashable, float]],
     run: Mapping[Hashable, Mapping[Hashable, float]],
@@ -113,7 +114,7 @@ def _flatten(
         relevant = {d: g for d, g in judged.items() if g >= rel_threshold}
         docs = run.get(qid)
         if docs:
-            ids = _ranked_ids(docs)
+            ids = ranked_docs(docs)
             if depth is not None:
                 ids = ids[:depth]
             get = relevant.get

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from recsys_kit.constants import ENV_CACHE_DIR, ENV_DATA_DIR
 
+__all__ = ["REPO_ROOT", "data_dir", "minishop_dir", "cache_dir"]
+
 #: Root of the repository (the folder that holds ``recsys_kit/``, ``datasets/``, ``course/``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,6 +28,19 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
+__all__ = [
+    "T",
+    "DELAY_S",
+    "LOG_INTERVAL_S",
+    "ENV_SWITCH",
+    "set_enabled",
+    "enabled",
+    "interactive",
+    "LineBar",
+    "progress_bar",
+    "progress",
+]
+
 T = TypeVar("T")
 
 #: Seconds a loop runs before its bar (or first log line) is shown.

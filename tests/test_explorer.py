@@ -51,20 +51,30 @@ def test_search_shape_order_and_explanation(explorer, ranker):
     np.testing.assert_allclose(res[CONTRIB].sum(axis=1), res["score"], rtol=1e-9, atol=1e-12)
     for col in ("title_en", "title_zh", "department", "brand", "price", "rating", "image_index"):
         assert col in res.columns
-    assert (res[C.COL_DEPARTMENT].iloc[:3] == "footwear").all(), res[["title_en", "department"]]
+    # a share with a margin, not an exact top 3 (measured: all 8 are footwear, every ranker)
+    assert (res[C.COL_DEPARTMENT] == "footwear").sum() >= 6, res[["title_en", "department"]]
 
 
-def test_chinese_query_returns_beauty_first(explorer):
-    # "美妆推荐" ("beauty recommendations") shares no token with any product text, so BM25
-    # finds nothing and the multilingual encoder does all the work.
-    assert explorer.search("美妆推荐", ranker="bm25", k=5)["bm25"].eq(0).all()
-    sem = explorer.search("美妆推荐", ranker="semantic", k=5)
-    assert (sem[C.COL_DEPARTMENT] == "beauty").all(), sem[["title_zh", "department"]]
-    for ranker in ("rrf", "weighted"):
-        # the rating/popularity priors may lift a close non-beauty product into the top 5
-        res = explorer.search("美妆推荐", ranker=ranker, k=5)
-        top = res[C.COL_DEPARTMENT]
-        assert (top.iloc[:3] == "beauty").all() and (top == "beauty").sum() >= 4, res
+#: Chinese beauty queries; the first three share no token with any product text.
+BEAUTY_QUERIES_ZH = ("美妆推荐", "彩妆", "美妆好物", "美容护肤", "化妆品推荐", "护肤品")
+
+
+def _beauty_share(res: pd.DataFrame) -> float:
+    return float((res[C.COL_DEPARTMENT] == "beauty").mean())
+
+
+def test_chinese_beauty_queries_find_beauty_products(explorer):
+    """Aggregate quality with a margin, not one exact top-k: the encoder is quantised and its
+    last bits depend on the CPU's SIMD path, so a rank-5 neighbour may change places, but the
+    share of beauty products in the top 10 may not collapse (measured 0.88 here; beauty is
+    18 % of the 140 products, so chance gives ~0.18; BM25 gives 0 on the first three)."""
+    for q in BEAUTY_QUERIES_ZH[:3]:  # no shared token: BM25 finds nothing at all
+        assert explorer.search(q, ranker="bm25", k=10)["bm25"].eq(0).all(), q
+    bm25 = np.mean([_beauty_share(explorer.search(q, ranker="bm25", k=10))
+                    for q in BEAUTY_QUERIES_ZH])  # fmt: skip
+    for ranker in ("semantic", "rrf", "weighted"):
+        shares = [_beauty_share(explorer.search(q, ranker=ranker, k=10)) for q in BEAUTY_QUERIES_ZH]
+        assert np.mean(shares) >= 0.7 and np.mean(shares) >= bm25 + 0.4, (ranker, shares, bm25)
 
 
 def test_bm25_contribution_is_the_bm25_score(explorer):

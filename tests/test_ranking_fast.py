@@ -1,9 +1,11 @@
-"""Tests for the bf16-candidates + exact float32 rescoring route of recsys_kit.ranking.topk.
+"""Tests for the exact top-k engine (recsys_kit.topk_engine) behind ranking.topk and Index.
 
-The route must return exactly what the float32 path returns (indices identical, scores within
-1e-6), whatever the data: the tests force it with ``precision="bf16"`` (it runs on any CPU,
-only slowly without native bf16) and check, through :func:`topk_with_stats`, that the
-fallback really is taken when the proof fails and not taken when it holds.
+The engine promises one answer whatever the route: the top-k by the canonical float32 score,
+ties by the lower index. So the routes (bf16 or float32 candidates, the single-query scan),
+chunk sizes and thread counts are compared *bit for bit* with each other (they share the
+canonical score, computed in a fixed order), and against the float64 reference tie-aware
+(``tests/topk_checks.py``). No test compares two GEMMs bitwise. ``make test`` runs this file
+again under other kernels (README, "CPU variety"); it must pass on any x86-64 CPU.
 """
 
 from __future__ import annotations
@@ -11,25 +13,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from topk_checks import assert_ties_by_lower_index, assert_topk_exact, reference_scores
 
 from recsys_kit import ranking
-from recsys_kit.ranking import _bf16_error_bound, _norm_bounds, topk, topk_with_stats
+from recsys_kit import topk_engine as eng
+from recsys_kit.ranking import topk, topk_with_stats
 
 
-def _both(q, x, k, metric, **kw):
-    """(fp32 result, bf16 result, bf16 stats)."""
-    s0, i0 = topk(q, x, k, metric, device="cpu", precision="fp32", chunk_size=kw.get("chunk_size"))
-    s1, i1, st = topk_with_stats(q, x, k, metric, device="cpu", precision="bf16", **kw)
-    return (s0, i0), (s1, i1), st
-
-
-def _assert_same(a, b) -> None:
-    s0, i0 = (np.asarray(t) for t in a)
-    s1, i1 = (np.asarray(t) for t in b)
+def _routes(q, x, k, metric, **kw):
+    """Both GEMM routes (and their stats); asserts they give the same answer, to the bit."""
+    s0, i0, st0 = topk_with_stats(q, x, k, metric, device="cpu", precision="fp32", **kw)
+    s1, i1, st1 = topk_with_stats(q, x, k, metric, device="cpu", precision="bf16", **kw)
+    assert (st0.route, st1.route) == ("fp32", "bf16")
     np.testing.assert_array_equal(i1, i0)
-    # 1e-6 absolute near 1 and relative beyond: both paths are float32 dot products, summed in
-    # different orders (a few ulps apart; 1 ulp at 30 is 1.9e-6)
-    np.testing.assert_allclose(s1, s0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(s1, s0)
+    return s0, i0, st0, st1
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -40,31 +38,37 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @pytest.mark.parametrize("k", [1, 7, 40])
 @pytest.mark.parametrize("chunk_size", [None, 333])
-def test_random_data_matches_fp32_without_fallback(metric, k, chunk_size):
+def test_random_data_is_exact_on_every_route(metric, k, chunk_size):
     rng = np.random.default_rng(k)
-    # 64-d and 3000 items: score gaps near the top are far above the bf16 bound (~0.01).
     q = rng.standard_normal((20, 64)).astype(np.float32) * 1.7
     x = rng.standard_normal((3000, 64)).astype(np.float32) * 0.8
-    a, b, st = _both(q, x, k, metric, chunk_size=chunk_size)
-    _assert_same(a, b)
-    assert st.route == "bf16" and st.n_candidates == k + ranking.default_margin(k)
-    # random data: the proof must succeed for most queries, or the route is pointless
-    assert st.n_fallback <= 2
+    s, i, st0, st1 = _routes(q, x, k, metric, chunk_size=chunk_size)
+    assert_topk_exact(s, i, q, x, metric)
+    assert st1.n_candidates == k + eng.default_margin(k, "bf16")
+    assert st0.n_candidates == k + eng.default_margin(k, "fp32")
+    # random data: the proof must succeed for most queries, or the routes are pointless
+    assert st0.n_fallback <= 2 and st1.n_fallback <= 2
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
-def test_duplicates_and_exact_ties_fall_back_and_stay_exact(metric):
+def test_duplicates_and_exact_ties_go_to_the_lower_index(metric):
     rng = np.random.default_rng(1)
     base = rng.standard_normal((6, 32)).astype(np.float32)
     x = np.tile(base, (50, 1))  # each vector 50 times, interleaved: ties everywhere
     q = rng.standard_normal((12, 32)).astype(np.float32)
     for k in (1, 3, 49, 50, 51, 120):
-        a, b, st = _both(q, x, k, metric, margin=10, chunk_size=37)
-        _assert_same(a, b)
-        # k + 10 candidates: unless k = 50 (the k-th is the last copy of the best vector), the
-        # k-th and (k+1)-th scores tie, so no query can be proven and all must fall back.
-        if k != 50:
-            assert st.n_fallback == 12, (k, st)
+        s, i, st0, st1 = _routes(q, x, k, metric, margin=10, chunk_size=37)
+        assert_ties_by_lower_index(s, i, x)
+        assert_topk_exact(s, i, q, x, metric)
+        # k + 10 candidates inside one group of copies: the last kept approximate score is the
+        # k-th one, not below it, so no query is settled by its candidates and every one
+        # takes the threshold pass (which finds all the copies)
+        if k in (1, 3, 51, 120):
+            assert st0.n_fallback == st1.n_fallback == 12, (k, st0, st1)
+    # the scan route (one query) gives the same answer
+    s1, i1 = topk(q[5], x, 120, metric)
+    np.testing.assert_array_equal(i1, i[5:6])
+    np.testing.assert_array_equal(s1, s[5:6])
 
 
 def test_near_ties_below_bf16_resolution_are_ordered_exactly():
@@ -85,31 +89,26 @@ def test_near_ties_below_bf16_resolution_are_ordered_exactly():
     # the test is adversarial only if bf16 really scrambles the cluster's order
     qt, xt = torch.from_numpy(qs), torch.from_numpy(x)
     approx = (qt.bfloat16() @ xt.bfloat16().T).float()
-    exact = qt @ xt.T
-    assert not torch.equal(torch.topk(approx, 10).indices, torch.topk(exact, 10).indices)
+    assert not torch.equal(torch.topk(approx, 10).indices, torch.topk(qt @ xt.T, 10).indices)
     for metric in ("dot", "cosine", "l2"):
-        a, b, st = _both(qs, x, 10, metric, margin=40)
-        _assert_same(a, b)
+        s, i, _, st1 = _routes(qs, x, 10, metric, margin=40)
+        # gaps of 2e-4 are far above float32 rounding: the exact order, on any CPU
+        want = np.argsort(-reference_scores(qs, x, metric), axis=1, kind="stable")[:, :10]
+        np.testing.assert_array_equal(i, want)
         if metric != "l2":  # all 30 cluster items are candidates and the rest is far below
-            assert st.n_fallback == 0, (metric, st)
+            assert st1.n_fallback == 0, (metric, st1)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
-def test_zero_margin_forces_fallback(metric):
+def test_zero_margin_forces_the_threshold_pass(metric):
     rng = np.random.default_rng(3)
     q = _unit(rng, 9, 64)
     x = _unit(rng, 2000, 64)
-    a, b, st = _both(q, x, 5, metric, margin=0)
-    _assert_same(a, b)
-    # with K = k the k-th exact score must beat the k-th approximate + eps: impossible, so
-    # every query is retried with the wider margin (64), where the proof succeeds
-    assert st.n_retried == 9 and st.n_candidates == 5
-    assert st.n_fallback <= 1
-    # without the retry, all fall back to the float32 path, with the same results
-    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
-    v, i, n_re, n_fb = ranking._topk_bf16(qt, xt, 5, metric, 512, 0, retry=False)
-    assert (n_re, n_fb) == (0, 9)
-    np.testing.assert_array_equal(i.numpy(), np.asarray(a[1]))
+    s, i, st0, st1 = _routes(q, x, 5, metric, margin=0)
+    assert_topk_exact(s, i, q, x, metric)
+    # with K = k the last kept approximate score is the k-th itself, never 2 eps below it:
+    # every query takes the threshold pass, which is exact by construction
+    assert st0.n_fallback == st1.n_fallback == 9 and st1.n_candidates == 5
 
 
 def test_k_equal_n_and_k_1():
@@ -117,11 +116,20 @@ def test_k_equal_n_and_k_1():
     q = rng.standard_normal((5, 16)).astype(np.float32)
     x = rng.standard_normal((40, 16)).astype(np.float32)
     for metric in ("cosine", "dot", "l2"):
-        a, b, st = _both(q, x, 40, metric)
-        _assert_same(a, b)
-        assert st.n_fallback == 0 and st.n_candidates == 40  # every item is a candidate
-        a, b, _ = _both(q, x, 1, metric, margin=3)
-        _assert_same(a, b)
+        s, i, _, st1 = _routes(q, x, 40, metric)
+        assert st1.n_fallback == 0 and st1.n_candidates == 40  # every item is a candidate
+        assert_topk_exact(s, i, q, x, metric)
+        s, i, _, _ = _routes(q, x, 1, metric, margin=3)
+        assert_topk_exact(s, i, q, x, metric)
+
+
+def test_all_items_identical_keeps_the_first_k():
+    """The threshold pass finds every item: bounded memory, still the lowest indices."""
+    x = np.ones((6000, 8), dtype=np.float32)
+    q = np.random.default_rng(5).standard_normal((33, 8)).astype(np.float32)
+    for metric in ("cosine", "dot", "l2"):
+        _, i, st0, st1 = _routes(q, x, 10, metric, chunk_size=1000)
+        assert (i == np.arange(10)).all() and st1.n_fallback == 33
 
 
 def test_torch_inputs_and_other_dtypes():
@@ -132,19 +140,66 @@ def test_torch_inputs_and_other_dtypes():
     s1, i1 = topk(torch.from_numpy(q), torch.from_numpy(x), 6, "dot", precision="bf16")
     assert isinstance(s1, torch.Tensor) and i1.dtype == torch.int64
     np.testing.assert_array_equal(i1.numpy(), i0)
-    np.testing.assert_allclose(s1.numpy(), s0, atol=1e-6, rtol=1e-6)
+    np.testing.assert_array_equal(s1.numpy(), s0)
     _, i2 = topk(q.astype(np.float64), x.astype(np.float64), 6, "dot", precision="bf16")
     np.testing.assert_array_equal(i2, i0)
 
 
-def _pairwise_bound(q: torch.Tensor, x: torch.Tensor, approx: torch.Tensor, metric: str):
-    """eps of :func:`_bf16_error_bound` for every (query, item) pair, each item on its own."""
-    qb = q.bfloat16()
+def test_threads_and_blocks_never_change_the_answer():
+    rng = np.random.default_rng(6)
+    q = torch.from_numpy(rng.standard_normal((70, 24)).astype(np.float32))
+    x = torch.from_numpy(rng.standard_normal((9000, 24)).astype(np.float32))
+    x[4000:4100] = x[17]  # duplicates across blocks
+    for metric in ("cosine", "dot", "l2"):
+        runs = [
+            eng.candidate_topk(q, x, 15, metric, kind=kind, chunk_size=c, threads=t)
+            for kind in ("fp32", "bf16")
+            for c, t in ((None, 1), (None, 2), (700, 2), (4096, 3))
+        ]
+        for r in runs[1:]:
+            assert torch.equal(r.indices, runs[0].indices) and torch.equal(r.scores, runs[0].scores)
+        assert_ties_by_lower_index(runs[0].scores.numpy(), runs[0].indices.numpy(), x.numpy())
+
+
+def test_canonical_score_is_the_same_bits_for_every_batch_shape():
+    """The fixed-order sum: a row's score does not depend on what it is batched with (this is
+    what lets every route agree, and identical rows tie exactly)."""
+    rng = np.random.default_rng(7)
+    x = torch.from_numpy(rng.standard_normal((300, 384)).astype(np.float32))
+    q = torch.from_numpy(rng.standard_normal((4, 384)).astype(np.float32))
+    x[10] = x[200]
+    for metric in ("cosine", "dot", "l2"):
+        # queries as scored: unit rows for cosine, doubled for l2
+        qs = {"cosine": eng.unit_rows(q), "dot": q, "l2": q * 2.0}[metric]
+        full = eng.canonical_scores(x[None], qs[:, None, :], metric)  # (4, 300)
+        for r in range(4):
+            one = eng.canonical_scores(x, qs[r], metric)
+            pairs = eng.canonical_scores(x[:7], qs[r].expand(7, -1).contiguous(), metric)
+            assert torch.equal(one, full[r]) and torch.equal(pairs, full[r, :7])
+        assert torch.equal(full[:, 10], full[:, 200])
+        exact = reference_scores(q.numpy(), x.numpy(), metric)
+        if metric == "l2":  # the canonical l2 score leaves out ||q||^2
+            exact = exact + (q.double() ** 2).sum(1).numpy()[:, None]
+        np.testing.assert_allclose(full.numpy(), exact, rtol=1e-5, atol=1e-3)
+    # fixed_sum: one order, whatever the length and the layout
+    v = torch.from_numpy(rng.standard_normal((5, 1001)).astype(np.float32))
+    np.testing.assert_allclose(eng.fixed_sum(v.clone()).numpy(), v.double().sum(1), rtol=1e-5)
+    assert torch.equal(eng.fixed_sum(v.clone())[2:3], eng.fixed_sum(v[2:3].clone()))
+
+
+def _pairwise_bound(q, x, approx, metric, kind):
+    """eps of :func:`error_bound` for every (query, item) pair, each item on its own."""
+    norms = eng.QueryNorms.of(q, q.bfloat16().float() if kind == "bf16" else None)
     cols = []
     for j in range(x.shape[0]):
-        xmax, dmax = _norm_bounds(x[j : j + 1], x[j : j + 1].bfloat16())
-        cols.append(_bf16_error_bound(q, qb, xmax, dmax, approx[:, j], metric))
+        _, xmax, dmax, _ = eng._approx_rows(x[j : j + 1], "dot", kind)
+        cols.append(eng.error_bound(norms, q.shape[1], xmax, dmax, approx[:, j], metric, kind))
     return torch.stack(cols, dim=1)
+
+
+def _canonical(q, x, metric):
+    qs = {"cosine": eng.unit_rows(q), "dot": q, "l2": q * 2.0}[metric]
+    return eng.canonical_scores(x[None], qs[:, None, :], metric)
 
 
 def test_error_bound_holds_on_adversarial_rounding():
@@ -157,25 +212,31 @@ def test_error_bound_holds_on_adversarial_rounding():
     q = torch.from_numpy(np.stack([v, -v, v * 0.37]))
     x = torch.from_numpy(np.stack([v, v * 1.9, -v * 0.51]))
     approx = (q.bfloat16() @ x.bfloat16().T).float()
-    err = (approx - q @ x.T).abs()
-    limit = _pairwise_bound(q, x, approx, "dot")
+    err = (approx - _canonical(q, x, "dot")).abs()
+    limit = _pairwise_bound(q, x, approx, "dot", "bf16")
     assert (err <= limit).all()
     # and the bound is not vacuous: this input really uses a large part of it
     assert float((err / limit).max()) > 0.4
-    # random data (where the measured rounding-error norms make the bound ~2.5x tighter than
-    # the worst case), and the l2 form 2 q.x - ||x||^2 on the same data
+    # random data (the measured rounding-error norms make the bound ~2.5x tighter than the
+    # worst case), the l2 form 2 q.x - ||x||^2, and a float32 GEMM against the canonical score
     rng = np.random.default_rng(6)
     q = torch.from_numpy(rng.standard_normal((64, d)).astype(np.float32))
     x = torch.from_numpy(rng.standard_normal((600, d)).astype(np.float32) * 3.0)
     approx = (q.bfloat16() @ x.bfloat16().T).float()
-    limit = _pairwise_bound(q, x, approx, "dot")
-    assert ((approx - q @ x.T).abs() <= limit).all()
+    limit = _pairwise_bound(q, x, approx, "dot", "bf16")
+    assert ((approx - _canonical(q, x, "dot")).abs() <= limit).all()
     worst = 2 * u * q.norm(dim=1)[:, None] * x.norm(dim=1)[None]
     assert float((limit / worst).max()) < 0.75
     sq = (x * x).sum(dim=1)
     approx_l2 = approx * 2.0 - sq
-    exact_l2 = (q * 2.0) @ x.T - sq
-    assert ((approx_l2 - exact_l2).abs() <= _pairwise_bound(q, x, approx_l2, "l2")).all()
+    bound_l2 = _pairwise_bound(q, x, approx_l2, "l2", "bf16")
+    assert ((approx_l2 - _canonical(q, x, "l2")).abs() <= bound_l2).all()
+    bf16_limit = {"dot": limit, "l2": bound_l2}
+    for metric in ("dot", "l2"):
+        f32 = q @ x.T if metric == "dot" else (q @ x.T) * 2.0 - sq
+        f32_limit = _pairwise_bound(q, x, f32, metric, "fp32")
+        assert ((f32 - _canonical(q, x, metric)).abs() <= f32_limit).all()
+        assert float(f32_limit.max()) < 0.2 * float(bf16_limit[metric].min())  # tighter
 
 
 def test_auto_route_choice(monkeypatch):
@@ -187,15 +248,44 @@ def test_auto_route_choice(monkeypatch):
     _, _, st = topk_with_stats(q[:3], x, 5, "dot", device="cpu")  # few queries: float32
     assert st.route == "fp32"
     _, _, st = topk_with_stats(q[0], x, 5, "dot")
-    assert st.route == "numpy"
-    monkeypatch.setattr(ranking, "_bf16_is_fast", lambda dev: False)
-    _, _, st = topk_with_stats(q, x, 5, "dot", device="cpu")
-    assert st.route == "fp32"  # no native bf16: never the bf16 route on "auto"
-    monkeypatch.setattr(ranking, "_bf16_is_fast", lambda dev: True)
-    s, i, st = topk_with_stats(q, x, 5, "dot", device="cpu")
-    assert st.route == "bf16"
-    s0, i0 = topk(q, x, 5, "dot", device="cpu", precision="fp32")
-    np.testing.assert_array_equal(i, i0)
+    assert st.route == "scan"
+    s0, i0, st = topk_with_stats(q, x, 5, "dot", device="cpu")
+    assert st.route == "fp32"  # raw arrays on a CPU: converting them every call does not pay
+    monkeypatch.setattr(ranking, "BF16_AUTO_CPU", True)
+    for speedup, route in ((0.2, "fp32"), (3.0, "bf16")):  # the measurement decides
+        monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev, s=speedup: s)
+        s, i, st = topk_with_stats(q, x, 5, "dot", device="cpu")
+        assert st.route == route
+        np.testing.assert_array_equal(i, i0)
+        np.testing.assert_array_equal(s, s0)
+
+
+def test_index_route_follows_the_measurement_and_the_answer_does_not(monkeypatch):
+    rng = np.random.default_rng(8)
+    items = rng.normal(size=(ranking.BF16_MIN_ITEMS + 500, 32)).astype(np.float32)
+    queries = rng.normal(size=(ranking.BF16_MIN_QUERIES + 3, 32)).astype(np.float32)
+    index = ranking.Index(items, list(range(len(items))))
+    assert index.last_stats is None
+    results = {}
+    for speedup in (0.5, 4.0):
+        monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev, s=speedup: s)
+        results[speedup] = index.search_arrays(queries, k=10)
+        assert index.last_stats.route == ("bf16" if speedup > 1 else "fp32")
+        assert index.last_stats.n_queries == len(queries)
+    for a, b in zip(results[0.5], results[4.0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    s, i = results[4.0]
+    assert_topk_exact(s, i, queries, items, "cosine")
+    # the index normalises the engine's way: its answer is topk's on the unit vectors
+    unit = eng.unit_rows(torch.from_numpy(items)).numpy()
+    qu = eng.unit_rows(torch.from_numpy(queries)).numpy()
+    s_ref, i_ref = topk(qu, unit, 10, metric="dot", device="cpu")
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_array_equal(s, s_ref)
+    # one query: the scan route, the same answer as in the batch
+    s1, i1 = index.search_arrays(queries[4], k=10)
+    assert index.last_stats.route == "scan"
+    np.testing.assert_array_equal(i1, i[4:5])
 
 
 def test_bad_options_raise():
@@ -207,35 +297,21 @@ def test_bad_options_raise():
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
-def test_prepared_bf16_copy_gives_the_exact_topk(metric):
+@pytest.mark.parametrize("low", [False, True])
+def test_prepared_items_give_the_same_answer(metric, low):
     rng = np.random.default_rng(7)
     items = rng.normal(size=(3000, 48)).astype(np.float32)
     items[100] = items[2000]  # exact duplicates: ties by lower index
     queries = rng.normal(size=(40, 48)).astype(np.float32)
-    prepared = ranking._BF16Items.build(torch.from_numpy(items), metric)
-    s, i, stats = ranking._topk_impl(
-        queries, items, 10, metric, "cpu", None, "bf16", None, prepared
-    )
-    s_ref, i_ref = ranking.topk(queries, items, 10, metric=metric, precision="fp32")
-    assert stats.route == "bf16"
+    prec = "bf16" if low else "fp32"
+    prepared = eng.PreparedItems.build(torch.from_numpy(items), metric, prec)
+    assert prepared.kind == prec
+    s, i, stats = ranking._topk_impl(queries, items, 10, metric, "cpu", None, prec, None, prepared)
+    s_ref, i_ref = ranking.topk(queries, items, 10, metric=metric, precision=prec)
+    assert stats.route == prec
     np.testing.assert_array_equal(i, i_ref)
-    np.testing.assert_allclose(s, s_ref, rtol=1e-6, atol=1e-6)
-
-
-def test_index_large_batches_match_exact_topk():
-    rng = np.random.default_rng(8)
-    items = rng.normal(size=(ranking.BF16_MIN_ITEMS + 500, 32)).astype(np.float32)
-    queries = rng.normal(size=(ranking.BF16_MIN_QUERIES + 3, 32)).astype(np.float32)
-    index = ranking.Index(items, list(range(len(items))))
-    assert index.last_stats is None
-    s, i = index.search_arrays(queries, k=10)
-    s_ref, i_ref = ranking.topk(queries, items, 10, metric="cosine", precision="fp32")
-    stats = index.last_stats
-    assert stats.n_queries == len(queries) and stats.n_fallback <= stats.n_queries
-    expected = "bf16" if ranking._cpu_has_fast_bf16() else "fp32"
-    assert stats.route == expected
-    np.testing.assert_array_equal(i, i_ref)
-    np.testing.assert_allclose(s, s_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(s, s_ref)
+    assert_ties_by_lower_index(s, i, items)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float64])
@@ -250,7 +326,7 @@ def test_kth_largest_matches_topk_with_negatives_zeros_and_ties(dtype):
     x[6] = -x[6].abs()  # all negative: the int16 keys of bf16 flip their order there
     for kth in (1, 7, 100, 3000):
         ref = torch.topk(x.float(), kth, dim=1).values[:, -1]
-        got = ranking._kth_largest(x, kth)
+        got = eng.kth_largest(x, kth)
         assert got.dtype == dtype
         assert torch.equal(got.float(), ref)
 
@@ -265,10 +341,11 @@ def test_select_candidates_keeps_everything_that_can_be_in_the_top(n_cols, n_can
     scores[6, :] = 0.5  # all equal
     kth = torch.topk(scores.float(), min(n_cand, n_cols), dim=1).values[:, -1:]
     floor = (kth[:, 0] - 0.1).bfloat16() if with_floor else None
-    vals, cols = ranking._select_candidates(scores, n_cand, floor)
+    vals, cols, t = eng.select_candidates(scores, n_cand, floor)
     real = cols >= 0
     assert (real.sum(dim=1) >= min(n_cand, n_cols)).all()
     assert torch.equal(torch.gather(scores, 1, cols.clamp_min(0))[real], vals[real])
+    assert t is not None and (t.float() <= kth[:, 0]).all()  # a lower bound of the n_cand-th
     kept = torch.zeros_like(scores, dtype=torch.bool)
     for r in range(scores.shape[0]):
         c = cols[r][real[r]]
@@ -280,10 +357,10 @@ def test_select_candidates_keeps_everything_that_can_be_in_the_top(n_cols, n_can
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @pytest.mark.parametrize("prepared", [False, True])
-def test_threshold_selection_over_many_chunks_matches_fp32(metric, prepared):
+def test_threshold_selection_over_many_chunks(metric, prepared):
     """Chunks wide enough for the group-max threshold selection, several of them (so the
     running floor prunes later chunks), a ragged last chunk and columns outside the groups;
-    clustered items with exact duplicates, so some queries need the retry or the fallback."""
+    clustered items with exact duplicates, so some queries need the threshold pass."""
     rng = np.random.default_rng(11)
     centres = rng.standard_normal((40, 32)).astype(np.float32)
     items = centres[rng.integers(0, 40, 20_011)] + 0.3 * rng.standard_normal((20_011, 32))
@@ -291,29 +368,12 @@ def test_threshold_selection_over_many_chunks_matches_fp32(metric, prepared):
     items[7_000:7_050] = items[123]  # 50 exact copies of one item
     queries = np.concatenate([items[[123, 5, 19_999]], rng.standard_normal((37, 32))])
     queries = queries.astype(np.float32)
-    prep = ranking._BF16Items.build(torch.from_numpy(items), metric) if prepared else None
+    prep = eng.PreparedItems.build(torch.from_numpy(items), metric) if prepared else None
     for k in (1, 10, 60):
         s, i, st = ranking._topk_impl(queries, items, k, metric, "cpu", 5_003, "bf16", None, prep)
         s_ref, i_ref = topk(queries, items, k, metric, device="cpu", precision="fp32")
         assert st.route == "bf16"
-        # the float32 rescoring sums in another order than the GEMM: scores that tie within
-        # float32 rounding may swap (RESULTS.md), so compare by exact float64 scores
-        exact = _float64_scores(queries, items, metric)
-        scale = float(np.abs(exact).max())
-        got = np.sort(np.take_along_axis(exact, i, 1), axis=1)
-        want = np.sort(np.take_along_axis(exact, i_ref, 1), axis=1)
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * scale)
-        np.testing.assert_allclose(s, s_ref, rtol=0, atol=1e-6 * scale)
-        assert (np.diff(s, axis=1) <= 0).all()
-        swapped = (i != i_ref).any(axis=1).sum()
-        assert swapped <= 2, swapped
-
-
-def _float64_scores(q: np.ndarray, x: np.ndarray, metric: str) -> np.ndarray:
-    q, x = q.astype(np.float64), x.astype(np.float64)
-    if metric == "cosine":
-        q = q / np.linalg.norm(q, axis=1, keepdims=True)
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    if metric == "l2":
-        return -((q * q).sum(1)[:, None] - 2 * q @ x.T + (x * x).sum(1)[None])
-    return q @ x.T
+        np.testing.assert_array_equal(i, i_ref)
+        np.testing.assert_array_equal(s, s_ref)
+        assert_topk_exact(s, i, queries, items, metric)
+        assert_ties_by_lower_index(s, i, items)

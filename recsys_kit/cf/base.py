@@ -25,6 +25,15 @@ import scipy.sparse as sp
 
 from recsys_kit.threads import thread_limit
 
+__all__ = [
+    "SCORE_BLOCK_BYTES",
+    "check_matrix",
+    "block_rows",
+    "topk_rows",
+    "Recommender",
+    "PopularityRecommender",
+]
+
 #: Bytes of dense scores one block of users may hold in :meth:`Recommender.recommend` (the
 #: score block is the only thing that grows with the catalogue; 8 MiB = 173 users x 12k items).
 SCORE_BLOCK_BYTES = 8 * 2**20
@@ -88,7 +97,7 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     import torch
 
-    from recsys_kit.ranking import _chunk_topk, _order_rows, _select_candidates
+    from recsys_kit.topk_engine import block_topk, order_rows, select_candidates
 
     arr = np.asarray(scores)
     if arr.dtype not in (np.float32, np.float64):
@@ -102,10 +111,10 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     t = torch.from_numpy(np.ascontiguousarray(arr))
     with torch.inference_mode():
         if k >= n_cols or n_cols // 16 < 2 * k:  # small rows: direct top-k, ties fixed per row
-            vals, idx = _chunk_topk(t, k)
+            vals, idx = block_topk(t, k)
         else:
-            vals, idx = _select_candidates(t, k)  # (R, W >= k) incl. every tie at the k-th place
-            vals, idx = _order_rows(vals, idx)
+            vals, idx, _ = select_candidates(t, k)  # (R, W >= k) incl. every tie at the k-th place
+            vals, idx = order_rows(vals, idx)
             vals, idx = vals[:, :k], idx[:, :k]
     return np.ascontiguousarray(vals.numpy()), np.ascontiguousarray(idx.numpy())
 

@@ -35,17 +35,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from recsys_kit.cf.base import Recommender
-from recsys_kit.cf.interactions import (
-    SPLIT_TEST,
-    SPLIT_TRAIN,
-    _check_columns,
-    _sorted_unique,
-    build_matrix,
-    event_weights,
-)
+from recsys_kit.cf.base import Recommender, block_rows
+from recsys_kit.cf.interactions import build_matrix, event_weights
 from recsys_kit.constants import COL_PRODUCT_ID, COL_SPLIT, COL_USER_ID, EVENT_WEIGHTS, SEED
+from recsys_kit.datasets.frames import check_columns, sorted_unique
+from recsys_kit.datasets.splits import SPLIT_TEST, SPLIT_TRAIN
+from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
+from recsys_kit.runs import to_run
+
+__all__ = ["GRADES", "test_qrels", "sampled_recommend", "evaluate_recommender"]
 
 GRADES = ("binary", "weight")
 
@@ -70,7 +70,7 @@ def test_qrels(
     """
     if grade not in GRADES:
         raise ValueError(f"grade must be one of {GRADES}, got {grade!r}")
-    _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
     w = event_weights(test, weights) if grade == "weight" else np.ones(len(test))
     best = (
         pd.DataFrame({"u": test[COL_USER_ID].to_numpy(), "i": test[COL_PRODUCT_ID].to_numpy()})
@@ -131,8 +131,6 @@ def sampled_recommend(
         ``(scores, items)`` like :meth:`Recommender.recommend`, each (n_users, k); rows with
         fewer than ``k`` candidates are padded with ``-inf`` / column ``-1``.
     """
-    from recsys_kit.cf.base import block_rows
-
     if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)):
         raise ValueError(f"n_negatives must be None or an int >= 1, got {n_negatives!r}")
     if n_negatives < 1:
@@ -215,17 +213,15 @@ def evaluate_recommender(
         ``diversity@k`` (with embeddings), ``n_users`` (evaluated), ``n_cold_users`` (test
         users not in train) and ``n_users_no_new_items`` (skipped: nothing new to find).
     """
-    from recsys_kit.hybrid import to_run
-    from recsys_kit.metrics import catalog_coverage, evaluate, intra_list_diversity, novelty
 
     if not isinstance(model, Recommender):
         raise TypeError(f"model must be a recsys_kit.cf Recommender, got {type(model).__name__}")
-    _check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
+    check_columns(test, [COL_USER_ID, COL_PRODUCT_ID], "test")
     _check_split(train, test)
     if metrics is None:
         metrics = [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"]
     if items is None:  # every product of the log is a candidate, also those only in test
-        items = _sorted_unique(pd.concat([train[COL_PRODUCT_ID], test[COL_PRODUCT_ID]]))
+        items = sorted_unique(pd.concat([train[COL_PRODUCT_ID], test[COL_PRODUCT_ID]]))
     matrix, user_index, item_index = build_matrix(train, weights, items=items, split=None)
     if fit:
         model.fit(matrix)
@@ -235,6 +231,37 @@ def evaluate_recommender(
             "(build_matrix(train, weights, items=items)); or pass fit=True"
         )
 
+    test, n_cold, n_empty = _predictable(test, matrix, user_index, item_index, exclude_seen)
+    qrels = test_qrels(test, grade, weights)
+    users = list(qrels)
+    rows = user_index.get_indexer(users)
+    if n_negatives is None:
+        scores, cols = model.recommend(rows, k, exclude_seen=exclude_seen)
+    else:
+        relevant = [item_index.get_indexer(list(qrels[u])) for u in users]
+        scores, cols = sampled_recommend(model, rows, relevant, n_negatives, k, seed)
+    # Rank-based run scores (k, k-1, ...) so the metrics see exactly this order; padded
+    # (-inf) entries are dropped.
+    ranks = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), scores.shape)
+    run = to_run(users, ranks, np.where(np.isfinite(scores), cols, -1), list(item_index))
+    out = dict(evaluate(qrels, run, list(metrics)))
+
+    out.update(_beyond_accuracy(cols, scores, matrix, k, item_embeddings))
+    out["n_users"] = float(len(users))
+    out["n_cold_users"] = float(n_cold)
+    out["n_users_no_new_items"] = float(n_empty)
+    return out
+
+
+def _predictable(
+    test: pd.DataFrame,
+    matrix: sp.csr_matrix,
+    user_index: pd.Index,
+    item_index: pd.Index,
+    exclude_seen: bool,
+) -> tuple[pd.DataFrame, int, int]:
+    """The test rows a model can be asked about: warm users, and (``exclude_seen``) pairs not
+    already in train; with the number of cold users and of users left with nothing new."""
     test = test[[COL_USER_ID, COL_PRODUCT_ID] + (["event"] if "event" in test.columns else [])]
     warm_user = user_index.get_indexer(test[COL_USER_ID]) >= 0
     n_cold = int(test.loc[~warm_user, COL_USER_ID].nunique())
@@ -256,20 +283,18 @@ def evaluate_recommender(
             "no test user has an interaction to predict (all test users are new, or every test "
             "item was already seen in train); check the split"
         )
-    qrels = test_qrels(test, grade, weights)
-    users = list(qrels)
-    rows = user_index.get_indexer(users)
-    if n_negatives is None:
-        scores, cols = model.recommend(rows, k, exclude_seen=exclude_seen)
-    else:
-        relevant = [item_index.get_indexer(list(qrels[u])) for u in users]
-        scores, cols = sampled_recommend(model, rows, relevant, n_negatives, k, seed)
-    # Rank-based run scores (k, k-1, ...) so the metrics see exactly this order; padded
-    # (-inf) entries are dropped.
-    ranks = np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), scores.shape)
-    run = to_run(users, ranks, np.where(np.isfinite(scores), cols, -1), list(item_index))
-    out = dict(evaluate(qrels, run, list(metrics)))
+    return test, n_cold, n_empty
 
+
+def _beyond_accuracy(
+    cols: np.ndarray,
+    scores: np.ndarray,
+    matrix: sp.csr_matrix,
+    k: int,
+    item_embeddings: np.ndarray | None,
+) -> dict[str, float]:
+    """Coverage, novelty and (with embeddings) diversity of the recommended lists."""
+    out: dict[str, float] = {}
     lists = [row[np.isfinite(s)].tolist() for row, s in zip(cols, scores, strict=True)]
     out[f"coverage@{k}"] = catalog_coverage(lists, matrix.shape[1])
     popularity = np.bincount(matrix.indices, minlength=matrix.shape[1])
@@ -282,7 +307,4 @@ def evaluate_recommender(
                 f"matrix columns, got shape {emb.shape}"
             )
         out[f"diversity@{k}"] = intra_list_diversity(lists, emb)
-    out["n_users"] = float(len(users))
-    out["n_cold_users"] = float(n_cold)
-    out["n_users_no_new_items"] = float(n_empty)
     return out

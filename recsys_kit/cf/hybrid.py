@@ -37,6 +37,8 @@ import scipy.sparse as sp
 from recsys_kit.cf.base import Recommender
 from recsys_kit.cf.profiles import l2_normalize_rows
 
+__all__ = ["NORMALIZATIONS", "normalize_scores", "HybridRecommender", "personalised_rerank"]
+
 NORMALIZATIONS = ("zscore", "minmax")
 
 

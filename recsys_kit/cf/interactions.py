@@ -35,35 +35,30 @@ from recsys_kit.constants import (
     COL_EVENT,
     COL_PRODUCT_ID,
     COL_SPLIT,
-    COL_TIMESTAMP,
     COL_USER_ID,
     EVENT_WEIGHTS,
 )
+from recsys_kit.datasets.frames import check_columns, sorted_unique
+from recsys_kit.datasets.splits import (  # re-exported: their home is datasets.splits
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    SPLIT_VALID,
+    leave_last_out,
+    split_frames,
+)
+
+__all__ = [
+    "AGGREGATIONS",
+    "SPLIT_TEST",
+    "SPLIT_TRAIN",
+    "SPLIT_VALID",
+    "build_matrix",
+    "event_weights",
+    "leave_last_out",
+    "split_frames",
+]
 
 AGGREGATIONS = ("sum", "max")
-#: Values of the ``split`` column written by :func:`leave_last_out`.
-SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST = "train", "validation", "test"
-
-
-def _sorted_unique(values: pd.Series) -> pd.Index:
-    """Distinct ids in sorted order (string order when the types do not compare)."""
-    uniq = pd.unique(values)
-    try:
-        uniq = np.sort(uniq)
-    except TypeError:  # mixed id types: sort by their text
-        uniq = np.array(sorted(uniq, key=str), dtype=object)
-    return pd.Index(uniq)
-
-
-def _check_columns(df: pd.DataFrame, needed: Iterable[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{what} lacks column(s) {missing}; it has {list(df.columns)}. "
-            "Use the names from recsys_kit.constants (e.g. user_id, product_id, event)."
-        )
 
 
 def event_weights(
@@ -87,7 +82,7 @@ def event_weights(
     """
     if weights is None:
         return np.ones(len(interactions), dtype=np.float64)
-    _check_columns(interactions, [COL_EVENT], "interactions")
+    check_columns(interactions, [COL_EVENT], "interactions")
     w = interactions[COL_EVENT].map(dict(weights))
     if w.isna().any():
         unknown = sorted(map(str, set(interactions.loc[w.isna(), COL_EVENT])))
@@ -137,7 +132,7 @@ def build_matrix(
         >>> build_matrix(log, aggregate="max")[0].toarray().tolist()
         [[3.0]]
     """
-    _check_columns(interactions, [COL_USER_ID, COL_PRODUCT_ID], "interactions")
+    check_columns(interactions, [COL_USER_ID, COL_PRODUCT_ID], "interactions")
     if aggregate not in AGGREGATIONS:
         raise ValueError(f"aggregate must be one of {AGGREGATIONS}, got {aggregate!r}")
     if unknown not in ("raise", "drop"):
@@ -152,8 +147,8 @@ def build_matrix(
                 f"{sorted(map(str, interactions[COL_SPLIT].unique()))}); pass split=None to use "
                 "every row"
             )
-    user_index = _sorted_unique(df[COL_USER_ID]) if users is None else pd.Index(list(users))
-    item_index = _sorted_unique(all_products) if items is None else pd.Index(list(items))
+    user_index = sorted_unique(df[COL_USER_ID]) if users is None else pd.Index(list(users))
+    item_index = sorted_unique(all_products) if items is None else pd.Index(list(items))
     for name, index in (("users", user_index), ("items", item_index)):
         if not index.is_unique:
             dup = index[index.duplicated()][:3].tolist()
@@ -186,67 +181,3 @@ def build_matrix(
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix.astype(np.float32), user_index, item_index
-
-
-def leave_last_out(interactions: pd.DataFrame, n_test: int = 1, n_valid: int = 0) -> pd.DataFrame:
-    """Mark each user's last interactions as test (and the ones before as validation).
-
-    The sequential-recommendation split ("leave one out"): with ``n_valid=1`` each user's last
-    interaction is ``"test"``, the one before it ``"validation"`` (tune on it) and the rest
-    ``"train"``. Order is by ``timestamp`` (ties keep the row order). Users with
-    ``n_test + n_valid`` interactions or fewer stay entirely in train, so every evaluated user
-    has history to recommend from.
-
-    Args:
-        interactions: log with ``user_id`` and ``timestamp`` columns.
-        n_test: how many final interactions per user go to test (>= 1).
-        n_valid: how many interactions before those go to validation (>= 0).
-
-    Returns:
-        A copy with a ``split`` column of ``"train"``/``"validation"``/``"test"``, rows in the
-        input order.
-
-    Example:
-        >>> df = pd.DataFrame({"user_id": ["u"] * 4, "timestamp": [0, 1, 2, 3]})
-        >>> leave_last_out(df, n_valid=1)["split"].tolist()
-        ['train', 'train', 'validation', 'test']
-    """
-    _check_columns(interactions, [COL_USER_ID, COL_TIMESTAMP], "interactions")
-    for name, value, low in (("n_test", n_test, 1), ("n_valid", n_valid, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    out = interactions.copy()
-    order = np.lexsort((np.arange(len(out)), out[COL_TIMESTAMP].to_numpy()))
-    ranked = out.iloc[order]
-    from_end = ranked.groupby(COL_USER_ID, sort=False).cumcount(ascending=False).to_numpy()
-    sizes = ranked.groupby(COL_USER_ID, sort=False)[COL_USER_ID].transform("size").to_numpy()
-    held = sizes > n_test + n_valid
-    label = np.full(len(out), SPLIT_TRAIN, dtype=object)
-    label[held & (from_end < n_test + n_valid)] = SPLIT_VALID
-    label[held & (from_end < n_test)] = SPLIT_TEST
-    split = np.empty(len(out), dtype=object)
-    split[order] = label  # back to the input's row order
-    out[COL_SPLIT] = split
-    return out
-
-
-def split_frames(
-    interactions: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The ``(train, validation, test)`` parts of a log with a ``split`` column.
-
-    Example:
-        >>> df = leave_last_out(pd.DataFrame({"user_id": ["u"] * 4, "timestamp": range(4)}),
-        ...                     n_valid=1)
-        >>> [len(part) for part in split_frames(df)]
-        [2, 1, 1]
-    """
-    _check_columns(interactions, [COL_SPLIT], "interactions")
-    col = interactions[COL_SPLIT]
-    unknown = sorted(set(map(str, col.unique())) - {SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST})
-    if unknown:
-        raise ValueError(
-            f"split values {unknown} are not {SPLIT_TRAIN!r}/{SPLIT_VALID!r}/{SPLIT_TEST!r}; "
-            "make the split with leave_last_out(..., n_valid=1)"
-        )
-    return tuple(interactions[col == name] for name in (SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST))

@@ -27,6 +27,8 @@ import scipy.sparse as sp
 
 from recsys_kit.cf.base import Recommender
 
+__all__ = ["keep_top_per_row", "SIMILARITY_BLOCK_NNZ", "item_block_rows", "ItemKNN"]
+
 
 def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest entries of each row of a CSR matrix (ties: lower column first).

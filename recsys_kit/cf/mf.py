@@ -36,6 +36,9 @@ Example:
     >>> als = ALS(factors=8, iterations=5, seed=0).fit(X)
     >>> als.user_factors.shape, als.item_factors.shape
     ((50, 8), (40, 8))
+
+The module is over 600 lines because ALS, BPR and the ``implicit`` wrapper share one factor model,
+its solvers and its loss; split them only together.
 """
 
 from __future__ import annotations
@@ -46,11 +49,25 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys_kit.cf.base import Recommender
+from recsys_kit.cf.base import Recommender, check_matrix
 from recsys_kit.constants import SEED
 from recsys_kit.device import get_device
 from recsys_kit.progress import progress
 from recsys_kit.threads import check_threads, thread_limit
+
+__all__ = [
+    "SOLVERS",
+    "EXACT_BLOCK_BYTES",
+    "init_factors",
+    "als_solve_exact",
+    "CGSide",
+    "als_solve_cg",
+    "als_loss",
+    "ALS",
+    "BPR",
+    "implicit_available",
+    "ImplicitALS",
+]
 
 SOLVERS = ("cg", "exact")
 #: Bytes of (nnz, factors, factors) outer products the exact solver builds per block of users.
@@ -303,8 +320,6 @@ class ALS(_FactorModel):
 
     def fit_from(self, matrix: sp.spmatrix, x: np.ndarray, y: np.ndarray) -> ALS:
         """Run the ALS sweeps from given starting factors (used to compare with ``implicit``)."""
-        from recsys_kit.cf.base import check_matrix
-
         matrix = check_matrix(matrix)
         self.train_matrix = matrix
         with thread_limit(self.num_threads):

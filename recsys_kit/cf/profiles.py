@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_kit.cf.interactions import _check_columns, _sorted_unique, event_weights
+from recsys_kit.cf.interactions import event_weights
 from recsys_kit.constants import (
     COL_CATEGORY,
     COL_COLOR,
@@ -38,6 +38,19 @@ from recsys_kit.constants import (
     COL_USER_ID,
     EVENT_WEIGHTS,
 )
+from recsys_kit.datasets.frames import check_columns, sorted_unique
+
+__all__ = [
+    "PRICE_BANDS",
+    "Encoder",
+    "l2_normalize_rows",
+    "decay_factors",
+    "behaviour_profiles",
+    "behaviour_profile",
+    "price_bands",
+    "preference_profile",
+    "text_profile",
+]
 
 #: Labels of the price bands of :func:`preference_profile` (catalogue price quartiles).
 PRICE_BANDS = ("budget", "mid", "upper", "premium")
@@ -90,7 +103,7 @@ def decay_factors(
     """
     if half_life <= 0:
         raise ValueError(f"half_life must be > 0, got {half_life}")
-    _check_columns(interactions, [COL_USER_ID, COL_TIMESTAMP], "interactions")
+    check_columns(interactions, [COL_USER_ID, COL_TIMESTAMP], "interactions")
     ts = interactions[COL_TIMESTAMP]
     if pd.api.types.is_datetime64_any_dtype(ts):
         t = (ts - pd.Timestamp(0, tz=getattr(ts.dt, "tz", None))).dt.total_seconds() / 86400.0
@@ -139,7 +152,7 @@ def behaviour_profiles(
         ``(profiles, user_index)``: float32 (n_users, dim) unit rows (zero for a user whose
         products all lack vectors) and the user id of each row.
     """
-    _check_columns(interactions, [COL_USER_ID, COL_PRODUCT_ID], "interactions")
+    check_columns(interactions, [COL_USER_ID, COL_PRODUCT_ID], "interactions")
     vectors, index = _item_rows(item_vectors, item_ids)
     df = interactions
     if split is not None and COL_SPLIT in df.columns:
@@ -154,7 +167,7 @@ def behaviour_profiles(
     w = event_weights(df, weights)
     if half_life is not None:
         w = w * decay_factors(df, half_life, now)
-    users = _sorted_unique(df[COL_USER_ID])
+    users = sorted_unique(df[COL_USER_ID])
     rows = users.get_indexer(df[COL_USER_ID])
     cols = index.get_indexer(df[COL_PRODUCT_ID])
     # Row u of this matrix holds u's weight per product; times the vectors = weighted sum.
@@ -177,7 +190,7 @@ def behaviour_profile(
     Raises:
         KeyError: when the user has no interaction with a product that has a vector.
     """
-    _check_columns(interactions, [COL_USER_ID], "interactions")
+    check_columns(interactions, [COL_USER_ID], "interactions")
     mine = interactions[interactions[COL_USER_ID] == user]
     if len(mine) == 0:
         raise KeyError(f"user {user!r} has no interactions (a cold-start user: try text_profile)")
@@ -231,10 +244,10 @@ def preference_profile(
         >>> preference_profile(log, cat)["category"].round(3).to_dict("records")
         [{'bags': 0.167, 'shoes': 0.833}]
     """
-    _check_columns(interactions, [COL_USER_ID, COL_PRODUCT_ID], "interactions")
+    check_columns(interactions, [COL_USER_ID, COL_PRODUCT_ID], "interactions")
     aspects = list(aspects)
     needed = [COL_PRODUCT_ID] + [a if a != "price_band" else COL_PRICE for a in aspects]
-    _check_columns(catalog, needed, "catalog")
+    check_columns(catalog, needed, "catalog")
     if not catalog[COL_PRODUCT_ID].is_unique:
         raise ValueError("catalog has duplicate product_id values; deduplicate it first")
     df = interactions

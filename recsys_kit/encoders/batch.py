@@ -40,6 +40,8 @@ from recsys_kit.encoders.text import PROGRESS_THRESHOLD, TextEncoder, check_text
 from recsys_kit.progress import progress_bar
 from recsys_kit.threads import check_threads, thread_limit
 
+__all__ = ["encode_partition", "models_loaded", "encode_distributed", "read_texts", "main"]
+
 # --- the worker's side: one encoder per worker process, loaded on its first partition ----------
 
 _ENCODERS: dict[tuple, TextEncoder] = {}

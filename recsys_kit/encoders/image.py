@@ -30,6 +30,8 @@ from recsys_kit.device import get_device, get_dtype
 from recsys_kit.encoders.pooling import l2_normalize
 from recsys_kit.progress import progress
 
+__all__ = ["to_tensor", "ImageEncoder"]
+
 
 def _load_efficientnet_lite0() -> torch.nn.Module:
     missing = [

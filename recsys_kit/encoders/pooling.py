@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+__all__ = ["mean_pool", "cls_pool", "POOLING", "l2_normalize"]
+
 
 def mean_pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average the token vectors of each text, ignoring padding.

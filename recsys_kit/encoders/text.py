@@ -44,6 +44,18 @@ from recsys_kit.device import get_device, get_dtype
 from recsys_kit.encoders.pooling import POOLING, l2_normalize
 from recsys_kit.progress import progress
 
+__all__ = [
+    "ALIASES",
+    "E5_PREFIXES",
+    "KINDS",
+    "BACKENDS",
+    "PROGRESS_THRESHOLD",
+    "resolve_model",
+    "shipped_minilm_path",
+    "check_texts",
+    "TextEncoder",
+]
+
 #: Short names accepted wherever a model name is.
 ALIASES = {
     "minilm": DEFAULT_TEXT_MODEL,

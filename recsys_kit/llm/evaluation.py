@@ -19,6 +19,8 @@ from recsys_kit.datasets import product_text, qrels_dict
 from recsys_kit.lexical import BM25Index
 from recsys_kit.metrics import evaluate
 
+__all__ = ["attribute_accuracy", "hallucination_rate", "retrieval_effect"]
+
 
 def _fields(pred: pd.DataFrame, other: pd.DataFrame, fields: Sequence[str] | None) -> list[str]:
     if fields is None:

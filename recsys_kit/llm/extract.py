@@ -33,6 +33,23 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit import constants as C
+from recsys_kit.datasets import load_catalog
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "METHODS",
+    "Schema",
+    "catalog_schema",
+    "parse_attributes",
+    "validate_attributes",
+    "pick_examples",
+    "format_record",
+    "build_prompt",
+    "LineTrie",
+    "constrained_extract",
+    "likelihood_extract",
+    "extract_attributes",
+]
 
 #: Fields extracted by default (MiniShop ground-truth columns).
 DEFAULT_FIELDS = (
@@ -380,11 +397,28 @@ def extract_attributes(
         raise ValueError(f"got {len(titles)} titles and {len(ids)} ids; pass one id per title")
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-    if examples is None:
-        from recsys_kit.datasets import load_catalog
-
-        examples = load_catalog()
     fields = list(schema)
+    shots = _few_shots(titles, examples, fields, ids, n_shots, title_col, seed)
+    t0 = time.perf_counter()
+    state = _Extraction(titles, fields, shots, title_col)
+    if method in ("auto", "free"):
+        _free_generation(state, lm, schema, max_attempts, max_new_tokens)
+    if method != "free":
+        _fall_back(state, lm, schema, method)
+    return state.frame(ids, seconds=(time.perf_counter() - t0) / max(len(titles), 1))
+
+
+def _few_shots(
+    titles: Sequence[str],
+    examples: pd.DataFrame | None,
+    fields: list[str],
+    ids: Sequence[str] | None,
+    n_shots: int,
+    title_col: str,
+    seed: int,
+) -> pd.DataFrame:
+    """Phase 1: the few-shot examples, never a product (or a title) that is being asked."""
+    examples = load_catalog() if examples is None else examples
     missing = [c for c in [title_col, *fields] if c not in examples.columns]
     if missing:
         raise KeyError(f"examples lack column(s) {missing}; pass catalog rows with them")
@@ -398,72 +432,94 @@ def extract_attributes(
             seed=seed,
             title_col=title_col,
         )
-    n = len(titles)
-    t0 = time.perf_counter()
-    records: list[dict[str, str | None]] = [{f: None for f in fields} for _ in range(n)]
-    errors: list[list[str]] = [[] for _ in range(n)]
-    attempts = [0] * n
-    how = [""] * n
-    if method in ("auto", "free"):
-        todo = list(range(n))
-        for attempt in range(max_attempts):
-            if not todo:
-                break
-            prompts = []
-            for i in todo:
-                if attempt == 0:
-                    prompts.append(build_prompt(titles[i], shots, fields, title_col=title_col))
-                    continue
-                bad = {f: schema[f] for f in fields if records[i][f] is None}
-                ok = {f: v for f, v in records[i].items() if v is not None}
-                # The pre-filled lines must come first to be continued, so keep field order.
-                first_bad = min(fields.index(f) for f in bad)
-                prefill = {f: ok[f] for f in fields[:first_bad] if f in ok}
-                prompts.append(
-                    build_prompt(
-                        titles[i], shots, fields, title_col=title_col, allowed=bad, prefill=prefill
-                    )  # fmt: skip
-                )
-            texts = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=["\n\n", "Product:"])
-            for i, prompt, text in zip(todo, prompts, texts):
-                attempts[i] += 1
-                prefilled = prompt[prompt.rfind("Product: ") :].split("\n", 1)[1]
-                record, errs = validate_attributes(parse_attributes(prefilled + text), schema)
-                errs = [e for e in errs if "unknown field" not in e]  # extra lines are harmless
-                # Keep values accepted in an earlier attempt when this one lost them.
-                records[i] = {f: record[f] or records[i][f] for f in fields}
-                errors[i] = errs
-                how[i] = "free" if attempt == 0 else "retry"
-            todo = [i for i in todo if any(records[i][f] is None for f in fields)]
-    fallback = [i for i in range(n) if any(records[i][f] is None for f in fields)]
-    if method == "free":
-        fallback = []
-    if fallback:
-        use = method
-        if method == "auto":
-            use = "constrained" if getattr(lm, "backend", "") == "transformers" else "likelihood"
-        prompts = [build_prompt(titles[i], shots, fields, title_col=title_col) for i in fallback]
-        choices = [
-            [[records[i][f]] if records[i][f] is not None else list(schema[f]) for f in fields]
-            for i in fallback
-        ]
-        run = constrained_extract if use == "constrained" else likelihood_extract
-        for i, rec in zip(fallback, run(prompts, lm, fields, choices)):
-            record, _ = validate_attributes(rec, schema)
-            records[i] = record
-            how[i] = use if method != "auto" else f"{how[i] or 'free'}+{use}"
-    seconds = (time.perf_counter() - t0) / max(n, 1)
-    rows = []
-    for i in range(n):
-        row: dict[str, Any] = {"title": titles[i]}
-        if ids is not None:
-            row[C.COL_PRODUCT_ID] = ids[i]
-        row.update(records[i])
-        row["valid"] = all(records[i][f] is not None for f in fields)
-        row["attempts"] = attempts[i]
-        row["method"] = how[i]
-        row["errors"] = "; ".join(errors[i])
-        row["json"] = json.dumps(records[i], ensure_ascii=False)
-        row["seconds"] = seconds
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return shots
+
+
+class _Extraction:
+    """What :func:`extract_attributes` knows of each title so far, phase after phase."""
+
+    def __init__(
+        self, titles: Sequence[str], fields: list[str], shots: pd.DataFrame, title_col: str
+    ) -> None:
+        n = len(titles)
+        self.titles, self.fields, self.shots, self.title_col = titles, fields, shots, title_col
+        self.records: list[dict[str, str | None]] = [{f: None for f in fields} for _ in range(n)]
+        self.errors: list[list[str]] = [[] for _ in range(n)]
+        self.attempts = [0] * n
+        self.how = [""] * n
+
+    def incomplete(self, rows: Sequence[int] | None = None) -> list[int]:
+        rows = range(len(self.titles)) if rows is None else rows
+        return [i for i in rows if any(self.records[i][f] is None for f in self.fields)]
+
+    def prompt(self, i: int, schema: Schema | None = None) -> str:
+        """The first prompt of title ``i``, or (with ``schema``) the stricter retry prompt."""
+        if schema is None:
+            return build_prompt(self.titles[i], self.shots, self.fields, title_col=self.title_col)
+        bad = {f: schema[f] for f in self.fields if self.records[i][f] is None}
+        ok = {f: v for f, v in self.records[i].items() if v is not None}
+        # The pre-filled lines must come first to be continued, so keep field order.
+        first_bad = min(self.fields.index(f) for f in bad)
+        prefill = {f: ok[f] for f in self.fields[:first_bad] if f in ok}
+        return build_prompt(self.titles[i], self.shots, self.fields, title_col=self.title_col,
+                            allowed=bad, prefill=prefill)  # fmt: skip
+
+    def frame(self, ids: Sequence[str] | None, seconds: float) -> pd.DataFrame:
+        """Phase 4: one row per title."""
+        rows = []
+        for i, title in enumerate(self.titles):
+            row: dict[str, Any] = {"title": title}
+            if ids is not None:
+                row[C.COL_PRODUCT_ID] = ids[i]
+            row.update(self.records[i])
+            row["valid"] = all(self.records[i][f] is not None for f in self.fields)
+            row["attempts"] = self.attempts[i]
+            row["method"] = self.how[i]
+            row["errors"] = "; ".join(self.errors[i])
+            row["json"] = json.dumps(self.records[i], ensure_ascii=False)
+            row["seconds"] = seconds
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _free_generation(
+    state: _Extraction, lm: Any, schema: Schema, max_attempts: int, max_new_tokens: int
+) -> None:
+    """Phase 2: free generation, then retries with the stricter prompt for invalid fields."""
+    todo = list(range(len(state.titles)))
+    for attempt in range(max_attempts):
+        if not todo:
+            break
+        prompts = [state.prompt(i, None if attempt == 0 else schema) for i in todo]
+        texts = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=["\n\n", "Product:"])
+        for i, prompt, text in zip(todo, prompts, texts):
+            state.attempts[i] += 1
+            prefilled = prompt[prompt.rfind("Product: ") :].split("\n", 1)[1]
+            record, errs = validate_attributes(parse_attributes(prefilled + text), schema)
+            errs = [e for e in errs if "unknown field" not in e]  # extra lines are harmless
+            # Keep values accepted in an earlier attempt when this one lost them.
+            state.records[i] = {f: record[f] or state.records[i][f] for f in state.fields}
+            state.errors[i] = errs
+            state.how[i] = "free" if attempt == 0 else "retry"
+        todo = state.incomplete(todo)
+
+
+def _fall_back(state: _Extraction, lm: Any, schema: Schema, method: str) -> None:
+    """Phase 3: constrained decoding or likelihood ranking for the fields still invalid."""
+    fallback = state.incomplete()
+    if not fallback:
+        return
+    use = method
+    if method == "auto":
+        use = "constrained" if getattr(lm, "backend", "") == "transformers" else "likelihood"
+    prompts = [state.prompt(i) for i in fallback]
+    choices = [
+        [[state.records[i][f]] if state.records[i][f] is not None else list(schema[f])
+         for f in state.fields]
+        for i in fallback
+    ]  # fmt: skip
+    run = constrained_extract if use == "constrained" else likelihood_extract
+    for i, rec in zip(fallback, run(prompts, lm, state.fields, choices)):
+        record, _ = validate_attributes(rec, schema)
+        state.records[i] = record
+        state.how[i] = use if method != "auto" else f"{state.how[i] or 'free'}+{use}"

@@ -22,6 +22,9 @@ Example:
     [' Paris, and']
     >>> lm.loglikelihood(["The capital of France is"] * 2, [" Paris", " banana"])  # doctest: +SKIP
     array([ -1.2, -17.9])
+
+The module is over 600 lines because its two backends (transformers, llama.cpp) must keep
+exactly one interface, and they are private to it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,20 @@ from recsys_kit import paths
 from recsys_kit.cache import SqliteStore, text_key
 from recsys_kit.device import get_device, get_dtype
 from recsys_kit.progress import progress as progress_iter
+
+__all__ = [
+    "DEFAULT_LLM",
+    "SHIPPED_GGUF_PACKAGE",
+    "SHIPPED_GGUF_PIP",
+    "BACKENDS",
+    "PROGRESS_THRESHOLD",
+    "shipped_gguf_path",
+    "gguf_tokenizer",
+    "is_converted",
+    "converted_gguf_dir",
+    "GenerationCache",
+    "LanguageModel",
+]
 
 #: Hub name of the model the shipped GGUF file was quantised from (online path).
 DEFAULT_LLM = "google/gemma-3-270m"

@@ -22,7 +22,10 @@ import numpy as np
 import pandas as pd
 
 from recsys_kit import constants as C
+from recsys_kit.datasets import load_catalog
 from recsys_kit.llm.extract import pick_examples
+
+__all__ = ["REWRITE_EXAMPLES", "generate_descriptions", "rewrite_query", "classify_intent"]
 
 #: Hand-written rewriting demonstrations (none of them is a MiniShop query).
 REWRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -63,8 +66,6 @@ def generate_descriptions(
     if title_col not in products.columns:
         raise KeyError(f"products has no {title_col!r} column; pass title_col=")
     if examples is None:
-        from recsys_kit.datasets import load_catalog
-
         examples = load_catalog()
     exclude = list(products[C.COL_PRODUCT_ID]) if C.COL_PRODUCT_ID in products else []
     shots = pick_examples(examples, n_shots, exclude=exclude, seed=seed, title_col=title_col)

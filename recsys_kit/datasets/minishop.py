@@ -1,8 +1,9 @@
-"""Load MiniShop and two real product-search catalogs (Wayfair WANDS, Amazon ESCI).
+"""MiniShop's files: schemas kept as data, their validation, the loaders and text helpers.
 
 Every MiniShop loader validates its file against a schema kept as data (:data:`SCHEMAS`) and
 raises :class:`SchemaError` naming the file, the column, a sample bad row and the fix. Files are
-only read, never written.
+only read, never written. The schema machinery (:class:`Schema`, :func:`validate`) also checks
+the real catalogs of :mod:`recsys_kit.datasets.catalogs`.
 
 Returned dtypes (MiniShop):
     ids and text: pandas string (``str``); dates and timestamps: ``datetime64[ns]``;
@@ -24,7 +25,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,8 @@ __all__ = [
     "Column",
     "Schema",
     "SchemaError",
-    "CatalogBundle",
+    "fail_rows",
+    "validate",
     "load_catalog",
     "load_queries",
     "load_qrels",
@@ -48,10 +49,7 @@ __all__ = [
     "load_intents",
     "qrels_dict",
     "product_text",
-    "train_test_split",
     "text_tokens",
-    "load_wands",
-    "load_esci",
 ]
 
 REGENERATE = "regenerate with `python datasets/minishop_generator.py`"
@@ -225,7 +223,7 @@ _DATE_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%dT%H:%M:%S"}
 # ------------------------------------------------------------------------------------------------
 # Validation
 # ------------------------------------------------------------------------------------------------
-def _fail(file: str, column: str, problem: str, df: pd.DataFrame, bad: pd.Series, fix: str):
+def fail_rows(file: str, column: str, problem: str, df: pd.DataFrame, bad: pd.Series, fix: str):
     """Raise a SchemaError quoting the first offending row (1-based data row number)."""
     pos = int(np.flatnonzero(bad.to_numpy())[0])
     row = df.iloc[pos].to_dict()
@@ -285,25 +283,25 @@ def validate(df: pd.DataFrame, schema: Schema, fix: str = REGENERATE) -> pd.Data
         raw = df[col.name].astype(str)
         empty = raw.str.strip() == ""
         if not col.nullable and empty.any():
-            _fail(f, col.name, "has empty values", df, empty, fix)
+            fail_rows(f, col.name, "has empty values", df, empty, fix)
         if col.kind == "str":
             values = raw
             if col.allowed is not None:
                 bad = ~raw.isin(col.allowed)
                 if bad.any():
-                    _fail(f, col.name, "has unknown values", df, bad,
-                          f"expected one of {list(col.allowed)}; {fix}")  # fmt: skip
+                    fail_rows(f, col.name, "has unknown values", df, bad,
+                              f"expected one of {list(col.allowed)}; {fix}")  # fmt: skip
             if col.pattern is not None:
                 bad = ~raw.str.fullmatch(col.pattern)
                 if bad.any():
-                    _fail(f, col.name, f"does not match /{col.pattern}/", df, bad, fix)
+                    fail_rows(f, col.name, f"does not match /{col.pattern}/", df, bad, fix)
         elif col.kind in ("int", "float"):
             num = pd.to_numeric(raw.where(~empty), errors="coerce")
             bad = num.isna() & ~empty
             if col.kind == "int":
                 bad |= num.notna() & (num != num.round())
             if bad.any():
-                _fail(f, col.name, f"is not a valid {col.kind}", df, bad, fix)
+                fail_rows(f, col.name, f"is not a valid {col.kind}", df, bad, fix)
             int_type = "Int64" if col.nullable else "int64"  # NaN needs the nullable type
             values = num.astype(int_type) if col.kind == "int" else num.astype("float64")
         else:
@@ -311,7 +309,7 @@ def validate(df: pd.DataFrame, schema: Schema, fix: str = REGENERATE) -> pd.Data
                                     errors="coerce")  # fmt: skip
             bad = values.isna() & ~empty
             if bad.any():
-                _fail(f, col.name, f"is not a {_DATE_FORMATS[col.kind]} date", df, bad, fix)
+                fail_rows(f, col.name, f"is not a {_DATE_FORMATS[col.kind]} date", df, bad, fix)
             values = values.astype("datetime64[ns]")  # same unit under pandas 2 and 3
         if col.min is not None or col.max is not None:
             lo = pd.Timestamp(col.min) if col.kind in _DATE_FORMATS and col.min else col.min
@@ -322,16 +320,17 @@ def validate(df: pd.DataFrame, schema: Schema, fix: str = REGENERATE) -> pd.Data
             if hi is not None:
                 bad |= values > hi
             if bad.any():
-                _fail(f, col.name, f"is outside [{col.min}, {col.max}]", df, bad.fillna(False), fix)
+                problem = f"is outside [{col.min}, {col.max}]"
+                fail_rows(f, col.name, problem, df, bad.fillna(False), fix)
         if col.unique:
             bad = raw.duplicated(keep=False)
             if bad.any():
-                _fail(f, col.name, "has duplicate ids", df, bad, fix)
+                fail_rows(f, col.name, "has duplicate ids", df, bad, fix)
         out[col.name] = values
     if len(schema.key) > 1:
         bad = df.duplicated(list(schema.key), keep=False)
         if bad.any():
-            _fail(f, schema.key[0], f"has duplicate {list(schema.key)} pairs", df, bad, fix)
+            fail_rows(f, schema.key[0], f"has duplicate {list(schema.key)} pairs", df, bad, fix)
     return out
 
 
@@ -347,8 +346,8 @@ def _check_references(df: pd.DataFrame, schema: Schema, folder: Path) -> None:
         known = pd.read_csv(other, usecols=[other_col], dtype=str)[other_col]
         bad = ~df[col.name].isin(known)
         if bad.any():
-            _fail(schema.file, col.name, f"refers to ids missing from {other_file}", df, bad,
-                  f"files are out of sync; {REGENERATE}")  # fmt: skip
+            fail_rows(schema.file, col.name, f"refers to ids missing from {other_file}", df, bad,
+                      f"files are out of sync; {REGENERATE}")  # fmt: skip
 
 
 def _load(name: str, path: str | Path | None) -> tuple[pd.DataFrame, Path]:
@@ -387,11 +386,12 @@ def load_catalog(path: str | Path | None = None) -> pd.DataFrame:
         n = np.load(images, mmap_mode="r").shape[0]  # header only: cheap
         bad = idx >= n
         if bad.any():
-            _fail("catalog.csv", C.COL_IMAGE_INDEX, f"is out of range for images.npy ({n} rows)",
-                  df, bad, f"catalog and images are out of sync; {REGENERATE}")  # fmt: skip
+            problem = f"is out of range for images.npy ({n} rows)"
+            fix = f"catalog and images are out of sync; {REGENERATE}"
+            fail_rows("catalog.csv", C.COL_IMAGE_INDEX, problem, df, bad, fix)
     dup = idx.duplicated(keep=False) & (idx >= 0)
     if dup.any():
-        _fail("catalog.csv", C.COL_IMAGE_INDEX, "reuses a picture row", df, dup, REGENERATE)
+        fail_rows("catalog.csv", C.COL_IMAGE_INDEX, "reuses a picture row", df, dup, REGENERATE)
     return df
 
 
@@ -454,7 +454,7 @@ def load_qrels(path: str | Path | None = None) -> pd.DataFrame:
     df, _ = _load("qrels", path)
     bad = df[C.COL_GRADE] != df[C.COL_LABEL].map(C.ESCI_GRADES)
     if bad.any():
-        _fail("qrels.csv", C.COL_GRADE, "disagrees with esci_label", df, bad,
+        fail_rows("qrels.csv", C.COL_GRADE, "disagrees with esci_label", df, bad,
               f"grade must follow {C.ESCI_GRADES}; {REGENERATE}")  # fmt: skip
     return df
 
@@ -483,7 +483,7 @@ def load_interactions(path: str | Path | None = None) -> pd.DataFrame:
     is_rating = df[C.COL_EVENT] == "rating"
     bad = is_rating == df[C.COL_RATING].isna()
     if bad.any():
-        _fail("interactions.csv", C.COL_RATING, "must be 1-5 for rating events and empty "
+        fail_rows("interactions.csv", C.COL_RATING, "must be 1-5 for rating events and empty "
               "otherwise", df, bad, REGENERATE)  # fmt: skip
     return df
 
@@ -572,26 +572,6 @@ def product_text(catalog: pd.DataFrame, lang: str = "en") -> list[str]:
     return text.tolist()
 
 
-def train_test_split(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The fixed time-based split stored in the ``split`` column.
-
-    Returns:
-        ``(train, test)`` with fresh indexes.
-
-    Example:
-        >>> train, test = train_test_split(load_interactions())
-        >>> train["timestamp"].max() < test["timestamp"].min()
-        True
-    """
-    if C.COL_SPLIT not in interactions.columns:
-        raise KeyError("interactions has no 'split' column; load it with load_interactions()")
-    is_test = interactions[C.COL_SPLIT] == "test"
-    return (
-        interactions[~is_test].reset_index(drop=True),
-        interactions[is_test].reset_index(drop=True),
-    )
-
-
 _TOKEN_RE = re.compile(r"[0-9a-z\u00c0-\u024f]+|[\u3400-\u9fff]+")
 
 
@@ -612,299 +592,3 @@ def text_tokens(text: str) -> set[str]:
         else:
             tokens.add(run)
     return tokens
-
-
-# ------------------------------------------------------------------------------------------------
-# Real catalogs
-# ------------------------------------------------------------------------------------------------
-class CatalogBundle(NamedTuple):
-    """Catalog, queries and qrels of a real dataset, in MiniShop's column names."""
-
-    catalog: pd.DataFrame
-    queries: pd.DataFrame
-    qrels: pd.DataFrame
-
-
-WANDS_URL = "https://github.com/wayfair/WANDS (folder dataset/)"
-#: WANDS label -> gain (Exact 2, Partial 1, Irrelevant 0, as in the WANDS paper).
-WANDS_GRADES = {"Exact": 2, "Partial": 1, "Irrelevant": 0}
-#: Approximate ESCI letter of each WANDS label ("Partial" has no exact ESCI counterpart).
-WANDS_TO_ESCI = {"Exact": "E", "Partial": "S", "Irrelevant": "I"}
-_WANDS_FIX = f"use the unmodified tab-separated files from {WANDS_URL}"
-
-WANDS_SCHEMAS: dict[str, Schema] = {
-    "product": Schema(
-        "product.csv",
-        (
-            Column("product_id", pattern=r"\S+", unique=True),
-            Column("product_name"),
-            Column("product_class", nullable=True),
-            Column("category hierarchy", nullable=True),
-            Column("product_description", nullable=True),
-            Column("product_features", nullable=True),
-            Column("rating_count", kind="float", min=0, nullable=True),
-            Column("average_rating", kind="float", min=0, max=5, nullable=True),
-            Column("review_count", kind="float", min=0, nullable=True),
-        ),
-    ),
-    "query": Schema(
-        "query.csv",
-        (
-            Column("query_id", pattern=r"\S+", unique=True),
-            Column("query"),
-            Column("query_class", nullable=True),
-        ),
-    ),
-    "label": Schema(
-        "label.csv",
-        (
-            Column("id", pattern=r"\S+", unique=True),
-            Column("query_id", pattern=r"\S+"),
-            Column("product_id", pattern=r"\S+"),
-            Column("label", allowed=tuple(WANDS_GRADES)),
-        ),
-        key=("query_id", "product_id"),
-    ),
-}
-
-
-def _real_dir(path: str | Path | None, name: str) -> Path:
-    return Path(path).expanduser() if path is not None else paths.data_dir() / name
-
-
-def _read_tsv(folder: Path, schema: Schema, url: str) -> pd.DataFrame:
-    file = folder / schema.file
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"{schema.file} not found in {folder}.{paths.override_hint(file)} Fix: download "
-            f"WANDS from {url} and pass the folder holding product.csv, query.csv and "
-            "label.csv as path=."
-        )
-    raw = pd.read_csv(file, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
-    return validate(raw, schema, fix=_WANDS_FIX)
-
-
-def load_wands(path: str | Path | None = None) -> CatalogBundle:
-    """Wayfair's WANDS product-search dataset, in MiniShop's column names.
-
-    Download ``product.csv``, ``query.csv`` and ``label.csv`` (tab-separated) from
-    https://github.com/wayfair/WANDS yourself (MIT licence) and pass their folder.
-
-    Args:
-        path: folder holding the three files; default ``paths.data_dir() / "wands"``.
-
-    Returns:
-        ``CatalogBundle(catalog, queries, qrels)``. catalog: ``product_id``, ``title_en``
-        (product_name), ``description_en``, ``department`` (first level of the category
-        hierarchy), ``category`` (product_class), ``category_hierarchy``, ``product_features``,
-        ``rating`` (average_rating), ``rating_count``, ``review_count`` (float64, NaN when
-        missing). queries: ``query_id``, ``query``, ``language`` ("en"), ``query_class``.
-        qrels: ``query_id``, ``product_id``, ``label`` (original), ``esci_label`` (approximate,
-        :data:`WANDS_TO_ESCI`), ``grade`` (:data:`WANDS_GRADES`: Exact 2, Partial 1,
-        Irrelevant 0).
-
-    Raises:
-        FileNotFoundError: a file is missing. SchemaError: a file is malformed (missing
-            column, unknown label, duplicate id, label pointing to an unknown id).
-
-    Example:
-        >>> wands = load_wands("datasets/fixtures/wands")  # doctest: +SKIP
-        >>> wands.qrels["grade"].max()  # doctest: +SKIP
-        2
-    """
-    folder = _real_dir(path, "wands")
-    prod = _read_tsv(folder, WANDS_SCHEMAS["product"], WANDS_URL)
-    query = _read_tsv(folder, WANDS_SCHEMAS["query"], WANDS_URL)
-    label = _read_tsv(folder, WANDS_SCHEMAS["label"], WANDS_URL)
-    for col, known, file in (
-        ("query_id", query["query_id"], "query.csv"),
-        ("product_id", prod["product_id"], "product.csv"),
-    ):
-        bad = ~label[col].isin(known)
-        if bad.any():
-            _fail("label.csv", col, f"refers to ids missing from {file}", label, bad, _WANDS_FIX)
-    hierarchy = prod["category hierarchy"]
-    catalog = pd.DataFrame(
-        {
-            C.COL_PRODUCT_ID: prod["product_id"],
-            C.COL_TITLE_EN: prod["product_name"],
-            C.COL_DESCRIPTION_EN: prod["product_description"],
-            C.COL_DEPARTMENT: hierarchy.str.split("/").str[0].str.strip().astype(str),
-            C.COL_CATEGORY: prod["product_class"],
-            "category_hierarchy": hierarchy,
-            "product_features": prod["product_features"],
-            C.COL_RATING: prod["average_rating"],
-            "rating_count": prod["rating_count"],
-            C.COL_REVIEW_COUNT: prod["review_count"],
-        }
-    )
-    queries = pd.DataFrame(
-        {
-            C.COL_QUERY_ID: query["query_id"],
-            C.COL_QUERY: query["query"],
-            C.COL_LANGUAGE: "en",
-            "query_class": query["query_class"],
-        }
-    )
-    qrels = pd.DataFrame(
-        {
-            C.COL_QUERY_ID: label["query_id"],
-            C.COL_PRODUCT_ID: label["product_id"],
-            "label": label["label"],
-            C.COL_LABEL: label["label"].map(WANDS_TO_ESCI),
-            C.COL_GRADE: label["label"].map(WANDS_GRADES).astype("int64"),
-        }
-    )
-    return CatalogBundle(catalog, queries, qrels)
-
-
-ESCI_URL = "https://github.com/amazon-science/esci-data (folder shopping_queries_dataset/)"
-ESCI_FILES = (
-    "shopping_queries_dataset_examples.parquet",
-    "shopping_queries_dataset_products.parquet",
-)
-ESCI_LOCALES = ("us", "es", "jp")
-_ESCI_LANG = {"us": "en", "es": "es", "jp": "ja"}
-_ESCI_FIX = f"use the unmodified parquet files from {ESCI_URL}"
-_FLAG = dict(kind="int", min=0, max=1)
-
-ESCI_SCHEMAS: dict[str, Schema] = {
-    "examples": Schema(
-        ESCI_FILES[0],
-        (
-            Column("example_id", pattern=r"\S+", unique=True),
-            Column("query"),
-            Column("query_id", pattern=r"\S+"),
-            Column("product_id", pattern=r"\S+"),
-            Column("product_locale", allowed=ESCI_LOCALES),
-            Column("esci_label", allowed=C.ESCI_LABELS),
-            Column("small_version", **_FLAG),
-            Column("large_version", **_FLAG),
-            Column("split", allowed=C.SPLITS),
-        ),
-        key=("query_id", "product_id"),
-    ),
-    "products": Schema(
-        ESCI_FILES[1],
-        (
-            Column("product_id", pattern=r"\S+"),
-            Column("product_title", nullable=True),
-            Column("product_description", nullable=True),
-            Column("product_bullet_point", nullable=True),
-            Column("product_brand", nullable=True),
-            Column("product_color", nullable=True),
-            Column("product_locale", allowed=ESCI_LOCALES),
-        ),
-        key=("product_id", "product_locale"),
-    ),
-}
-
-
-def _read_parquet(folder: Path, schema: Schema) -> pd.DataFrame:
-    file = folder / schema.file
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"{schema.file} not found in {folder}.{paths.override_hint(file)} Fix: download the "
-            f"Shopping Queries dataset from {ESCI_URL} and pass the folder holding "
-            f"{list(ESCI_FILES)} as path=."
-        )
-    try:
-        import pyarrow  # noqa: F401  (pandas.read_parquet's engine)
-    except ImportError as err:
-        raise ImportError("reading ESCI parquet files needs pyarrow: pip install pyarrow") from err
-    import pyarrow.parquet as pq
-
-    present = set(pq.read_schema(file).names)
-    missing = [c for c in schema.names if c not in present]
-    if missing:
-        raise SchemaError(
-            f"{schema.file}: missing column(s) {missing}; found {sorted(present)}. "
-            f"Fix: the file must have columns {schema.names}; {_ESCI_FIX}."
-        )
-    return pd.read_parquet(file, columns=schema.names)
-
-
-def _as_text(df: pd.DataFrame) -> pd.DataFrame:
-    """Parquet values as strings (None -> "") so :func:`validate` can check them."""
-    return df.apply(lambda s: s.astype(object).where(s.notna(), "").astype(str))
-
-
-def load_esci(
-    path: str | Path | None = None, locale: str | None = "us", small_version: bool = True
-) -> CatalogBundle:
-    """Amazon's Shopping Queries dataset (ESCI), in MiniShop's column names.
-
-    Download the two parquet files from https://github.com/amazon-science/esci-data
-    (Apache-2.0) yourself and pass their folder. Needs ``pyarrow``.
-
-    Args:
-        path: folder holding :data:`ESCI_FILES`; default ``paths.data_dir() / "esci"``.
-        locale: ``"us"``, ``"es"``, ``"jp"`` or ``None`` (all; then ``product_id`` is unique
-            only together with ``product_locale``).
-        small_version: keep only the reduced "task 1" subset (``small_version == 1``).
-
-    Returns:
-        ``CatalogBundle(catalog, queries, qrels)``. catalog (only judged products):
-        ``product_id``, ``title_en``, ``description_en`` (these keep MiniShop's names for every
-        locale: for es/jp they hold Spanish/Japanese text), ``bullet_point``, ``brand``,
-        ``color``, ``product_locale``. queries: ``query_id``, ``query``, ``language``
-        (en/es/ja), ``split``. qrels: ``query_id``, ``product_id``, ``esci_label``, ``grade``
-        (``constants.ESCI_GRADES``: E 3, S 2, C 1, I 0), ``split``.
-
-    Raises:
-        FileNotFoundError: missing file. ImportError: no pyarrow. SchemaError: malformed file.
-        ValueError: unknown locale.
-
-    Example:
-        >>> esci = load_esci("datasets/fixtures/esci", locale="us")  # doctest: +SKIP
-        >>> sorted(esci.qrels["esci_label"].unique())  # doctest: +SKIP
-        ['C', 'E', 'I', 'S']
-    """
-    if locale is not None and locale not in ESCI_LOCALES:
-        raise ValueError(f"locale must be one of {ESCI_LOCALES} or None, got {locale!r}")
-    folder = _real_dir(path, "esci")
-    ex = _read_parquet(folder, ESCI_SCHEMAS["examples"])
-    prod = _read_parquet(folder, ESCI_SCHEMAS["products"])
-    # Filter before validating: the full files hold 2.6M examples and 1.8M products.
-    if locale is not None:
-        ex = ex[ex["product_locale"] == locale]
-        prod = prod[prod["product_locale"] == locale]
-    if small_version:
-        ex = ex[ex["small_version"].astype(str) == "1"]
-    ex = validate(_as_text(ex.reset_index(drop=True)), ESCI_SCHEMAS["examples"], _ESCI_FIX)
-    keys = ["product_id", "product_locale"]
-    prod = prod.merge(ex[keys].drop_duplicates(), on=keys)  # only products that are judged
-    prod = validate(_as_text(prod), ESCI_SCHEMAS["products"], _ESCI_FIX)
-    known = pd.MultiIndex.from_frame(prod[keys])
-    bad = pd.Series(~pd.MultiIndex.from_frame(ex[keys]).isin(known), index=ex.index)
-    if bad.any():
-        _fail(ESCI_FILES[0], "product_id", f"refers to products missing from {ESCI_FILES[1]}",
-              ex, bad, _ESCI_FIX)  # fmt: skip
-    catalog = pd.DataFrame(
-        {
-            C.COL_PRODUCT_ID: prod["product_id"],
-            C.COL_TITLE_EN: prod["product_title"],
-            C.COL_DESCRIPTION_EN: prod["product_description"],
-            "bullet_point": prod["product_bullet_point"],
-            C.COL_BRAND: prod["product_brand"],
-            C.COL_COLOR: prod["product_color"],
-            "product_locale": prod["product_locale"],
-        }
-    ).sort_values(keys, kind="stable", ignore_index=True)
-    queries = (
-        ex[[C.COL_QUERY_ID, C.COL_QUERY, "product_locale", "split"]]
-        .drop_duplicates(C.COL_QUERY_ID)
-        .assign(**{C.COL_LANGUAGE: lambda d: d["product_locale"].map(_ESCI_LANG)})
-        [[C.COL_QUERY_ID, C.COL_QUERY, C.COL_LANGUAGE, "split"]]
-        .reset_index(drop=True)
-    )  # fmt: skip
-    qrels = pd.DataFrame(
-        {
-            C.COL_QUERY_ID: ex[C.COL_QUERY_ID],
-            C.COL_PRODUCT_ID: ex["product_id"],
-            C.COL_LABEL: ex["esci_label"],
-            C.COL_GRADE: ex["esci_label"].map(C.ESCI_GRADES).astype("int64"),
-            "split": ex["split"],
-        }
-    ).reset_index(drop=True)
-    return CatalogBundle(catalog, queries, qrels)

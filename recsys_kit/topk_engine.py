@@ -1,0 +1,842 @@
+"""The exact top-k engine behind :func:`recsys_kit.ranking.topk` and ``ranking.Index``.
+
+**The answer is defined once.** Every route returns the top-k by the *canonical score*, the
+float32 score of :func:`canonical_scores` (IEEE products, a sum in one fixed order, a correctly
+rounded square root), ties broken by the lower item index. Its bits depend on nothing but the
+inputs: not on the CPU's vector width, the BLAS, the thread count or the batch shape, so
+identical items score identically and every machine gets the same answer (checked under
+forced AVX2, generic-x86 and MKL-compatible kernels by ``make test``). A GEMM only proposes
+candidates; it never decides the answer. The route (bf16 or float32 GEMM, a matrix-vector pass
+for one query), the threads and the blocks change the speed, never the result.
+
+**How** (:func:`candidate_topk`):
+
+1. Approximate scores ``s^`` with a GEMM (bf16, or float32), block by block over the items;
+   per query keep the ``K = k + margin`` best (:func:`select_candidates`).
+2. Settle each query: with ``a_k`` its k-th approximate score and ``e`` the error bound
+   (:func:`error_bound`: ``|s^ - canonical| <= e``, measured input rounding included), the
+   k-th canonical score is ``>= a_k - e``, so an item with ``s^ < T = a_k - 2e`` can neither
+   reach nor tie it (:func:`settle_threshold`). If the K-th kept score is below ``T``, every
+   item at or above ``T`` is a candidate: score those canonically, order them (score desc,
+   index asc), keep k. Exact.
+3. A query the candidates do not settle (duplicates, near-ties, a dense cluster) takes the
+   *threshold pass*: one more GEMM row over all items, keeping every item with ``s^ >= T``,
+   scored canonically. Exact by construction, however many items tie.
+
+**Threads** (CPU): the blocks run as tasks on single-threaded workers
+(:func:`recsys_kit.device.run_tasks`) that take the next block when done: few, large parallel
+regions, and no barrier per small op that a descheduled thread would hold up when another
+process shares the machine; when one does, the blocks get smaller, so that the work moves to
+whichever worker the system runs.
+
+This module is over 600 lines because the engine's parts (bounds, selection, canonical
+scoring, settling, the two passes) are one proof of exactness, best read together.
+
+Example:
+    >>> import numpy as np, torch
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> r = candidate_topk(torch.tensor([[1.0, 0.1]]), x, 2, "dot", kind="fp32")
+    >>> r.indices.tolist()  # items 0 and 2 tie: the lower index first
+    [[0, 2]]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recsys_kit.device import run_tasks
+
+__all__ = [
+    "SELECT_GROUP",
+    "CPU_BLOCK_BYTES",
+    "GPU_BLOCK_BYTES",
+    "CPU_GATHER_BYTES",
+    "GPU_GATHER_BYTES",
+    "KINDS",
+    "default_margin",
+    "QueryNorms",
+    "error_bound",
+    "settle_threshold",
+    "PreparedItems",
+    "kth_largest",
+    "select_candidates",
+    "fixed_sum",
+    "unit_rows",
+    "canonical_scores",
+    "order_rows",
+    "block_topk",
+    "EngineResult",
+    "candidate_topk",
+    "scan_topk",
+]
+
+_EPS = 1e-12
+#: Unit roundoffs (round-to-nearest): bf16 keeps 8 significant bits, float32 24.
+_U_BF16 = 2.0**-8
+_U_FP32 = 2.0**-24
+#: Group size of :func:`select_candidates` (16: measured fastest for K = 100-300 at Q = 256;
+#: strided groups beat contiguous ones by 1.4-1.6x, measured).
+SELECT_GROUP = 16
+#: Score-block budget of one task on CPU. The selection costs about the same per block
+#: whatever its width (~n_cand groups pass), so wide blocks pay: at Q=256, N=100k, k=100 one
+#: thread took 529 / 468 / 339 / 263 ms with blocks of 4k / 8k / 16k / 32k items.
+CPU_BLOCK_BYTES = 32 * 2**20
+#: Score-block budget on an accelerator (one stream: larger blocks, fewer launches).
+GPU_BLOCK_BYTES = 256 * 2**20
+#: Gathered candidate rows per rescoring step (~1 MiB on CPU: stays in L2 for mul and sum).
+CPU_GATHER_BYTES = 2**20
+GPU_GATHER_BYTES = 64 * 2**20
+
+
+#: The GEMMs that may propose candidates, and the relative rounding of their output: bf16
+#: products come back rounded to bf16; float32 ones carry their accumulation error in the
+#: slack. (An int8 GEMM, 3.4x float32 on this project's test machine, was tried: its rigorous
+#: bound, ~4x bf16's, made ~1000 candidates per query to rescore at k = 100, N = 100k.)
+KINDS: dict[str, float] = {"fp32": 0.0, "bf16": _U_BF16 / (1 - _U_BF16)}
+
+
+def default_margin(k: int, kind: str = "bf16") -> int:
+    """Candidates kept per query beyond k, by GEMM kind: ``max(16, k/4)`` after float32,
+    ``max(32, 3k/4)`` after bf16.
+
+    Why: a query is settled by its candidates when the K-th kept approximate score lies below
+    ``a_k - 2e`` (``a_k`` the k-th approximate score, ``e`` the error bound: ~3e-4 for unit
+    vectors in 384-d after float32, ~0.005 after bf16: ``2e`` is 0.0006 and 0.0095 measured on
+    random unit vectors), so the margin must
+    cover the items within ``2e`` of the k-th. Measured at N = 100k-1M, k = 10-100 on random
+    and clustered unit vectors, ``3k/4`` left no query unsettled after bf16 (``k/2`` up to 4 %
+    in dense clusters). An unsettled query costs one more GEMM row (the threshold pass).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown GEMM kind {kind!r}; use one of {sorted(KINDS)}")
+    return max(16, k // 4) if kind == "fp32" else max(32, 3 * k // 4)
+
+
+# --------------------------------------------------------------------------------------------
+# error bound of an approximate score against the canonical one
+# --------------------------------------------------------------------------------------------
+def _norm_inflation(dim: int) -> float:
+    """Factor that turns a float32 norm of ``dim`` terms into an upper bound of the true one
+    (``1 + 2 d w'`` with ``w' = 2^-23``: sums of squares and the square root, any order)."""
+    return 1.0 + 2.0 * dim * 2.0 * _U_FP32
+
+
+def _slack(dim: int) -> float:
+    """Relative error terms besides the input and output roundings (relative to
+    ``||q|| * max ||x||``; ~2.8e-4 for d = 384).
+
+    With ``w = 2^-24`` and ``g = gamma_d = d w' / (1 - d w')``, ``w' = 2w`` so that accumulators
+    that truncate (some tensor cores) or fuse pairs (AMX) are covered too: ``g (1 + u)^2`` for
+    the approximate dot product (a product of two bf16 numbers is exact in float32), ``g`` for
+    the canonical one, and ``4g + 64w`` for the norms, divisions
+    and subtractions around them (cosine / l2). A ``2^-10`` relative slack covers evaluating
+    the bound in floating point.
+    """
+    u, w = _U_BF16, 2.0 * _U_FP32
+    g = dim * w / (1.0 - dim * w)
+    return (g * (1 + u) ** 2 + g + 4 * g + 64 * _U_FP32) * (1.0 + 2.0**-10)
+
+
+@dataclass(frozen=True)
+class QueryNorms:
+    """Per-query norms the bound needs (float32 (Q,), inflated to be upper bounds)."""
+
+    qn: torch.Tensor  # ||q||
+    qan: torch.Tensor  # ||q~||, the query as the GEMM saw it (rounded to bf16)
+    dq: torch.Tensor  # ||q~ - q||
+
+    @classmethod
+    def of(cls, q: torch.Tensor, q_approx: torch.Tensor | None) -> QueryNorms:
+        """From float32 queries ``q`` and what the GEMM used instead (``None``: ``q``
+        itself). Computed in float64, so the differences and norms are exact enough."""
+        infl = _norm_inflation(q.shape[1])
+        qd = q.double()
+        qn = (qd.norm(dim=1) * infl).float()
+        if q_approx is None:
+            return cls(qn, qn, torch.zeros_like(qn))
+        qa = q_approx.double()
+        return cls(qn, (qa.norm(dim=1) * infl).float(), ((qa - qd).norm(dim=1) * infl).float())
+
+    def __getitem__(self, rows: torch.Tensor | slice) -> QueryNorms:
+        return QueryNorms(self.qn[rows], self.qan[rows], self.dq[rows])
+
+
+def error_bound(
+    norms: QueryNorms,
+    dim: int,
+    xmax: float,
+    dmax: float,
+    bound: torch.Tensor,
+    metric: str,
+    kind: str,
+) -> torch.Tensor:
+    """Per-query ``eps``: an item whose approximate score is ``<= bound`` has a canonical
+    score ``<= bound + eps``; symmetrically, a canonical score ``>= s^ - eps(|s^|)``.
+
+    Derivation, for one query ``a`` (normalised for cosine) and an item ``x`` (the float32 row
+    the GEMM's copy approximates), with ``^`` for what the GEMM used (rounded to bf16):
+    ``a . x - a^ . x^ = -(a^ . (x^ - x)) - ((a^ - a) . x)``, so by
+    Cauchy-Schwarz the inputs move a score by at most ``||a^|| max ||x^ - x|| + ||a^ - a||
+    max ||x||``. Both error norms are *measured* (``dmax`` once per item matrix, ``||a^ - a||``
+    per query) rather than bounded by the worst case: random bf16 rounding errors are about
+    0.4 u in norm, ~2.5x tighter than ``(2u + u^2) ||a|| ||x||``. The output: a bf16 GEMM
+    returns ``s^`` rounded to bf16, ``|s^ - r| <= u/(1-u) |s^|``, at most that at ``|B|`` for
+    ``s^ <= B`` (:data:`KINDS` has each kind's rounding). The rest is :func:`_slack`. For l2
+    the engine ranks ``s^ = 2 r^ - ||x||^2`` with the dot product ``r`` approximated: twice
+    the dot error, the output rounding ``2 |r^ - r| <= u (|s^| + ||x||^2)``, and the float32
+    squared norms. Denormals may be flushed to zero (DAZ/FTZ): a tiny absolute term.
+
+    Args:
+        norms: the queries' :class:`QueryNorms` (the *undoubled* query for l2).
+        dim: the dimension.
+        xmax, dmax: upper bounds of ``max ||x||`` and ``max ||x^ - x||`` over all items.
+        bound: (Q,) the approximate score at which to bound.
+        metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+        kind: the GEMM, a key of :data:`KINDS`.
+
+    Returns:
+        (Q,) float32 ``eps``.
+    """
+    u = KINDS[kind]
+    qn, qan, dq = norms.qn, norms.qan, norms.dq
+    tiny = dim * 2.0**-118
+    dot_err = qan * dmax + dq * xmax + _slack(dim) * qn * xmax
+    if metric == "l2":
+        g = dim * 2.0 * _U_FP32
+        # s^ = 2 r^ - ||x||^2 with |r^ - r| <= u |r^| = u |s^ + ||x||^2| / 2
+        out = u * (1 + g) * (bound.abs() + xmax * xmax)
+        sq_err = (8 * g + 64 * _U_FP32) * xmax * xmax  # ||x||^2 sums and the subtraction
+        eps = 2 * dot_err + out + sq_err + tiny * (1 + qn) * (1 + xmax) ** 2
+    else:
+        out = u * bound.abs()
+        eps = dot_err + out + tiny * (1 + qn) * (1 + xmax)
+    return eps * (1.0 + 2.0**-10)
+
+
+def settle_threshold(
+    value: torch.Tensor,
+    norms: QueryNorms,
+    dim: int,
+    xmax: float,
+    dmax: float,
+    metric: str,
+    kind: str,
+    n_eps: int = 1,
+) -> torch.Tensor:
+    """Per query, ``T = value - n_eps * e``: an item with ``s^ < T`` has a canonical score
+    below ``value - (n_eps - 1) e``.
+
+    ``e = eps(|value|) / (1 - 2.5 u)`` (:func:`error_bound`; it grows with ``|s^|`` at a slope
+    below ``u``, so for ``|s^| <= |value| + n_eps e`` the bound is still below ``e``).
+    Two uses: ``value = c_k``, the k-th canonical score among some candidates (a lower bound
+    of the true k-th), ``n_eps = 1``: items below ``T`` cannot reach or tie the top k; and
+    ``value = a_k``, the k-th approximate score, ``n_eps = 2``: the k-th canonical score is
+    ``>= a_k - e``, so items below ``T`` cannot either. Evaluated in float64, rounded down.
+    """
+    u = KINDS[kind]
+    eps = error_bound(norms, dim, xmax, dmax, value.abs(), metric, kind).cpu().double()
+    t = (value.cpu().double() - n_eps * eps / (1.0 - 2.5 * u)).float()
+    return torch.nextafter(t, torch.full_like(t, float("-inf"))).to(value.device)
+
+
+# --------------------------------------------------------------------------------------------
+# items prepared once (Index): the GEMM's copy and its bounds
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreparedItems:
+    """Items made ready for one kind of candidate GEMM once (by ``ranking.Index``).
+
+    Converting (and, for cosine, normalising) the items costs about as much as a fast GEMM
+    itself, so an index that answers many batches keeps the copy instead of redoing it.
+    """
+
+    kind: str  # "fp32" or "bf16"
+    low: torch.Tensor  # (N, d): what the GEMM reads (cosine: from unit rows)
+    exact: torch.Tensor  # (N, d) float32 items as given, scored canonically
+    xmax: float  # upper bound of the norms of the float32 rows ``low`` approximates
+    dmax: float  # upper bound of ||x^ - x|| over the rows (0 for float32)
+    sq: torch.Tensor | None  # (N,) float32 squared norms (l2 only)
+
+    @classmethod
+    def build(cls, items: torch.Tensor, metric: str, kind: str = "bf16") -> PreparedItems:
+        """Prepare float ``items`` (N, d) for ``metric`` and GEMM ``kind``."""
+        exact = items.float()
+        low, xmax, dmax, sq = _approx_rows(exact, metric, kind)
+        return cls(kind, low, exact, xmax, dmax, sq)
+
+
+def _approx_rows(
+    x: torch.Tensor, metric: str, kind: str
+) -> tuple[torch.Tensor, float, float, torch.Tensor | None]:
+    """Rows as a ``kind`` GEMM reads them: ``(low, xmax, dmax, sq)``."""
+    if metric == "cosine":  # normalise before rounding: s^ is then a cosine directly
+        x = x / x.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    infl = _norm_inflation(x.shape[1])
+    xmax = float(torch.linalg.vector_norm(x, dim=1).max()) * infl if len(x) else 0.0
+    sq = (x * x).sum(dim=1) if metric == "l2" else None
+    if kind == "fp32":
+        return x, xmax, 0.0, sq
+    xb = x.to(torch.bfloat16)  # the difference below is exact in float32 (Sterbenz)
+    dmax = float(torch.linalg.vector_norm(xb.float() - x, dim=1).max()) * infl if len(x) else 0.0
+    return xb, xmax, dmax, sq
+
+
+# --------------------------------------------------------------------------------------------
+# selection of candidates from a block of approximate scores
+# --------------------------------------------------------------------------------------------
+def kth_largest(x: torch.Tensor, kth: int) -> torch.Tensor:
+    """Per row, the ``kth`` largest value of ``x`` (R, C), in ``x``'s dtype.
+
+    On CPU numpy's SIMD ``partition`` (x86-simd-sort) is 4-7x faster than ``torch.topk``; bf16
+    has no numpy dtype, so its bits are mapped to int16 keys with the same order (positive
+    values keep their bits; negative ones flip their 15 magnitude bits) and back.
+    """
+    n_cols = x.shape[1]
+    if x.device.type != "cpu" or x.dtype not in (torch.bfloat16, torch.float32):
+        return torch.topk(x, kth, dim=1, sorted=False).values.amin(dim=1)
+    if x.dtype == torch.float32:
+        arr = np.partition(x.contiguous().numpy(), n_cols - kth, axis=1)[:, n_cols - kth]
+        return torch.from_numpy(np.ascontiguousarray(arr))
+    bits = x.contiguous().view(torch.int16)
+    keys = bits ^ ((bits >> 15) & 0x7FFF)
+    kk = np.partition(keys.numpy(), n_cols - kth, axis=1)[:, n_cols - kth]
+    kt = torch.from_numpy(np.ascontiguousarray(kk))
+    return (kt ^ ((kt >> 15) & 0x7FFF)).view(torch.bfloat16)
+
+
+def select_candidates(
+    scores: torch.Tensor, n_cand: int, floor: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per row, every column whose value may be among the row's ``n_cand`` largest.
+
+    Returns ``(vals, cols, t)``: (R, W) with ``W >= n_cand`` typically close to it (a row with
+    fewer entries is padded with ``-inf`` / column ``-1``), and ``t`` (R,), a lower bound of
+    each row's ``n_cand``-th largest value (``None`` when the block has fewer columns). Every
+    column left out has a value ``<=`` the row's ``n_cand``-th largest *and* (if given)
+    ``< floor``: the caller passes as ``floor`` a lower bound of the ``n_cand``-th largest
+    value over all blocks so far.
+
+    Why not ``torch.topk`` alone: on CPU its cost grows with ``n_cand`` and, at k = 100, it
+    cost more than the bf16 GEMM it follows. Here the columns are cut into ``G`` strided
+    groups of ``g`` (group ``j`` = columns ``j, j + G, j + 2G, ...``, so the max over groups is
+    a vectorised elementwise max over ``g`` contiguous slices). ``t`` = the ``n_cand``-th
+    largest group max is a lower bound of the ``n_cand``-th largest value (``n_cand`` groups
+    have a max ``>= t``), so only values ``>= t`` (and ``>= floor``) can matter, and they lie
+    in groups whose max is ``>= t``: a partition, a compare on the ``G`` maxima and a gather of
+    their members replace a top-k over all columns (measured 3-4x faster at k = 100).
+    """
+    n_rows, n_cols = scores.shape
+    g = SELECT_GROUP
+    n_groups = n_cols // g
+    if n_groups < 2 * n_cand:  # too few groups for the two-step selection to pay
+        vals, cols = torch.topk(scores, min(n_cand, n_cols), dim=1, sorted=False)
+        return vals, cols, (vals.amin(dim=1) if n_cols >= n_cand else None)
+    main = scores[:, : n_groups * g].view(n_rows, g, n_groups)
+    gmax = main.amax(dim=1)
+    t = kth_largest(gmax, n_cand)
+    if floor is not None:
+        t = torch.maximum(t, floor.to(t.dtype))
+    rows, grp = torch.nonzero(gmax >= t[:, None], as_tuple=True)
+    members = main[rows, :, grp]  # (P, g): the members of every group that passed
+    p, m = torch.nonzero(members >= t[rows, None], as_tuple=True)
+    r, v, c = rows[p], members[p, m], grp[p] + m * n_groups
+    if n_groups * g < n_cols:  # the last few columns, outside the groups
+        tail = scores[:, n_groups * g :]
+        tr, tc = torch.nonzero(tail >= t[:, None], as_tuple=True)
+        r = torch.cat([r, tr])
+        v = torch.cat([v, tail[tr, tc]])
+        c = torch.cat([c, tc + n_groups * g])
+        r, perm = torch.sort(r, stable=True)
+        v, c = v[perm], c[perm]
+    vals, cols = _pad_rows(r, v, c, n_rows)
+    return vals, cols, t
+
+
+def _pad_rows(
+    r: torch.Tensor, v: torch.Tensor, c: torch.Tensor, n_rows: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scatter ``(row, value, column)`` triples, sorted by row, into (R, W) padded rows."""
+    counts = torch.bincount(r, minlength=n_rows)
+    width = max(1, int(counts.max())) if r.numel() else 1
+    pos = torch.arange(r.numel(), device=r.device) - (torch.cumsum(counts, 0) - counts)[r]
+    vals = torch.full((n_rows, width), float("-inf"), dtype=v.dtype, device=v.device)
+    cols = torch.full((n_rows, width), -1, dtype=torch.int64, device=v.device)
+    vals[r, pos] = v
+    cols[r, pos] = c
+    return vals, cols
+
+
+# --------------------------------------------------------------------------------------------
+# canonical scores and ordering
+# --------------------------------------------------------------------------------------------
+def fixed_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dimension in one fixed order, *in place* (``x`` is overwritten).
+
+    A pairwise tree of elementwise adds (halves folded onto each other: ``w -> ceil(w/2)``),
+    so the order of the additions depends on nothing but the length: not on the CPU's vector
+    width, the library's kernel, the thread count or the device. Each add is one IEEE-rounded
+    operation, so the result has the same bits on every machine (``torch.sum`` does not: its
+    vectorised accumulators follow the SIMD width, so AVX2 and AVX-512 round differently).
+
+    Args:
+        x: (..., w) float tensor, contiguous in its last dimension; used as scratch space.
+
+    Returns:
+        (...,) the sums (a new tensor).
+
+    Example:
+        >>> fixed_sum(torch.tensor([[1.0, 2.0, 3.0]])).tolist()
+        [6.0]
+    """
+    w = x.shape[-1]
+    while w > 1:
+        h = (w + 1) // 2
+        x[..., : w - h] += x[..., h:w]
+        w = h
+    return x[..., 0].clone()
+
+
+def unit_rows(x: torch.Tensor, block: int = 4096) -> torch.Tensor:
+    """``x`` (n, d) float32 divided by its row norms (:func:`fixed_sum` of squares, so the same
+    bits everywhere), ``block`` rows at a time; a zero row stays zero.
+
+    Example:
+        >>> unit_rows(torch.tensor([[3.0, 4.0], [0.0, 0.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    out = torch.empty_like(x)
+    for a in range(0, x.shape[0], block):
+        xb = x[a : a + block]
+        torch.div(xb, _sqrt(fixed_sum(xb * xb)).clamp_min_(_EPS)[:, None], out=out[a : a + block])
+    return out
+
+
+def _sqrt(x: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded float32 square root. torch's float32 ``sqrt`` on CPU goes through
+    MKL's vector math, accurate to an ulp but not correctly rounded (and rounding differently
+    under ``MKL_CBWR``); a float64 root rounded to float32 is (double has >= 2p + 2 bits)."""
+    if x.device.type == "mps":  # no float64 there
+        return x.cpu().double().sqrt_().float().to(x.device)
+    return x.double().sqrt_().float()
+
+
+def canonical_scores(
+    rows: torch.Tensor, q: torch.Tensor, metric: str, work: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The canonical float32 score of item rows against queries, over the last dimension.
+
+    ``rows`` (..., d) float32 items; ``q`` broadcastable to it: queries as scored (unit rows
+    for cosine, from :func:`unit_rows`; *doubled* for l2: the score is ``2 q.x - ||x||^2``,
+    and ``||q||^2`` is subtracted from the final top-k only). Elementwise IEEE products, the
+    fixed-order :func:`fixed_sum`, a correctly rounded square root and division: every route,
+    batch shape, thread count and machine gets the same bits, and identical rows the same
+    score (a GEMM or GEMV reduces row positions in different orders: identical rows one ulp
+    apart, on some CPUs). ``work``: a contiguous buffer shaped like ``rows`` for the products.
+
+    Example:
+        >>> canonical_scores(torch.ones(2, 3), torch.ones(1, 3), "dot").tolist()
+        [3.0, 3.0]
+    """
+    shape = torch.broadcast_shapes(rows.shape, q.shape)
+    if work is None:
+        work = torch.empty(shape, dtype=torch.float32, device=rows.device)
+    sc = fixed_sum(torch.mul(rows, q, out=work))
+    if metric == "dot":
+        return sc
+    sq = fixed_sum(torch.mul(rows, rows, out=work) if rows.shape == shape else rows * rows)
+    if metric == "cosine":
+        return sc / _sqrt(sq).clamp_min_(_EPS)
+    return sc - sq
+
+
+def order_rows(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row by (score descending, index ascending) with two stable sorts."""
+    idx, perm = torch.sort(idx, dim=1, stable=True)
+    vals = torch.gather(vals, 1, perm)
+    vals, perm = torch.sort(vals, dim=1, descending=True, stable=True)
+    return vals, torch.gather(idx, 1, perm)
+
+
+def block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of each row of a score block, best first, ties at the k-th place resolved
+    towards the lower column (for score matrices already computed, e.g. by a recommender).
+
+    Example:
+        >>> block_topk(torch.tensor([[0.5, 0.9, 0.5]]), 2)[1].tolist()
+        [[1, 0]]
+    """
+    n = scores.shape[1]
+    if k >= n:
+        idx = torch.arange(n, device=scores.device).expand(scores.shape[0], n)
+        return order_rows(scores, idx.contiguous())
+    # One extra column tells, per row, whether the k-th place is tied (then torch's choice of
+    # which tied column to keep is arbitrary and must be redone).
+    vals, idx = torch.topk(scores, k + 1, dim=1, sorted=True)
+    tied = vals[:, k] == vals[:, k - 1]
+    vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    for r in torch.nonzero(tied).flatten().tolist():
+        row, t = scores[r], vals[r, k - 1]
+        above = torch.nonzero(row > t).flatten()
+        equal = torch.nonzero(row == t).flatten()[: k - above.numel()]
+        sel = torch.cat([above, equal])
+        idx[r] = sel
+        vals[r] = row[sel]
+    return order_rows(vals, idx)
+
+
+def _score_candidates(
+    qx: torch.Tensor, items: torch.Tensor, cand: torch.Tensor, metric: str
+) -> torch.Tensor:
+    """Canonical scores of each query's candidate rows (Q, C); ``cand`` >= 0.
+
+    The rows are gathered (``index_select``: row memcpy, ~4x faster than fancy indexing) into
+    one reused buffer, a block of queries at a time, sized (~1 MiB on CPU) to stay in the L2
+    cache for the product and the sum that follow (2x faster than 4 MiB blocks).
+    """
+    n_q, n_c = cand.shape
+    dim = qx.shape[1]
+    out = torch.empty((n_q, n_c), dtype=torch.float32, device=qx.device)
+    block = CPU_GATHER_BYTES if qx.device.type == "cpu" else GPU_GATHER_BYTES
+    step = max(1, block // max(1, n_c * dim * 4))
+    size = min(step, n_q) * n_c
+    buf = torch.empty((size, dim), dtype=items.dtype, device=qx.device)
+    work = torch.empty((size, dim), dtype=torch.float32, device=qx.device)
+    for s in range(0, n_q, step):
+        blk = cand[s : s + step]
+        p = blk.numel()
+        rows = torch.index_select(items, 0, blk.reshape(-1), out=buf[:p]).float()
+        out[s : s + step] = canonical_scores(
+            rows.view(blk.shape[0], n_c, dim), qx[s : s + step, None, :], metric,
+            work[:p].view(blk.shape[0], n_c, dim),
+        )  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the engine
+# --------------------------------------------------------------------------------------------
+@dataclass
+class EngineResult:
+    """What :func:`candidate_topk` returns: the answer and how it was found."""
+
+    scores: torch.Tensor  # (Q, k) float32, best first
+    indices: torch.Tensor  # (Q, k) int64
+    n_candidates: int  # K, candidates kept per query (those at or above T are rescored)
+    n_threshold: int  # queries finished by the threshold pass
+    threads: int  # CPU workers used (1 on an accelerator)
+
+
+@contextlib.contextmanager
+def _float32_accumulation(dev: torch.device) -> Iterator[None]:
+    """Make cuBLAS keep float32 partial sums in bf16 GEMMs for the duration (then restore).
+
+    By default (``allow_bf16_reduced_precision_reduction``) cuBLAS may reduce split-K partial
+    sums in bf16, which :func:`error_bound` does not cover. The flag is process-global: another
+    thread's bf16 GEMMs meanwhile also accumulate in float32 (more exact, never less).
+    """
+    if dev.type != "cuda":
+        yield
+        return
+    flags = torch.backends.cuda.matmul
+    saved = flags.allow_bf16_reduced_precision_reduction
+    flags.allow_bf16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        flags.allow_bf16_reduced_precision_reduction = saved
+
+
+class _Plan:
+    """The per-call state shared by the tasks: the queries in their forms, the items as the
+    GEMM reads them (prepared, or converted block by block), and the bounds found so far."""
+
+    def __init__(
+        self,
+        q: torch.Tensor,
+        items: torch.Tensor,
+        metric: str,
+        kind: str,
+        prepared: PreparedItems | None,
+    ) -> None:
+        self.metric, self.kind, self.prepared = metric, kind, prepared
+        self.qx = unit_rows(q) if metric == "cosine" else (q * 2.0 if metric == "l2" else q)
+        self.qa = q if metric == "l2" else self.qx  # what the GEMM approximates (l2: undoubled)
+        if kind == "bf16":
+            self.qlow = self.qa.to(torch.bfloat16)
+            self.norms = QueryNorms.of(self.qa, self.qlow.float())
+        else:
+            self.qlow, self.norms = self.qa, QueryNorms.of(self.qa, None)
+        self.items = items
+        self.exact = prepared.exact if prepared is not None else items
+        self.xmax = prepared.xmax if prepared is not None else 0.0
+        self.dmax = prepared.dmax if prepared is not None else 0.0
+        self.lock = threading.Lock()
+
+    def block(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Items ``start:stop`` as the GEMM reads them, and their squared norms (l2)."""
+        p = self.prepared
+        if p is not None:
+            return p.low[start:stop], (p.sq[start:stop] if p.sq is not None else None)
+        low, xmax, dmax, sq = _approx_rows(self.items[start:stop].float(), self.metric, self.kind)
+        with self.lock:
+            self.xmax, self.dmax = max(self.xmax, xmax), max(self.dmax, dmax)
+        return low, sq
+
+    def approx(self, rows: torch.Tensor | slice, start: int, stop: int) -> torch.Tensor:
+        """Approximate scores (float32, or bf16 from a bf16 GEMM without l2) of queries
+        ``rows`` against items ``start:stop``."""
+        xl, sq = self.block(start, stop)
+        ql = self.qlow[rows]
+        with _float32_accumulation(ql.device):
+            s = ql @ xl.T
+        if sq is not None:
+            s = s.float() * 2.0 - sq
+        return s
+
+    def threshold(
+        self, rows: torch.Tensor | slice, value: torch.Tensor, n_eps: int
+    ) -> torch.Tensor:
+        dim = self.qa.shape[1]
+        return settle_threshold(value, self.norms[rows], dim, self.xmax, self.dmax,
+                                self.metric, self.kind, n_eps)  # fmt: skip
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+def candidate_topk(
+    q: torch.Tensor,
+    items: torch.Tensor,
+    k: int,
+    metric: str,
+    *,
+    kind: str = "fp32",
+    chunk_size: int | None = None,
+    margin: int | None = None,
+    prepared: PreparedItems | None = None,
+    threads: int = 1,
+    blocks_per_worker: int = 2,
+) -> EngineResult:
+    """Exact top-k (canonical scores, ties by lower index) via GEMM candidates.
+
+    Args:
+        q: (Q, d) float32 queries on the compute device.
+        items: (N, d) items on the same device (any float dtype; cast per block).
+        k: results per query, ``1 <= k <= N``.
+        metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
+        kind: the candidate GEMM: ``"fp32"`` or ``"bf16"``.
+        chunk_size: items per block (``None``: from :data:`CPU_BLOCK_BYTES` /
+            :data:`GPU_BLOCK_BYTES`).
+        margin: candidates kept per query beyond k (default :func:`default_margin`).
+        prepared: ``items`` prepared by :meth:`PreparedItems.build` for the same ``kind``.
+        threads: CPU workers (:func:`recsys_kit.device.run_tasks`); ignored on accelerators.
+        blocks_per_worker: at least this many item blocks per worker when there are enough
+            items: more, smaller blocks when other processes hold cores, so that the work
+            moves to whichever worker the system runs.
+
+    Returns:
+        An :class:`EngineResult`.
+    """
+    n_q, n = q.shape[0], items.shape[0]
+    dev = q.device
+    m = default_margin(k, kind) if margin is None else int(margin)
+    n_cand = min(n, k + m)
+    plan = _Plan(q, items, metric, kind, prepared)
+    threads = max(1, int(threads)) if dev.type == "cpu" else 1
+    if chunk_size is None:
+        budget = CPU_BLOCK_BYTES if dev.type == "cpu" else GPU_BLOCK_BYTES
+        per_item = n_q * (2 if kind == "bf16" and metric != "l2" else 4)
+        # wide enough for the group selection (>= 2 n_cand groups), and >= blocks_per_worker
+        # blocks per worker when there are enough items (a held-up worker delays one block)
+        chunk_size = max(budget // per_item, 40 * n_cand, 4096)
+        per_worker = -(-n // (max(1, blocks_per_worker) * threads))
+        chunk_size = min(chunk_size, max(40 * n_cand, 4096, per_worker))
+        chunk_size = -(-chunk_size // SELECT_GROUP) * SELECT_GROUP  # no ragged tail to sort
+    blocks = _chunks(n, int(chunk_size))
+
+    # 1. candidates, block by block; ``floor`` (a lower bound of each query's n_cand-th
+    # approximate score so far) lets later blocks skip more
+    state: dict[str, torch.Tensor | None] = {"floor": None}
+
+    def select(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        s = plan.approx(slice(None), start, stop)
+        vals, cols, t = select_candidates(s, n_cand, state["floor"])
+        if t is not None:
+            with plan.lock:
+                f = state["floor"]
+                state["floor"] = t if f is None else torch.maximum(f, t.to(f.dtype))
+        return vals, torch.where(cols >= 0, cols + start, cols)
+
+    parts = _run([lambda a=a, b=b: select(a, b) for a, b in blocks], threads, dev)
+    vals = torch.cat([p[0].float() for p in parts], dim=1)
+    cand = torch.cat([p[1] for p in parts], dim=1)
+    # the n_cand best, sorted: every item not kept has s^ <= the last kept (padding: -inf)
+    vals, pos = torch.topk(vals, min(n_cand, vals.shape[1]), dim=1, sorted=True)
+    cand = torch.gather(cand, 1, pos)
+
+    # 2. rescore each query's candidates down to a_k - 2e: every item that can reach its k-th
+    # canonical score is there, if the pool reaches that far
+    t_a = plan.threshold(slice(None), vals[:, k - 1], n_eps=2)
+    need = (vals >= t_a[:, None]) & (cand >= 0)
+    width = max(k, int(need.sum(dim=1).max()))
+    cand_w, need_w = cand[:, :width], need[:, :width]
+    q_blocks = _chunks(n_q, max(1, -(-n_q // (4 * threads))))
+
+    def rescore(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ex = _score_candidates(plan.qx[a:b], plan.exact, cand_w[a:b].clamp_min(0), metric)
+        ex.masked_fill_(~need_w[a:b], float("-inf"))
+        v, i = order_rows(ex, cand_w[a:b])
+        return v[:, :k], i[:, :k]
+
+    parts = _run([lambda a=a, b=b: rescore(a, b) for a, b in q_blocks], threads, dev)
+    out_v = torch.cat([p[0] for p in parts])
+    out_i = torch.cat([p[1] for p in parts])
+
+    # 3. settle: with c_k the k-th canonical score found, items with s^ < T = c_k - e cannot
+    # reach the top k; if every item left out of the pool is below T (and every candidate at
+    # or above T was rescored), the answer is exact. Else the threshold pass (both T and
+    # a_k - 2e are valid floors: the higher one).
+    t = plan.threshold(slice(None), out_v[:, k - 1], n_eps=1)
+    ok = ((vals[:, -1] < t) | (n_cand == n)) & (t >= t_a)
+    bad = torch.nonzero(~ok).flatten()
+    if bad.numel():
+        out_v[bad], out_i[bad] = _threshold_pass(plan, bad, torch.maximum(t, t_a)[bad], k,
+                                                 blocks, threads)  # fmt: skip
+    if metric == "l2":  # negative squared distance, clamped at 0 (rounding can give tiny > 0)
+        out_v = (out_v - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
+        out_v, out_i = order_rows(out_v, out_i)
+    return EngineResult(out_v, out_i, n_cand, int(bad.numel()), threads)
+
+
+def _run(tasks: list[Callable[[], object]], threads: int, dev: torch.device) -> list:
+    """CPU: :func:`~recsys_kit.device.run_tasks`; accelerators: in order, on this thread."""
+    if dev.type == "cpu":
+        return run_tasks(tasks, threads)
+    return [t() for t in tasks]
+
+
+def _threshold_pass(
+    plan: _Plan,
+    rows: torch.Tensor,
+    t: torch.Tensor,
+    k: int,
+    blocks: list[tuple[int, int]],
+    threads: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k for the queries ``rows``: every item with ``s^ >= t`` (from
+    :func:`settle_threshold`), scored canonically; however many tie, all are there."""
+    qx = plan.qx[rows]
+    n_r = rows.numel()
+
+    def scan(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        s = plan.approx(rows, start, stop).float()
+        r, c = torch.nonzero(s >= t[:, None], as_tuple=True)
+        out = torch.empty(r.numel(), dtype=torch.float32, device=qx.device)
+        step = max(1, CPU_GATHER_BYTES // (4 * qx.shape[1]))
+        for a in range(0, r.numel(), step):  # bounded memory even if every item qualifies
+            x = plan.exact[c[a : a + step] + start].float()
+            out[a : a + step] = canonical_scores(x, qx[r[a : a + step]], plan.metric)
+        return r, c + start, out
+
+    found = _run([lambda a=a, b=b: scan(a, b) for a, b in blocks], threads, qx.device)
+    r = torch.cat([f[0] for f in found])
+    c = torch.cat([f[1] for f in found])
+    s = torch.cat([f[2] for f in found])
+    # order by (query, score desc, index asc): three stable sorts, least significant first
+    perm = torch.argsort(c, stable=True)
+    perm = perm[torch.argsort(s[perm], descending=True, stable=True)]
+    perm = perm[torch.argsort(r[perm], stable=True)]
+    r, c, s = r[perm], c[perm], s[perm]
+    counts = torch.bincount(r, minlength=n_r)
+    assert bool((counts >= k).all()), "threshold pass found fewer than k items"
+    pos = torch.arange(r.numel(), device=r.device) - (torch.cumsum(counts, 0) - counts)[r]
+    keep = pos < k
+    vals = torch.empty((n_r, k), dtype=torch.float32, device=qx.device)
+    idx = torch.empty((n_r, k), dtype=torch.int64, device=qx.device)
+    vals[r[keep], pos[keep]] = s[keep]
+    idx[r[keep], pos[keep]] = c[keep]
+    return vals, idx
+
+
+def scan_topk(
+    q: torch.Tensor,
+    items: torch.Tensor,
+    k: int,
+    metric: str,
+    threads: int = 1,
+    xmax: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k of one query (or a few) on CPU: a matrix-vector pass, then the canonical
+    scores of every item that may reach the k-th.
+
+    One query makes the GEMM a matrix-vector product, memory-bound: one pass over the items
+    (MKL's GEMV, on the workers, a slice at a time) gives approximate scores ``s^`` and, in the
+    same slice while it is in cache, the item norms the error bound needs. With ``t`` the k-th
+    largest ``s^`` and ``e`` the float32 :func:`error_bound`, the k-th canonical score is
+    ``>= t - e``, so items with ``s^ < t - 2e`` can neither reach nor tie it: the rest (usually
+    little more than k items) is scored canonically.
+
+    Args:
+        q: (Q, d) float32 queries (CPU).
+        items: (N, d) float items on the same device.
+        k, metric: as in :func:`candidate_topk`.
+        threads: CPU workers.
+        xmax: an upper bound of the item norms when known (an index): skips their pass for
+            ``"dot"``.
+
+    Returns:
+        ``(scores, indices)``, (Q, k).
+    """
+    n_q, dim = q.shape
+    n = items.shape[0]
+    plan = _Plan(q, items, metric, "fp32", None)
+    step = max(256, 4 * CPU_GATHER_BYTES // (4 * dim))  # a few MiB: the norms read it cached
+    per_task = max(step, -(-n // (4 * max(1, threads))))
+    need_norms = metric != "dot" or xmax is None
+
+    def scan(start: int, stop: int) -> tuple[torch.Tensor, float]:
+        out = torch.empty((n_q, stop - start), dtype=torch.float32)
+        top = 0.0
+        for a in range(start, stop, step):
+            b = min(stop, a + step)
+            x = items[a:b].float()
+            s = plan.qa @ x.T
+            if need_norms:
+                norms = torch.linalg.vector_norm(x, dim=1)
+                top = max(top, float(norms.max()))
+                if metric == "cosine":
+                    s /= norms.clamp_min(_EPS)
+                elif metric == "l2":
+                    s.mul_(2.0).sub_(norms.square())
+            out[:, a - start : b - start] = s
+        return out, top
+
+    parts = _run([lambda a=a, b=b: scan(a, b) for a, b in _chunks(n, per_task)], threads, q.device)
+    approx = torch.cat([p[0] for p in parts], dim=1)
+    # cosine scores are cosines: the items count as unit vectors
+    bound_x = xmax if xmax is not None else max(p[1] for p in parts)
+    bound_x = (1.0 if metric == "cosine" else bound_x) * _norm_inflation(dim)
+    vals = torch.empty((n_q, k), dtype=torch.float32)
+    idx = torch.empty((n_q, k), dtype=torch.int64)
+    for r in range(n_q):
+        row = approx[r]
+        if k < n:
+            a_k = kth_largest(row[None], k)
+            t = settle_threshold(a_k, plan.norms[r : r + 1], dim, bound_x, 0.0, metric, "fp32", 2)
+            cand = torch.nonzero(row >= t).flatten()
+        else:
+            cand = torch.arange(n)
+        ex = canonical_scores(items[cand].float(), plan.qx[r], metric)
+        v, i = order_rows(ex[None], cand[None])
+        vals[r], idx[r] = v[0, :k], i[0, :k]
+    if metric == "l2":
+        vals = (vals - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
+        vals, idx = order_rows(vals, idx)
+    return vals, idx
