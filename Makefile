@@ -15,7 +15,8 @@ KIND_TESTS ?= tests/test_ranking.py tests/test_ranking_fast.py tests/test_explor
 	tests/test_encoders.py tests/test_fusion.py tests/test_cf.py tests/test_scoring.py \
 	tests/test_hybrid.py tests/test_rerank.py tests/test_device.py
 
-.PHONY: help setup course test test-fast test-cpu-kinds lint format release validate bench data clean-cache
+.PHONY: help setup course test test-fast test-cpu-kinds lint format release validate bench \
+	bench-notebooks data clean-cache
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +32,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv if missing and install the kit with its dev tools
 
-course: setup  ## set up, then run the main job on the embedded defaults
+course: setup  ## set up, then the demo: grade the sample students in demo/ (never in grading/)
 	$(BIN)/recsys-course course
 
 test: setup  ## the whole test suite (unit, notebooks, slow; GPU tests skip), then test-cpu-kinds
@@ -67,6 +68,9 @@ validate: setup  ## solutions score full marks, untouched releases score zero
 bench: setup  ## benchmarks against FAISS, numpy, sentence-transformers, ranx, pytrec_eval, implicit
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_cf.py --quick
+
+bench-notebooks: setup  ## each released module graded cold under the grader, vs the 2-minute budget
+	$(BIN)/python bench/bench_notebooks.py
 
 data: setup  ## rebuild MiniShop byte for byte (needs: apt-get install dataset-fashion-mnist)
 	$(BIN)/python datasets/minishop_generator.py

@@ -170,6 +170,28 @@ EXPECTED = {
 }
 
 
+#: The sample students' names (``samples/roster.csv``, the demo course's roster).
+NAMES = {
+    "perfect": ("Pat", "Perfect"),
+    "partial": ("Parker", "Partial"),
+    "infinite_loop": ("Lou", "Loop"),
+    "raises": ("Rae", "Raise"),
+    "invalid_json": ("Jay", "Son"),
+    "edits_readonly": ("Ed", "Edits"),
+    "deletes_test": ("Del", "Deletes"),
+    "memory_hog": ("Meg", "Hog"),
+    "no_submission": ("Nora", "Absent"),
+}
+
+
+def roster_csv() -> str:
+    """``samples/roster.csv``: the demo class (``recsys-course course`` grades it apart from
+    the real course, whose roster is ``grading/roster.csv``)."""
+    lines = ["student_id,first_name,last_name,email"]
+    lines += [f"{s},{first},{last}," for s, (first, last) in NAMES.items()]
+    return "\n".join(lines) + "\n"
+
+
 def expected_csv() -> str:
     """``samples/expected.csv``: student, assignment, status, score (empty: no score)."""
     lines = ["student,assignment,status,score"]
@@ -191,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     files = {sample_path(student): text for student, text in build().items()}
     files[SAMPLES / "expected.csv"] = expected_csv()
+    files[SAMPLES / "roster.csv"] = roster_csv()
     for path, text in files.items():
         if args.check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:

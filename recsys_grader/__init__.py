@@ -1,7 +1,8 @@
 """recsys_grader: the instructor-only grader of the course (the ``recsys-course`` command).
 
-Release, validate, autograde (in a sandbox), feedback, report, merge and export-student, on top of
-nbgrader. One module per verb; ``cli`` dispatches. Students never install or import this package:
+Release, validate, import-roster, collect, autograde (in a sandbox), feedback, return-feedback,
+report, export-grades, merge, export-student and the demo (``course``), on top of nbgrader. One
+module per verb or concept; ``cli`` dispatches. Students never install or import this package:
 they use ``recsys_kit`` alone, and ``recsys-course export-student`` ships no grading code.
 
 Install it with the instructor extra: ``pip install -e ".[instructor]"`` (adds nbgrader).

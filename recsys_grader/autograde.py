@@ -27,10 +27,9 @@ Example:
 
 from __future__ import annotations
 
-import csv
+import difflib
 import json
 import os
-import re
 import shutil
 import stat
 import warnings
@@ -47,9 +46,14 @@ from recsys_grader import cellscores, executor, judge
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.roster import STUDENT_ID, load_roster
 from recsys_grader.sandbox import Limits, SandboxUnavailable, exposed, sandbox_support
 
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+__all__ = ["autograde", "load_roster", "survey", "Submission", "print_table"]
+
+
+#: Files of an nbgrader submission kept next to the graded notebook (never student code).
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 def default_workers() -> int:
@@ -71,43 +75,68 @@ class Submission:
         return self.folder / f"{self.assignment}.ipynb"
 
 
-def load_roster(layout: CourseLayout) -> list[str]:
-    """Student ids of ``roster.csv`` (column ``student_id``); empty when there is no roster.
+def survey(
+    layout: CourseLayout, assignments: list[str], students: list[str] | None = None
+) -> tuple[list[Submission], list[str]]:
+    """Submission folders for the given assignments (and students), and what looks wrong.
 
-    Raises:
-        CourseError: when the file has no ``student_id`` column or a bad id.
+    Nothing under ``submitted/`` is silently ignored: a folder that is not a valid student id,
+    a folder or notebook that is not an assignment of the course (with the closest name), a
+    notebook dropped directly in a student's folder and a submitter who is not on the roster
+    are each reported.
+
+    Args:
+        layout: the course.
+        assignments: assignments to grade.
+        students: only these students (None: everyone).
+
+    Returns:
+        (submissions, problems to report).
     """
-    if not layout.roster.is_file():
-        return []
-    with open(layout.roster, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if "student_id" not in (reader.fieldnames or []):
-            raise CourseError(f"{layout.roster} needs a header row with a student_id column")
-        ids = [row["student_id"].strip() for row in reader if row.get("student_id", "").strip()]
-    bad = [i for i in ids if not _STUDENT_ID.match(i)]
-    if bad:
-        raise CourseError(f"{layout.roster}: invalid student id(s) {bad} (letters, digits, _.-)")
-    return ids
-
-
-def find_submissions(
-    layout: CourseLayout, assignments: list[str], students: list[str] | None
-) -> list[Submission]:
-    """Submission folders for the given assignments (and students, when given)."""
-    found = []
+    found: list[Submission] = []
+    problems: list[str] = []
     if not layout.submitted.is_dir():
-        return found
-    for student_dir in sorted(layout.submitted.iterdir()):
-        if not student_dir.is_dir() or (students and student_dir.name not in students):
+        return found, problems
+    roster = set(load_roster(layout))
+    known = list(layout.assignments)
+    layout_hint = "submitted/<student>/<assignment>/<assignment>.ipynb"
+    for entry in sorted(layout.submitted.iterdir()):
+        if entry.name.startswith(".") or (students and entry.name not in students):
             continue
-        if not _STUDENT_ID.match(student_dir.name):
-            print(f"warning: skipping {student_dir}: not a valid student id (letters, digits, _.-)")
+        if not entry.is_dir():
+            problems.append(f"{entry}: not graded, expected {layout_hint}")
             continue
-        for assignment in assignments:
-            folder = student_dir / assignment
-            if folder.is_dir():
-                found.append(Submission(student_dir.name, assignment, folder))
-    return found
+        if not STUDENT_ID.match(entry.name):
+            problems.append(
+                f"{entry}: not graded, {entry.name!r} is not a valid student id (letters, "
+                "digits, _.-)"
+            )
+            continue
+        mine = [a for a in assignments if (entry / a).is_dir()]
+        if roster and entry.name not in roster and mine:
+            problems.append(
+                f"{entry.name} submitted {', '.join(mine)} but is not on the roster "
+                f"({layout.roster}): graded; add them with `recsys-course import-roster`"
+            )
+        found += [Submission(entry.name, a, entry / a) for a in mine]
+        for item in sorted(entry.iterdir()):
+            name = item.name.removesuffix(".ipynb")
+            if item.name.startswith(".") or (item.is_dir() and item.name in known):
+                continue
+            if item.is_file() and name in known:
+                problems.append(
+                    f"{item}: not graded, a notebook must sit in its assignment's folder: move "
+                    f"it to {entry / name / item.name}"
+                )
+                continue
+            guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (
+                f"did you mean {guess[0]}? Rename it to {entry / guess[0]}"
+                if guess
+                else f"assignments are {', '.join(known)}"
+            )
+            problems.append(f"{item}: not an assignment of this course, not graded ({hint})")
+    return found, problems
 
 
 def checked_reference(layout: CourseLayout, assignment: str) -> nbs.Reference:
@@ -266,6 +295,12 @@ def record(
     if executed is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(executed, out_dir / f"{sub.assignment}.ipynb")
+        # what nbgrader's release_feedback needs to match feedback to an exchange submission
+        for name in EXCHANGE_FILES:
+            path = sub.folder / name
+            # small plain files only: a submission's symlink must not copy a host file here
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 4096:
+                shutil.copyfile(path, out_dir / name)
 
 
 def _summarise(
@@ -335,7 +370,10 @@ def autograde(
             sandboxes at once on each worker.
 
     Returns:
-        One result per graded submission, plus ``missing`` for roster students.
+        One result per graded submission, plus ``missing`` for each roster student without a
+        submission of an assignment others submitted, unless an earlier run recorded something
+        for that student and assignment (a run that did not see a submission never downgrades
+        an earlier grade). Empty when there is nothing to grade.
 
     Raises:
         CourseError: when the release or gradebook is out of date, or arguments are wrong.
@@ -346,26 +384,64 @@ def autograde(
     workers = workers or default_workers()
     if workers < 1:
         raise CourseError(f"--workers must be at least 1, got {workers}")
-    refs = {a: checked_reference(layout, a) for a in selected}
     roster = load_roster(layout)
-    subs = find_submissions(layout, selected, students)
+    if students:
+        unknown = [
+            s
+            for s in students
+            if s not in roster and not (STUDENT_ID.match(s) and (layout.submitted / s).is_dir())
+        ]
+        if unknown:
+            raise CourseError(
+                f"unknown student(s) {', '.join(unknown)}: not on the roster ({layout.roster}, "
+                f"{len(roster)} students) and no folder under {layout.submitted}. Check the "
+                "id, or add the student with `recsys-course import-roster FILE`"
+            )
+    refs = {a: checked_reference(layout, a) for a in selected}
+    subs, problems = survey(layout, selected, students)
+    for problem in problems:
+        log(f"warning: {problem}")
+    if not roster:
+        log(
+            f"warning: the roster {layout.roster} lists nobody, so nobody can be reported "
+            "missing: import the class with `recsys-course import-roster FILE`"
+        )
+    try:
+        stored = res.load(layout.results_file)
+    except ValueError as exc:
+        raise CourseError(str(exc)) from None
     outcomes: list[res.Result] = []
     submitted = {(s.student, s.assignment) for s in subs}
-    wanted_students = students or roster
-    for student in wanted_students:
-        for assignment in selected:
-            if (student, assignment) not in submitted:
-                outcomes.append(
-                    res.Result(
-                        student,
-                        assignment,
-                        res.MISSING,
-                        None,
-                        refs[assignment].max_points,
-                        "no submission folder",
-                    )
-                )
-                log(f"{student}/{assignment}: missing")
+    # an assignment nobody has submitted yet is not collected: nobody is missing it yet
+    collected = {
+        a for a in selected if layout.submitted.is_dir() and any(layout.submitted.glob(f"*/{a}"))
+    }
+    for assignment in selected:
+        absent = [
+            student
+            for student in roster
+            if (not students or student in students)
+            and assignment in collected
+            and (student, assignment) not in submitted
+            # a run that did not see a submission never overwrites what an earlier run recorded
+            and (student, assignment) not in stored
+        ]
+        points = refs[assignment].max_points
+        outcomes += [
+            res.Result(s, assignment, res.MISSING, None, points, "no submission") for s in absent
+        ]
+        if absent:
+            log(
+                f"{assignment}: {len(absent)} roster student(s) without a submission: "
+                + res.name_list(absent)
+            )
+    if not subs:
+        who = f" from {', '.join(students)}" if students else ""
+        log(
+            f"nothing to grade: no submission of {', '.join(selected)}{who} under "
+            f"{layout.submitted} (expected submitted/<student>/<assignment>/<assignment>.ipynb; "
+            "bring them in with `recsys-course collect ASSIGNMENT --from DIR` or `--exchange`)"
+        )
     jobs = [_prepare(s, refs[s.assignment]) for s in subs]
     warned: set[str] = set()
 
@@ -525,7 +601,8 @@ def print_table(results: list[res.Result], log: Callable[[str], None] = print) -
 
 
 def run(args) -> int:
-    """CLI entry: exit 0 when every submission got a status (whatever it is), 1 otherwise."""
+    """CLI entry: exit 0 when every submission got a status (whatever it is); 1 when a grade
+    could not be recorded, or when the assignments or students named found nothing to grade."""
     results = autograde(
         args.assignments,
         args.student,
@@ -535,6 +612,10 @@ def run(args) -> int:
         insecure=args.insecure,
         cluster=args.cluster,
     )
-    print_table(results)
+    if results:
+        print_table(results)
     broken = [r for r in results if r.detail.startswith("could not record")]
-    return 1 if broken else 0
+    graded = [r for r in results if r.status != res.MISSING]
+    # asked for something specific and found nothing: a failure, not a quiet success
+    nothing = not graded and bool(args.assignments or args.student)
+    return 1 if broken or nothing else 0

@@ -18,21 +18,27 @@ import sys
 
 from recsys_grader.layout import CourseError
 
-#: verb -> (module in recsys_grader, help)
+#: verb -> (module in recsys_grader, help); the module's ``run(args)`` runs it unless ENTRY says
 VERBS = {
     "release": ("release", "generate the student notebooks into course/ (nbgrader)"),
     "validate": ("validate", "solutions score full marks, untouched releases score zero"),
+    "import-roster": ("roster", "merge a class roster CSV into roster.csv and the gradebook"),
+    "collect": ("collect", "bring submissions into submitted/ from a folder or the exchange"),
     "autograde": ("autograde", "grade every submission in grading/submitted/ in a sandbox"),
     "merge": ("merge", "merge shards' results.json and gradebook.db into the course root"),
     "feedback": ("feedback", "per-student HTML feedback without hidden tests"),
+    "return-feedback": ("collect", "hand the feedback back: to a folder or the exchange"),
     "report": ("report", "grading/reports/grades.csv and report.html"),
     "check-tests": (
         "checktests",
         "grade mutants, wrong answers and alternatives: how much the hidden tests reject",
     ),
+    "export-grades": ("gradesheet", "one row per student, one column per assignment (LMS CSV)"),
     "export-student": ("export_student", "write the student-facing repository to a folder"),
-    "course": ("mainjob", "release, grade the samples, feedback, report, print the grade table"),
+    "course": ("mainjob", "the demo: release, grade the samples in demo/, feedback, report"),
 }
+#: verbs whose entry point is not ``run``
+ENTRY = {"course": "main_cli", "collect": "run_collect", "return-feedback": "run_return"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(verb=verb)
         # also accepted after the verb; SUPPRESS keeps a value given before it
         p.add_argument("--root", default=argparse.SUPPRESS, help="nbgrader course root")
-        if verb in ("release", "validate", "autograde", "feedback", "check-tests"):
+        if verb in ("import-roster", "export-grades"):
+            what = "CSV with a header row (an LMS export)" if verb == "import-roster" else "the CSV"
+            p.add_argument("file", metavar="FILE", help=what)
+        if verb in ("release", "validate", "autograde", "feedback", "export-grades", "check-tests"):
             p.add_argument(
                 "assignments",
                 nargs="*",
@@ -116,6 +125,46 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="GRADE_ID",
                 help="only this exercise (repeatable), e.g. 06_prf",
             )
+        if verb == "import-roster":
+            p.add_argument(
+                "--id-column", default=None, metavar="NAME", help="header of the student id column"
+            )
+            p.add_argument(
+                "--replace", action="store_true", help="drop roster students absent from FILE"
+            )
+        if verb in ("collect", "return-feedback"):
+            p.add_argument("assignment", metavar="ASSIGNMENT")
+            where = p.add_mutually_exclusive_group()
+            if verb == "collect":
+                where.add_argument(
+                    "--from",
+                    dest="source",
+                    default=None,
+                    metavar="DIR",
+                    help="folder of student folders: DIR/<student>/<assignment>.ipynb",
+                )
+            else:
+                where.add_argument(
+                    "--to",
+                    dest="dest",
+                    default=None,
+                    metavar="DIR",
+                    help="write DIR/<student>/<assignment>.html",
+                )
+            where.add_argument(
+                "--exchange",
+                nargs="?",
+                const="",
+                default=None,
+                metavar="ROOT",
+                help="nbgrader's exchange (default: Exchange.root of the course config)",
+            )
+        if verb == "export-grades":
+            p.add_argument(
+                "--missing-as-zero",
+                action="store_true",
+                help="write 0 (not empty) for a roster student who submitted nothing",
+            )
         if verb == "merge":
             p.add_argument(
                 "shards",
@@ -152,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(f"recsys_grader.{VERBS[args.verb][0]}")
-    entry = module.main_cli if args.verb == "course" else module.run
+    entry = getattr(module, ENTRY.get(args.verb, "run"))
     try:
         return int(entry(args))
     except CourseError as exc:

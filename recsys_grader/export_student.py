@@ -32,7 +32,7 @@ _IGNORE = shutil.ignore_patterns(
     "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", "*.egg-info", ".DS_Store"
 )
 _FORBIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "### BEGIN SOLUTION", "BEGIN MARK SCHEME")
-_GITIGNORE = ".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n.cache/\n"
+_GITIGNORE = ".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n.cache/\n.runs/\n"
 
 
 @dataclass
@@ -110,6 +110,8 @@ def student_pyproject(text: str) -> str:
     out = re.sub(r"(?ms)^instructor = \[.*?^\]\n", "", out)
     out = re.sub(r"(?ms)^\[project\.scripts\]\n.*?(?=^\[|\Z)", "", out)
     out = out.replace('"recsys_grader*"', "").replace('["recsys_kit*", ]', '["recsys_kit*"]')
+    package_data = r"(?ms)^\[tool\.setuptools\.package-data\]\n(?:recsys_grader = .*?\n)+\n?"
+    out = re.sub(package_data, "", out)
     meta = tomllib.loads(out)
     project = meta.get("project", {})
     deps = project.get("dependencies", []) + [
@@ -117,7 +119,12 @@ def student_pyproject(text: str) -> str:
     ]
     packages = meta.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {})
     leftover = [d for d in deps if d.split("=")[0].split(">")[0].strip() in GRADER_NAMES]
-    if leftover or "scripts" in project or packages.get("include") != ["recsys_kit*"]:
+    if (
+        leftover
+        or "scripts" in project
+        or packages.get("include") != ["recsys_kit*"]
+        or ("recsys_grader" in out)
+    ):
         raise CourseError(
             "cannot strip the grader from pyproject.toml for students (left: "
             f"{leftover or project.get('scripts') or packages.get('include')}); keep the "
@@ -153,6 +160,20 @@ def _modules(layout: CourseLayout) -> str:
         )
         items.append(f"* `course/{path.parent.name}/{path.name}`: {title}")
     return "\n".join(items) or "* (no modules released yet: run `recsys-course release`)"
+
+
+def torch_pin(repo: Path) -> str:
+    """The PyTorch requirement the course is tested with: ``TORCH_SPEC`` of the Makefile.
+
+    Raises:
+        CourseError: when the Makefile does not pin it (a student would get any torch).
+    """
+    makefile = repo / "Makefile"
+    text = makefile.read_text(encoding="utf-8") if makefile.is_file() else ""
+    match = re.search(r"(?m)^TORCH_SPEC \?= *(torch==\S+)\s*$", text)
+    if match is None:
+        raise CourseError(f"{makefile} must pin PyTorch: a line `TORCH_SPEC ?= torch==X.Y.Z`")
+    return match.group(1)
 
 
 def _commit(repo: Path) -> str:
@@ -221,10 +242,14 @@ def export_student(dest: str | Path, force: bool = False, root: str | None = Non
         else:
             outcome.warnings.append(f"{repo / name} does not exist: not exported")
     templates = layout.root / "templates"
-    fields = {"modules": _modules(layout), "source_commit": _commit(repo)}
+    torch_spec = torch_pin(repo)
+    fields = {"modules": _modules(layout), "source_commit": _commit(repo), "torch_spec": torch_spec}
     readme = Template((templates / "student_README.md").read_text(encoding="utf-8"))
     (dest / "README.md").write_text(readme.substitute(fields), encoding="utf-8")
-    shutil.copy2(templates / "student_Makefile", dest / "Makefile")
+    makefile = (templates / "student_Makefile").read_text(encoding="utf-8")
+    # the students' PyTorch is the one the course is tested with (the repository's Makefile)
+    makefile = re.sub(r"(?m)^TORCH_SPEC \?=.*$", f"TORCH_SPEC ?= {torch_spec}", makefile)
+    (dest / "Makefile").write_text(makefile, encoding="utf-8")
     (dest / ".gitignore").write_text(_GITIGNORE)
     blocks, lines = hidden_secrets(layout)
     outcome.leaks = scan(dest, blocks, lines)

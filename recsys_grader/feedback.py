@@ -28,6 +28,7 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbgrader.utils import capture_log
 
 from recsys_grader import notebooks as nbs
+from recsys_grader import pending
 from recsys_grader import results as res
 from recsys_grader.judge import INSTRUCTOR_ONLY
 from recsys_grader.layout import CourseError, CourseLayout
@@ -70,7 +71,13 @@ class FeedbackOutcome:
 
 def _config(layout: CourseLayout):
     config = layout.nbgrader_config()
-    config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    config.GenerateFeedback.preprocessors = [
+        GetGrades,
+        pending.MarkPending,  # ungraded written answers: "awaiting grading", not 0
+        HideHiddenTests,
+        CSSHTMLHeaderPreprocessor,
+    ]
+    config.GenerateFeedback.exporter_class = pending.FeedbackExporter
     config.HTMLExporter.template_name = "feedback"
     config.HTMLExporter.preprocessors = [SafeNotebook]  # nothing the student wrote runs
     return config
@@ -147,6 +154,9 @@ def feedback(
 def run(args) -> int:
     """CLI entry: exit 1 when a graded submission got no feedback or a leak was caught."""
     outcomes = feedback(args.assignments, args.student, args.root)
+    layout = CourseLayout.load(args.root)
+    for line in pending.warning_lines(layout, layout.select(args.assignments), args.student):
+        print(f"warning: {line}")
     failed = False
     for o in outcomes:
         if o.path is not None:

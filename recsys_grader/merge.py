@@ -371,10 +371,12 @@ def merge_shards(
             elif result.status == res.MISSING and key in merged_results:
                 previous = merged_results[key].status
                 if previous != res.MISSING:
+                    # a shard that did not see the submission never downgrades a grade
                     log(
-                        f"warning: {folder} says {key[0]}/{key[1]} is missing, replacing its "
-                        f"{previous} result (grade shards with --student)"
+                        f"warning: {folder} says {key[0]}/{key[1]} is missing; its {previous} "
+                        "result is kept (grade shards with --student)"
                     )
+                    continue
             origin[key] = folder
             merged_results[key] = result
         recorded = sorted(k for k in stored if k in shard.submissions)

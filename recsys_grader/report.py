@@ -27,8 +27,9 @@ from sqlalchemy.exc import SAWarning
 
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
-from recsys_grader.autograde import load_roster
 from recsys_grader.layout import CourseError, CourseLayout
+from recsys_grader.pending import AWAITING
+from recsys_grader.roster import load_roster
 from recsys_grader.safe_html import clean
 
 COLUMNS = (
@@ -145,6 +146,95 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def score_histogram(assignment: str, group: list[Row]):
+    """Histogram of the submissions' scores (%); those whose written answers await a grader are
+    stacked in their own colour at their score so far. The legend sits outside the axes, so it
+    never covers a bar.
+
+    Args:
+        assignment: the assignment (title).
+        group: its rows (those without a score are left out).
+
+    Returns:
+        The matplotlib figure, or None when no row has a score.
+    """
+    import matplotlib.pyplot as plt
+
+    scored = [r for r in group if r.score is not None and r.max_score]
+    if not scored:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3))
+    done = [100 * r.score / r.max_score for r in scored if r.status != res.NEEDS_MANUAL]
+    waiting = [100 * r.score / r.max_score for r in scored if r.status == res.NEEDS_MANUAL]
+    ax.hist(
+        [done, waiting],
+        bins=10,
+        range=(0, 100),
+        stacked=True,
+        color=["tab:blue", "tab:orange"],
+        label=["graded", f"{AWAITING} (score so far)"],
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.set_xlabel("score (%)")
+    ax.set_ylabel("students")
+    ax.set_title(f"{assignment}: score distribution (n={len(scored)})")
+    return fig
+
+
+def exercise_chart(assignment: str, group: list[Row]):
+    """Per-exercise scores (%) as box plots. A cell nobody has graded yet is not a zero: an
+    exercise shows how many submissions await grading, and one that nobody has graded yet is
+    drawn as an "awaiting grading" slot instead of a box.
+
+    Args:
+        assignment: the assignment (title).
+        group: its rows.
+
+    Returns:
+        The matplotlib figure, or None when there is nothing to draw.
+    """
+    import matplotlib.pyplot as plt
+
+    values: dict[str, list[float]] = defaultdict(list)
+    waiting: Counter[str] = Counter()
+    for r in group:
+        if r.score is None or not r.max_score:
+            continue
+        totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        open_: set[str] = set()
+        for grade_id, (points, maximum) in r.cells.items():
+            exercise = exercise_of(grade_id)
+            if points is None:
+                open_.add(exercise)
+                continue
+            totals[exercise][0] += points
+            totals[exercise][1] += maximum
+        for exercise in open_:
+            waiting[exercise] += 1
+        for exercise, (points, maximum) in totals.items():
+            if maximum and exercise not in open_:
+                values[exercise].append(100 * points / maximum)
+    names = sorted(set(values) | set(waiting))
+    if not names:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 3.4))
+    drawn = [i for i, n in enumerate(names, start=1) if values.get(n)]
+    if drawn:
+        ax.boxplot([values[names[i - 1]] for i in drawn], positions=drawn, showmeans=True)
+    for i, name in enumerate(names, start=1):
+        if waiting[name] and not values.get(name):
+            ax.axvspan(i - 0.3, i + 0.3, color="tab:orange", alpha=0.15)
+            ax.text(i, 50, f"{AWAITING}\n(n={waiting[name]})", ha="center", va="center",
+                    fontsize=8, color="tab:orange")  # fmt: skip
+    labels = [f"{n}\n({waiting[n]} {AWAITING})" if waiting[n] else n for n in names]
+    ax.set_xticks(range(1, len(names) + 1), labels, rotation=20, ha="right")
+    ax.set_xlim(0.4, len(names) + 0.6)
+    ax.set_ylim(-5, 105)
+    ax.set_ylabel("score (%)")
+    ax.set_title(f"{assignment}: per-exercise scores (mean = triangle)")
+    return fig
+
+
 def _charts(rows: list[Row]) -> list[tuple[str, str, str]]:
     """(assignment, chart title, base64 PNG) for every assignment with scores."""
     import matplotlib
@@ -157,48 +247,14 @@ def _charts(rows: list[Row]) -> list[tuple[str, str, str]]:
     for row in rows:
         by_assignment[row.assignment].append(row)
     for assignment, group in sorted(by_assignment.items()):
-        scored = [r for r in group if r.score is not None and r.max_score]
-        if not scored:
-            continue
-        fig, ax = plt.subplots(figsize=(6, 3))
-        done = [100 * r.score / r.max_score for r in scored if r.status != res.NEEDS_MANUAL]
-        pending = [100 * r.score / r.max_score for r in scored if r.status == res.NEEDS_MANUAL]
-        ax.hist(
-            [done, pending],
-            bins=10,
-            range=(0, 100),
-            stacked=True,
-            color=["tab:blue", "tab:orange"],
-            label=["graded", "awaiting manual grading (score so far)"],
-        )
-        if pending:
-            ax.legend(fontsize=8, loc="best")
-        ax.set_xlabel("score (%)")
-        ax.set_ylabel("students")
-        ax.set_title(f"{assignment}: score distribution (n={len(scored)})")
-        charts.append((assignment, "Score distribution", _png(fig)))
-        plt.close(fig)
-        per_exercise: dict[str, list[float]] = defaultdict(list)
-        for r in scored:
-            totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-            for grade_id, (points, maximum) in r.cells.items():
-                if points is None:
-                    continue  # awaiting a grader: not part of the distribution yet
-                totals[exercise_of(grade_id)][0] += points
-                totals[exercise_of(grade_id)][1] += maximum
-            for exercise, (points, maximum) in totals.items():
-                if maximum:
-                    per_exercise[exercise].append(100 * points / maximum)
-        if per_exercise:
-            names = sorted(per_exercise)
-            fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 3.2))
-            ax.boxplot([per_exercise[n] for n in names], showmeans=True)
-            ax.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right")
-            ax.set_ylim(-5, 105)
-            ax.set_ylabel("score (%)")
-            ax.set_title(f"{assignment}: per-exercise scores (mean = triangle)")
-            charts.append((assignment, "Per-exercise scores", _png(fig)))
-            plt.close(fig)
+        for title, build in (
+            ("Score distribution", score_histogram),
+            ("Per-exercise scores", exercise_chart),
+        ):
+            fig = build(assignment, group)
+            if fig is not None:
+                charts.append((assignment, title, _png(fig)))
+                plt.close(fig)
     return charts
 
 
@@ -216,7 +272,8 @@ def _html(rows: list[Row]) -> str:
         "<p>Scores include manual grades entered in formgrader. <b>failed_to_run</b> means the "
         "notebook could not be executed (no score, not a zero); <b>tampered</b> means read-only "
         "or test cells were changed or deleted (tests were restored for the score shown; review "
-        "it); <b>needs_manual</b> means written answers await a grader.</p>"
+        "it); <b>needs_manual</b> means written answers await a grader: the charts show them as "
+        f"<i>{AWAITING}</i>, never as a zero.</p>",
     ]
     counts = Counter((r.assignment, r.status) for r in rows)
     assignments = sorted({r.assignment for r in rows})

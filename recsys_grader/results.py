@@ -62,6 +62,17 @@ class Result:
         return self.student, self.assignment
 
 
+def name_list(names: list[str], limit: int = 10) -> str:
+    """``names`` joined by commas, at most ``limit`` of them, then how many more.
+
+    Example:
+        >>> name_list(["a", "b", "c"], limit=2)
+        'a, b and 1 more'
+    """
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
 def load(path: Path) -> dict[tuple[str, str], Result]:
     """Read the store (empty when absent).
 

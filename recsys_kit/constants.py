@@ -155,3 +155,7 @@ SEED = 42
 ENV_DATA_DIR = "RECSYS_DATA_DIR"  # overrides the datasets folder
 ENV_CACHE_DIR = "RECSYS_CACHE_DIR"  # overrides the embedding / generation cache folder
 ENV_DEVICE = "RECSYS_DEVICE"  # forces "cpu", "cuda", "cuda:1", "mps"
+#: Hugging Face's offline switches: when one is true, a model must be a local folder or cached.
+ENV_HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+#: Seconds to wait for the hub to say whether a model name exists (then fail, not hang).
+HUB_CHECK_TIMEOUT_S = 5.0

@@ -399,9 +399,10 @@ class SearchExplorer:
         self._k.add_class("recsys-k")
         self._sliders = {
             s: W.FloatSlider(
-                value=self.weights[s], min=0.0, max=1.0, step=0.05, description=f"{s} w",
+                value=self.weights[s], min=0.0, max=1.0, step=0.05, description=f"{s} weight",
                 continuous_update=False, readout_format=".2f",
-                style={"description_width": "80px"},  # "popularity w" in full
+                # the label takes the width it needs ("popularity weight" was cut at 80 px)
+                style={"description_width": "initial"}, layout=W.Layout(width="330px"),
             ).add_class(f"recsys-w-{s}")
             for s in SIGNALS
         }  # fmt: skip

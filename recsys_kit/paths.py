@@ -42,6 +42,33 @@ def data_dir() -> Path:
     return path
 
 
+def override_hint(path: Path) -> str:
+    """A sentence naming ``$RECSYS_DATA_DIR`` when it is set and ``path`` lies under it.
+
+    A missing data file is then most likely a wrong variable, not a broken checkout.
+
+    Args:
+        path: the file that was not found.
+
+    Returns:
+        The sentence (with a leading space), or "" when the variable is not involved.
+
+    Example:
+        >>> override_hint(Path("/nowhere/catalog.csv"))
+        ''
+    """
+    override = os.environ.get(ENV_DATA_DIR)
+    if not override:
+        return ""
+    root = Path(override).expanduser().resolve()
+    if not Path(path).expanduser().resolve().is_relative_to(root):
+        return ""
+    return (
+        f" {ENV_DATA_DIR} is set to {override!r}: point it to a folder that holds minishop/ "
+        f"(like the repository's datasets/, {REPO_ROOT / 'datasets'}), or unset it."
+    )
+
+
 def minishop_dir() -> Path:
     """The committed MiniShop dataset folder."""
     return data_dir() / "minishop"

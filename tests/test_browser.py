@@ -1,23 +1,28 @@
-"""Real-browser test: the search explorer renders and answers queries inside JupyterLab.
+"""Real-browser tests: JupyterLab and the formgrader in headless Chromium, driven by Selenium.
 
-Starts JupyterLab on a free localhost port (token, throw-away root/config/settings folders,
-no browser of its own), opens a copy of ``notebooks/search_explorer.ipynb`` in headless
-Chromium driven by Selenium, runs all cells from the *Run* menu, waits for the explorer's query
-box (CSS class ``recsys-query``), types queries and checks the result cards' departments.
+* the search explorer renders and answers queries (a copy of ``notebooks/search_explorer.ipynb``:
+  Run All from the *Run* menu, wait for the query box, type queries, check the result cards'
+  departments and that no slider label is cut off);
+* a student opens Module 0 from the student export, in the export's own environment installed
+  by its Makefile (``student_env`` in conftest.py), and its first code cell loads the data;
+* an instructor opens the formgrader on a freshly graded course (no error banner) and scores a
+  written answer, which lands in the gradebook and the report.
 
-Needs (skipped with the reason otherwise): Debian's ``chromium`` and ``chromium-driver``
-(``apt-get install -y chromium chromium-driver``) and ``pip install selenium``. Paths can be
-overridden with ``$RECSYS_CHROMIUM`` / ``$RECSYS_CHROMEDRIVER``. Screenshots go to pytest's
-``tmp_path`` (the path is printed; ``-s`` shows it) and, when ``$RECSYS_SCREENSHOT_DIR`` is set,
-there too (a CI artifact): ``explorer.png`` on success, ``failure.png`` on failure.
+Each starts JupyterLab on a free localhost port (token, throw-away root/config/settings folders,
+no browser of its own). Needs (skipped with the reason otherwise): Debian's ``chromium`` and
+``chromium-driver`` (``apt-get install -y chromium chromium-driver``) and ``pip install
+selenium``. Paths can be overridden with ``$RECSYS_CHROMIUM`` / ``$RECSYS_CHROMEDRIVER``.
+Screenshots go to pytest's ``tmp_path`` (the path is printed; ``-s`` shows it) and, when
+``$RECSYS_SCREENSHOT_DIR`` is set, there too (a CI artifact); ``failure.png`` on failure.
 
-Run it with ``pytest -m browser tests/test_browser.py``.
+Run them with ``pytest -m browser tests/test_browser.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -87,18 +92,17 @@ def browser_tools() -> tuple[Any, str, str]:
     return webdriver, chromium, driver
 
 
-@pytest.fixture
-def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server over a temporary root holding the demo notebook.
+@contextlib.contextmanager
+def lab_server(
+    tmp_path: Path, root: Path, python: str | Path = sys.executable, cwd: Path | None = None
+) -> Iterator[tuple[str, str, Path]]:
+    """A JupyterLab server over ``root``, started by ``python`` (its environment's kernels).
 
     Yields:
-        ``(notebook_url, server_log_path)``; the server and its kernels are stopped afterwards.
+        ``(base_url, token, server_log_path)``; the server and its kernels are stopped afterwards.
     """
-    root = tmp_path / "root"
-    root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     port, token = _free_port(), os.urandom(16).hex()
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "RECSYS_COURSE_ROOT"}
     # Fresh Jupyter config/runtime folders: no user settings, workspaces or extensions config
     # leak in (system-wide data such as the widgets lab extension in sys.prefix still loads).
     for var, sub in (("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_RUNTIME_DIR", "jruntime"),
@@ -108,16 +112,16 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     # No "get notified about Jupyter news?" toast over the page (and no request for news).
     notify = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
-    notify.mkdir(parents=True)
+    notify.mkdir(parents=True, exist_ok=True)
     (notify / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     # Start the notebook's own kernel without the "Select Kernel" dialog that Lab otherwise
     # shows when the page races the session's start-up.
     tracker = tmp_path / "lab-settings" / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
+    tracker.mkdir(parents=True, exist_ok=True)
     (tracker / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
     log = tmp_path / "jupyter.log"
     cmd = [
-        sys.executable, "-m", "jupyterlab",
+        str(python), "-m", "jupyterlab",
         "--no-browser", "--ServerApp.open_browser=False",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
@@ -131,26 +135,62 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     with open(log, "wb") as out:
         # A session of its own, so the server and the kernels it spawned stop together.
         proc = subprocess.Popen(
-            cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            cmd, cwd=cwd or root, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
-        status = f"http://127.0.0.1:{port}/api/status?token={token}"
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + WAIT_S
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{_tail(log)}")
             try:
-                with urllib.request.urlopen(status, timeout=5) as resp:
-                    if resp.status == 200:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"jupyter lab not up after {WAIT_S:.0f} s:\n{_tail(log)}")
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}", log
+        yield base, token, log
     finally:
         _stop(proc)
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A JupyterLab server over a temporary root holding the demo notebook.
+
+    Yields:
+        ``(notebook_url, server_log_path)``; the server and its kernels are stopped afterwards.
+    """
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    with lab_server(tmp_path, root) as (base, token, log):
+        yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", log
+
+
+@contextlib.contextmanager
+def chrome(browser_tools: tuple[Any, str, str], tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium driven by Selenium (quit afterwards)."""
+    webdriver, chromium, chromedriver = browser_tools
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = chromium
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
+    service = Service(chromedriver, log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(options=opts, service=service)
+    driver.set_page_load_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -309,28 +349,40 @@ def _screenshot(driver: Any, path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def evidence(driver: Any, tmp_path: Path, server_log: Path) -> Iterator[None]:
+    """On failure: a screenshot and the tail of the server's log."""
+    try:
+        yield
+    except BaseException:
+        shot = _screenshot(driver, tmp_path / "failure.png")
+        print(f"failure screenshot: {shot}\n--- jupyter log ---\n{_tail(server_log)}")
+        raise
+
+
+def _cut_labels(driver: Any, scope: str) -> list[str]:
+    """Widget labels under ``scope`` whose text does not fit their box (shown cut off)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0] + ' .widget-label'))"
+        ".filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.textContent);",
+        scope,
+    )
+
+
 def test_explorer_answers_queries_in_jupyterlab(browser_tools, jupyter_lab, tmp_path):
-    webdriver, chromium, chromedriver = browser_tools
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     url, server_log = jupyter_lab
-    opts = Options()
-    opts.binary_location = chromium
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
-    service = Service(chromedriver, log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(options=opts, service=service)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chrome(browser_tools, tmp_path) as driver, evidence(driver, tmp_path, server_log):
         driver.get(url)
         _wait(driver, "the notebook's first cell", _css(".jp-NotebookPanel .jp-Cell"))
         _wait_kernel_settled(driver)
         _run_all_cells(driver)
         _wait(driver, "the explorer's query box", _css(".recsys-explorer .recsys-query input"))
+        # the sliders' labels ("popularity weight") are shown in full
+        assert not _cut_labels(driver, ".recsys-explorer")
 
         beauty = _search(driver, "美妆推荐", "beauty")
         boots = _search(driver, "black ankle boots", "footwear")
@@ -365,9 +417,108 @@ def test_explorer_answers_queries_in_jupyterlab(browser_tools, jupyter_lab, tmp_
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", explorer)
         _screenshot(driver, tmp_path / "explorer.png")
         print(f"beauty query departments: {beauty}")
-    except BaseException:
-        shot = _screenshot(driver, tmp_path / "failure.png")
-        print(f"failure screenshot: {shot}\n--- jupyter log ---\n{_tail(server_log)}")
-        raise
-    finally:
-        driver.quit()
+
+
+def test_student_opens_module_0_from_the_export(browser_tools, student_env, tmp_path):
+    """The student's first step: the export's own environment (installed by its Makefile, see
+    conftest.py) opens Module 0 in JupyterLab, and its first code cell loads the data."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    dest, bin_dir, _ = student_env
+    first = "course/00_orientation/00_orientation.ipynb"
+    with (
+        lab_server(tmp_path, dest, python=bin_dir / "python") as (base, token, log),
+        chrome(browser_tools, tmp_path) as driver,
+        evidence(driver, tmp_path, log),
+    ):
+        driver.get(f"{base}/lab/tree/{first}?token={token}")
+        title = _wait(driver, "Module 0's title", _css(".jp-NotebookPanel .jp-RenderedMarkdown h1"))
+        assert "Module 0" in title[0].text
+        _wait_kernel_settled(driver)
+        code = _wait(driver, "the first code cell", _css(".jp-NotebookPanel .jp-CodeCell"))[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", code)
+        code.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor").click()
+        code.send_keys(Keys.SHIFT, Keys.ENTER)
+
+        def printed(d: Any) -> str | None:
+            cell = d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell")[0]
+            text = " ".join(o.text for o in cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea"))
+            return text if "products" in text or "Error" in text else None
+
+        out = _wait(driver, "the first cell's output", printed)
+        assert re.search(r"\d+ products, \d+ queries", out), out
+        _screenshot(driver, tmp_path / "student_module0.png")
+
+
+@pytest.fixture
+def graded_course(tmp_path: Path) -> tuple[Path, int]:
+    """A copy of the course (repository layout) where the sample ``perfect`` was autograded:
+    (repository folder, id of the submitted notebook in the gradebook)."""
+    from coursecopy import A, copy_course, sample_text, submit
+    from nbgrader.api import Gradebook
+
+    from recsys_grader.autograde import autograde
+    from recsys_grader.layout import CourseLayout
+    from recsys_grader.release import release
+    from recsys_grader.roster import Student, write_roster
+    from recsys_grader.sandbox import Limits, sandbox_support
+
+    repo = tmp_path / "repo"
+    root = copy_course(repo)
+    shutil.copy(REPO / "nbgrader_config.py", repo / "nbgrader_config.py")
+    release(root=str(root))
+    write_roster(CourseLayout.load(root), [Student("perfect", "Pat", "Perfect")])
+    submit(root, "perfect", sample_text("perfect"))
+    limits = Limits(cell_timeout=30, notebook_timeout=300)
+    insecure = not sandbox_support()[0]  # the course's own sample: safe without a sandbox
+    (result,) = autograde([A], ["perfect"], limits, 1, str(root), lambda _: None, insecure)
+    assert result.status == "needs_manual", result
+    layout = CourseLayout.load(root)
+    with Gradebook(layout.db_url, layout.course_id) as gb:
+        return repo, gb.find_submission_notebook(A, A, "perfect").id
+
+
+def test_instructor_grades_a_written_answer_in_the_formgrader(
+    browser_tools, graded_course, tmp_path
+):
+    """The formgrader on a course fresh from `recsys-course`: no error banner, and a TA's score
+    for a written answer lands in the gradebook (the report then counts it)."""
+    from nbgrader.api import Gradebook
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from recsys_grader.layout import CourseLayout
+
+    repo, submission_id = graded_course
+    layout = CourseLayout.load(repo / "grading")
+    with (
+        lab_server(tmp_path / "lab", repo, cwd=repo) as (base, token, log),
+        chrome(browser_tools, tmp_path) as driver,
+        evidence(driver, tmp_path, log),
+    ):
+        driver.get(f"{base}/formgrader/manage_assignments?token={token}")
+        row = "//tr[.//td[contains(normalize-space(), '00_orientation')]]"
+        _wait(driver, "the assignment's row", lambda d: d.find_elements(By.XPATH, row))
+        banners = driver.find_elements(By.CSS_SELECTOR, ".alert-warning, .alert-danger")
+        assert not [b.text for b in banners if b.is_displayed()], [b.text for b in banners]
+
+        driver.get(f"{base}/formgrader/submissions/{submission_id}/?token={token}")
+        box = _wait(driver, "the written answer's score box",
+                    _css("input.score[id='00_metric_answer']"))[0]  # fmt: skip
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+        box.click()
+        box.send_keys("2", Keys.TAB)  # the formgrader saves on change
+
+        def saved(_d: Any) -> bool:
+            with Gradebook(layout.db_url, layout.course_id) as gb:
+                grade = gb.find_grade("00_metric_answer", "00_orientation", "00_orientation",
+                                      "perfect")  # fmt: skip
+                return grade.manual_score == 2.0
+
+        _wait(driver, "the manual score in the gradebook", saved)
+        _screenshot(driver, tmp_path / "formgrader.png")
+    from recsys_grader.report import collect
+
+    (row_,) = [r for r in collect(layout) if r.student == "perfect"]
+    assert (row_.status, row_.score) == ("graded", 9.0)

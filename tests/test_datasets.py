@@ -247,6 +247,17 @@ def test_missing_file_names_file_and_fix(tmp_path):
         D.load_images(tmp_path / "images.npy")
 
 
+def test_empty_data_dir_override_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path))
+    for loader in (D.load_catalog, D.load_queries, D.load_images):
+        with pytest.raises(FileNotFoundError, match=r"RECSYS_DATA_DIR is set to .*unset it"):
+            loader()
+    # a path given explicitly is not the variable's fault
+    with pytest.raises(FileNotFoundError) as err:
+        D.load_catalog(tmp_path.parent / "elsewhere" / "catalog.csv")
+    assert "RECSYS_DATA_DIR" not in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("name", "loader", "edit", "column", "expect"),
     [

@@ -106,6 +106,70 @@ def test_missing_model_names_the_fix(tmp_path):
         TextEncoder(str(tmp_path / "no-such-model"), cache=False)
 
 
+def _no_download(monkeypatch):
+    """Make any attempt to load weights from the hub fail the test (the check must come first)."""
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("transformers was asked to load the model: no early failure")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", refuse)
+
+
+@pytest.mark.parametrize("var", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_unknown_model_fails_at_once_offline(monkeypatch, var):
+    _no_download(monkeypatch)
+    for other in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(var, "1")
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub was queried although it is offline")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", no_hub)
+    with pytest.raises(OSError, match=f"not in the Hugging Face cache, and {var}.*shipped models"):
+        TextEncoder("no-such-model", cache=False)
+    with pytest.raises(OSError, match="folder .*does not exist"):
+        TextEncoder("./no/such/folder", cache=False)
+
+
+def test_unknown_model_fails_at_once_online(monkeypatch):
+    """Without the offline switch the hub is asked once, with a short timeout, never retried."""
+    import requests
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    _no_download(monkeypatch)
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    calls = []
+
+    def unreachable(self, repo_id, timeout=None, **kwargs):
+        calls.append(timeout)
+        raise requests.ConnectionError("Failed to resolve 'huggingface.co'")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", unreachable)
+    with pytest.raises(OSError, match="hub cannot be reached"):
+        TextEncoder("no-such-model", cache=False)
+    assert calls and all(t is not None and t <= 10 for t in calls)
+
+    def unknown(self, repo_id, timeout=None, **kwargs):
+        raise RepositoryNotFoundError(f"{repo_id} not found", response=None)
+
+    monkeypatch.setattr("huggingface_hub.HfApi.model_info", unknown)
+    with pytest.raises(OSError, match="hub has no model of that name"):
+        TextEncoder("no-such-model", cache=False)
+
+
+def test_unknown_model_fails_at_once_on_this_machine(monkeypatch):
+    """The real hub client, whatever this machine's network: an error, never a download."""
+    _no_download(monkeypatch)
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(OSError, match="no-such-model.*(cannot be reached|has no model)"):
+        TextEncoder("no-such-model-recsys-course-0", cache=False)
+
+
 def test_english_vocabulary_cannot_read_chinese(minilm):
     # Why Module 1 needs a multilingual encoder: MiniLM's WordPiece vocabulary is English.
     tokens = minilm.tokenizer.tokenize("美妆推荐")

@@ -228,3 +228,25 @@ def test_widget_searches_and_draws_cards():
     ex.search = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))
     ex._button.click()
     assert "Error: boom" in ex._status.value
+
+
+def test_explorer_notebook_opens_with_its_title():
+    import json
+
+    from recsys_kit.paths import REPO_ROOT
+
+    nb = json.loads((REPO_ROOT / "notebooks" / "search_explorer.ipynb").read_text())
+    first = nb["cells"][0]
+    assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# ")
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(not c.get("outputs") for c in code)  # outputs stripped in git
+
+
+def test_slider_labels_are_not_cut():
+    """Labels take the width they need (the browser test measures them in a real page)."""
+    ex = SearchExplorer(_toy_catalog(), encoder=BagEncoder(), n_products=None,
+                        show_progress=False)  # fmt: skip
+    ex.widget  # noqa: B018 (builds the sliders)
+    for signal, slider in ex._sliders.items():
+        assert slider.description == f"{signal} weight"
+        assert slider.style.description_width == "initial"

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import json
 import re
-import shutil
 import socket
 import threading
 import tomllib
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from coursecopy import A, copy_course, make_samples, right_answers, submit, variant
 from nbgrader.api import Gradebook
 
-from recsys_grader import executor
+from recsys_grader import executor, mainjob
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.autograde import autograde
@@ -39,52 +38,11 @@ from recsys_grader.sandbox import Limits, Sandbox, sandbox_support
 from recsys_grader.validate import validate
 from recsys_kit.paths import REPO_ROOT
 
-A = "00_orientation"
-# 8 s per cell leaves room for a loaded machine (Module 0's slowest cell takes well under 1 s)
-LIMITS = Limits(cell_timeout=8, notebook_timeout=120, memory_mb=1536)
-STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
-
-
-def _load_make_samples():
-    spec = importlib.util.spec_from_file_location(
-        "make_samples", REPO_ROOT / "grading" / "make_samples.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_samples = _load_make_samples()
-
-
-def copy_course(base: Path) -> Path:
-    """A copy of the course with Module 0 only; returns its course root."""
-    shutil.copytree(REPO_ROOT / "grading", base / "grading", ignore=shutil.ignore_patterns(*STATE))
-    shutil.copytree(REPO_ROOT / "solutions" / A, base / "solutions" / A)
-    shutil.copytree(REPO_ROOT / "course" / A, base / "course" / A)
-    return base / "grading"
-
-
-def variant(answers: dict[str, str], edit=None) -> str:
-    """The released Module 0 notebook with some answer cells replaced (a fake submission)."""
-    released = nbs.reference(nbs.read_notebook(make_samples.SOURCE)).released
-    return make_samples.fill_answers(released, answers, edit)
-
-
-def right_answers() -> dict[str, str]:
-    source = nbs.read_notebook(make_samples.SOURCE)
-    by_id = {
-        c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if "nbgrader" in c.metadata
-    }
-    return {
-        g: make_samples._solution(by_id[g].source) for g in (make_samples.EX1, make_samples.EX2)
-    }
-
-
-def submit(root: Path, student: str, text: str) -> None:
-    folder = root / "submitted" / student / A
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{A}.ipynb").write_text(text, encoding="utf-8")
+# Module 0's slowest cell takes well under 1 s on an idle machine, but the judge's first calls
+# into a sandbox (the catalog sent as Arrow, the agent's imports) took over 8 s at a load
+# average of 12-20 on the 2-core test machine: 30 s per cell keeps timeouts for the samples
+# that loop, at the price of ~1 minute for the infinite-loop sample.
+LIMITS = Limits(cell_timeout=30, notebook_timeout=300, memory_mb=1536)
 
 
 class CountingServer:
@@ -130,11 +88,27 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory, server):
-    """Course copy with the samples and extra cases autograded once: (root, {student: Result})."""
-    root = copy_course(tmp_path_factory.mktemp("course"))
-    release(root=str(root))
-    shutil.copytree(root / "samples", root / "submitted", ignore=shutil.ignore_patterns("*.csv"))
+def demo(tmp_path_factory):
+    """``recsys-course course`` on a course copy, once: (real root, demo root, exit code, lines)."""
+    real = copy_course(tmp_path_factory.mktemp("course"))
+    # the real class already has a student and a gradebook: the demo must leave both alone
+    (real / "roster.csv").write_text("student_id,first_name,last_name,email\nreal,Rea,L,\n")
+    layout = CourseLayout.load(real)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        warnings.simplefilter("ignore")
+        gb.update_or_create_student("real")
+    before = {p.name: p.read_bytes() for p in real.iterdir() if p.is_file()}
+    lines: list[str] = []
+    code = mainjob.run(limits=LIMITS, workers=2, root=str(real), log=lines.append)
+    after = {p.name: p.read_bytes() for p in real.iterdir() if p.is_file()}
+    assert after == before, "the demo wrote into the real course root"
+    return real, real.parent / mainjob.DEMO_DIR, code, lines
+
+
+@pytest.fixture(scope="session")
+def graded(demo, server):
+    """The demo course with the samples and extra cases autograded: (root, {student: Result})."""
+    _, root, _, _ = demo
     right = right_answers()
     # the kernel exits while running exercise 2's answer: later tests must not pass (nbgrader#427)
     submit(root, "dead_kernel", variant({**right, make_samples.EX2: "import os\nos._exit(1)"}))
@@ -142,8 +116,10 @@ def graded(tmp_path_factory, server):
     flood = "print('x' * 5_000_000)\nfor _i in range(2000):\n    print(_i)\n\n"
     submit(root, "megaprint", variant({**right, make_samples.EX1: flood + right[make_samples.EX1]}))
     submit(root, "network", variant({**right, make_samples.EX1: network_answer(server.port)}))
-    results = autograde(limits=LIMITS, workers=2, root=str(root), log=lambda line: None)
-    return root, {r.student: r for r in results}
+    extra = ["dead_kernel", "megaprint", "network"]
+    autograde(students=extra, limits=LIMITS, workers=2, root=str(root), log=lambda line: None)
+    stored = res.load(CourseLayout.load(root).results_file)
+    return root, {student: r for (student, _), r in stored.items()}
 
 
 def read_grades(root: Path) -> dict[str, dict[str, str]]:
@@ -233,7 +209,7 @@ def test_validate_module_0(tmp_path):
 @pytest.mark.notebooks
 def test_samples_end_with_the_expected_statuses(graded):
     root, results = graded
-    with open(root / "samples" / "expected.csv", newline="") as fh:
+    with open(REPO_ROOT / "grading" / "samples" / "expected.csv", newline="") as fh:
         expected = {r["student"]: (r["status"], r["score"]) for r in csv.DictReader(fh)}
     got = {
         s: (results[s].status, "" if results[s].score is None else f"{results[s].score:g}")
@@ -243,6 +219,30 @@ def test_samples_end_with_the_expected_statuses(graded):
     perfect = results["perfect"]
     auto = [c for c in perfect.cells.values() if c["status"] != "manual"]
     assert sum(c["points"] for c in auto) == sum(c["max"] for c in auto) == 7  # full marks
+
+
+@pytest.mark.notebooks
+def test_make_course_grades_the_samples_apart_from_the_real_course(demo):
+    real, root, code, lines = demo
+    text = "\n".join(lines)
+    assert code == 0, text
+    for state in ("submitted", "autograded", "feedback", "reports"):
+        assert not (real / state).exists(), f"the demo wrote {state}/ into the real course"
+    layout = CourseLayout.load(real)
+    with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
+        warnings.simplefilter("ignore")
+        assert [s.id for s in gb.students] == ["real"] and not gb.assignments
+    demo_layout = CourseLayout.load(root)
+    assert demo_layout.root == root and demo_layout.source == layout.source
+    assert "perfect" in (root / "roster.csv").read_text()
+    assert (root / "reports" / "report.html").is_file()
+    # the next steps: where the report is, the formgrader for written answers, a real class
+    steps = text[text.index("== next steps") :]
+    assert "reports/report.html" in steps and "not touched" in steps
+    assert "formgrader" in steps.lower() and "RECSYS_COURSE_ROOT=demo" in steps
+    for verb in ("import-roster", "collect", "autograde", "return-feedback", "export-grades"):
+        assert verb in steps, verb
+    assert "awaiting grading (perfect)" in text  # feedback written before a TA graded
 
 
 @pytest.mark.notebooks
@@ -504,3 +504,75 @@ def test_secret_lines_skip_generic_code_and_keep_distinctive_lines():
     assert nbs.secret_lines([block]) == ["assert ndcg_at_k(_qrels, _run, 10) == 0.8172"]
     shown = "assert ndcg_at_k(_qrels, _run, 10) == 0.8172"
     assert nbs.secret_lines([block], public=shown) == []
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def _chart_rows() -> list:
+    """Rows whose scores crowd the top bins (where a legend inside the axes would sit)."""
+    from recsys_grader.report import Row
+
+    rows = []
+    for i in range(12):
+        pending = i % 3 == 0
+        cells = {
+            "00_count_by_department_hidden": (2.0, 2.0),
+            "00_price_summary_hidden": (3.0 if i % 2 else 1.0, 3.0),
+            "00_metric_answer": (None if pending else 2.0, 2.0),
+        }
+        score = sum(p for p, _ in cells.values() if p is not None)
+        status = res.NEEDS_MANUAL if pending else res.GRADED
+        rows.append(Row(f"s{i}", A, status, score, 7.0, int(pending), "", cells))
+    return rows
+
+
+def _bars_under(fig, legend) -> list:
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    bars = [p for p in fig.axes[0].patches if p.get_height() > 0]
+    return [p for p in bars if p.get_window_extent().overlaps(box)]
+
+
+def test_report_legend_covers_no_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recsys_grader.report import score_histogram
+
+    fig = score_histogram(A, _chart_rows())
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()][1].startswith("awaiting grading")
+    assert not _bars_under(fig, legend)
+    # control: the same legend inside the axes, top right, does cover a bar (the check can fail)
+    inside = fig.axes[0].legend(fontsize=8, loc="upper right")
+    assert _bars_under(fig, inside)
+    plt.close(fig)
+
+
+def test_report_charts_show_pending_answers_as_awaiting_grading():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recsys_grader.report import exercise_chart
+
+    rows = _chart_rows()
+    fig = exercise_chart(A, rows)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[1] == "00_metric\n(4 awaiting grading)"  # 4 of 12 not graded yet
+    plt.close(fig)
+    # nobody graded yet: a marked slot, not a box at 0 %
+    for row in rows:
+        row.cells["00_metric_answer"] = (None, 2.0)
+    fig = exercise_chart(A, rows)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["awaiting grading\n(n=12)"]
+    assert len(fig.axes[0].lines) > 0 and all(
+        not (line.get_xdata().size and 1.7 < float(line.get_xdata()[0]) < 2.3)
+        for line in fig.axes[0].lines
+    )  # no box drawn at the written answer's position
+    plt.close(fig)

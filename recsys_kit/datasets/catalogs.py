@@ -95,8 +95,9 @@ def _read_tsv(folder: Path, schema: Schema, url: str) -> pd.DataFrame:
     file = folder / schema.file
     if not file.is_file():
         raise FileNotFoundError(
-            f"{schema.file} not found in {folder}. Fix: download WANDS from {url} and pass "
-            f"the folder holding product.csv, query.csv and label.csv as path=."
+            f"{schema.file} not found in {folder}.{paths.override_hint(file)} Fix: download "
+            f"WANDS from {url} and pass the folder holding product.csv, query.csv and "
+            "label.csv as path=."
         )
     raw = pd.read_csv(file, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
     return validate(raw, schema, fix=_WANDS_FIX)
@@ -223,8 +224,9 @@ def _read_parquet(folder: Path, schema: Schema) -> pd.DataFrame:
     file = folder / schema.file
     if not file.is_file():
         raise FileNotFoundError(
-            f"{schema.file} not found in {folder}. Fix: download the Shopping Queries dataset "
-            f"from {ESCI_URL} and pass the folder holding {list(ESCI_FILES)} as path=."
+            f"{schema.file} not found in {folder}.{paths.override_hint(file)} Fix: download the "
+            f"Shopping Queries dataset from {ESCI_URL} and pass the folder holding "
+            f"{list(ESCI_FILES)} as path=."
         )
     try:
         import pyarrow  # noqa: F401  (pandas.read_parquet's engine)

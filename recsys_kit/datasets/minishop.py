@@ -261,7 +261,7 @@ def _short(row: dict) -> str:
 def _read_csv(path: Path, file: str) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(
-            f"{file} not found at {path}. Fix: {REGENERATE} (needs "
+            f"{file} not found at {path}.{paths.override_hint(path)} Fix: {REGENERATE} (needs "
             f"`apt-get install dataset-fashion-mnist`) {RESTORE}, or pass path= to the loader."
         )
     try:
@@ -430,8 +430,8 @@ def load_images(path: str | Path | None = None) -> np.ndarray:
     path = Path(path) if path is not None else paths.minishop_dir() / "images.npy"
     if not path.is_file():
         raise FileNotFoundError(
-            f"images.npy not found at {path}. Fix: {REGENERATE} (needs "
-            f"`apt-get install dataset-fashion-mnist`) {RESTORE}."
+            f"images.npy not found at {path}.{paths.override_hint(path)} Fix: {REGENERATE} "
+            f"(needs `apt-get install dataset-fashion-mnist`) {RESTORE}."
         )
     try:
         arr = np.load(path, allow_pickle=False)

