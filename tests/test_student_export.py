@@ -84,7 +84,11 @@ def test_student_readme_and_makefile_say_how_to_install(tmp_path):
     assert f"TORCH_SPEC ?= {TORCH_PIN}" in makefile
     assert "TORCH_INDEX ?= https://download.pytorch.org/whl/cpu" in makefile
     plan = subprocess.run(
-        ["make", "-n", "start", "PYTHON=python3"], cwd=dest, capture_output=True, text=True
+        # --no-print-directory: under `make test` the sub-make would print "Leaving directory"
+        ["make", "-n", "--no-print-directory", "start", "PYTHON=python3"],
+        cwd=dest,
+        capture_output=True,
+        text=True,
     ).stdout
     lines = [ln.strip() for ln in plan.splitlines()]
     torch_line = next(i for i, ln in enumerate(lines) if TORCH_PIN in ln)

@@ -71,7 +71,11 @@ def test_feedback_shows_no_hidden_test_text(m0):
 def test_signals_reach_only_the_senders_own_sandbox(m0):
     seen = report_of(m0, "a_signal_others", "SIGNALS")
     assert seen["hit"] == [], seen
-    assert m0.results["a_signal_others"].score == 7.0  # its own sandbox kept working
+    # no undeserved point for the sender, and its classmates graded in the same batch keep theirs
+    # (whether the sender's own kernel survives the signals it sent itself depends on timing)
+    sender = m0.results["a_signal_others"]
+    assert sender.status == "graded" and sender.score is not None and sender.score <= 7.0
+    assert m0.results["z_victim_right"].score == m0.results["z_victim_right_2"].score == 7.0
 
 
 def test_forged_frames_on_every_descriptor_change_nothing(m0):
