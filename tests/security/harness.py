@@ -28,6 +28,10 @@ from recsys_kit.paths import REPO_ROOT
 #: Runtime state of a course root that a copy must not carry over.
 STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
 #: Short limits (2 shared cores): small disk and process budgets keep the bombs cheap.
+#: Known issue (issue 12's note): in a batch with hostile classmates, an honest victim is sometimes
+#: graded "unavailable" (the grader's agent call fails in its kernel); the cause is not found yet.
+FLAKY_VICTIMS = "flaky: an honest victim in a hostile batch is sometimes graded 'unavailable'"
+
 LIMITS = Limits(cell_timeout=25, notebook_timeout=240, memory_mb=2048, disk_mb=64, processes=128)
 
 
