@@ -13,7 +13,7 @@ import csv
 import runpy
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -77,6 +77,8 @@ class Batch:
     root: Path
     assignment: str
     results: dict[str, res.Result]
+    #: the results of the first grading, before the students left "unavailable" were regraded
+    first: dict[str, res.Result] = field(default_factory=dict)
 
     def notebook(self, student: str) -> nbformat.NotebookNode:
         """The autograded notebook the formgrader shows."""
@@ -108,13 +110,30 @@ def grade(
     (2 sandboxes at a time; on a Dask cluster when ``cluster`` is given, e.g. ``"local:1"``)."""
     for student, text in students.items():
         submit(root, student, assignment, text)
-    results = autograde(
-        [assignment],
-        list(students),
-        limits=limits,
-        workers=2,
-        root=str(root),
-        log=lambda _: None,
-        cluster=cluster,
-    )
-    return Batch(root, assignment, {r.student: r for r in results})
+
+    def run(who: list[str]) -> dict:
+        results = autograde(
+            [assignment],
+            who,
+            limits=limits,
+            workers=2,
+            root=str(root),
+            log=lambda _: None,
+            cluster=cluster,
+        )
+        return {r.student: r for r in results}
+
+    graded = run(list(students))
+    # Known issue (FLAKY_VICTIMS): a kernel of the batch sometimes stops answering the grader's
+    # calls ("unavailable"), honest or not. Those students are graded once more, as an instructor
+    # would re-run `autograde --student`; every assertion then reads that second grading, which
+    # must still give no undeserved point. The first grading is kept in `Batch.first`.
+    flaky = [
+        s
+        for s, r in graded.items()
+        if any(c.get("status") == "unavailable" for c in r.cells.values())
+    ]
+    first = dict(graded)
+    if flaky:
+        graded.update(run(flaky))
+    return Batch(root, assignment, graded, first)
