@@ -198,9 +198,6 @@ def sandbox_env(limits: Limits) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "TQDM_DISABLE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        # glibc reserves 64 MiB of address space per malloc arena (up to 8 per core): under the
-        # address-space limit, threads that each get an arena can kill a kernel at random
-        "MALLOC_ARENA_MAX": "2",
     }
     if limits.network:
         for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
