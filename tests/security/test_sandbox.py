@@ -24,9 +24,16 @@ pytestmark = pytest.mark.notebooks
 def report_of(batch, student: str, tag: str) -> dict | list:
     """The JSON an attack printed after ``TAG: ``."""
     # (not anchored: bytes the attack wrote to its raw descriptors may precede it on the line)
-    match = re.search(rf"{tag}: (\{{.*\}}|\[.*\])$", batch.printed(student), re.MULTILINE)
-    assert match, f"{student} printed no {tag} line: {batch.printed(student)[-800:]}"
-    return json.loads(match.group(1))
+    # (and an attack that writes to every descriptor can interleave its bytes with its own
+    # report: the last line that parses wins)
+    for match in reversed(
+        list(re.finditer(rf"{tag}: (\{{.*\}}|\[.*\])$", batch.printed(student), re.MULTILINE))
+    ):
+        try:
+            return json.loads(match.group(1))
+        except ValueError:
+            continue
+    raise AssertionError(f"{student} printed no {tag} line: {batch.printed(student)[-800:]}")
 
 
 def test_no_way_out_of_the_sandbox(m0):
