@@ -11,8 +11,10 @@ def fuse_vectors(v, d, beta, gate):
         raise ValueError("gate")
     if not np.isfinite(beta) or beta < 0:
         raise ValueError("beta")
+
     def unit(x):
         n = np.linalg.norm(x, axis=1, keepdims=True)
         return x / np.where(n > 0, n, 1.0)
+
     c = unit(v) + beta * np.where(g[:, None], unit(np.nan_to_num(d)), 0.0)
     return c.astype(np.float32)
