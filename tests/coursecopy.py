@@ -10,6 +10,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import nbformat
+
 from recsys_grader import notebooks as nbs
 from recsys_kit.paths import REPO_ROOT
 
@@ -74,3 +76,18 @@ def submit(root: Path, student: str, text: str, assignment: str = A) -> None:
     folder = root / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{assignment}.ipynb").write_text(text, encoding="utf-8")
+
+
+def grade_cell(source: str, grade_id: str, *, solution=False, grade=False, points=0) -> dict:
+    """An nbgrader code cell (answer, test or locked), for hand-made tiny notebooks."""
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+        **({"points": points} if grade else {}),
+    }
+    return cell

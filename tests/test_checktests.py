@@ -13,6 +13,7 @@ import dataclasses
 
 import nbformat
 import pytest
+from coursecopy import grade_cell
 
 from recsys_grader import checktests, mutants
 from recsys_grader.layout import CourseError
@@ -71,20 +72,6 @@ assert np.allclose(_y, [[0.6, 0.8], [0.0, 0.0]])
 """
 
 
-def _cell(source: str, grade_id: str, *, solution=False, grade=False, points=0) -> dict:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["nbgrader"] = {
-        "grade": grade,
-        "grade_id": grade_id,
-        "locked": not solution,
-        "schema_version": 3,
-        "solution": solution,
-        "task": False,
-        **({"points": points} if grade else {}),
-    }
-    return cell
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A one-notebook course folder: three exercises, wrong answers, an alternative."""
@@ -93,19 +80,19 @@ def tiny(tmp_path_factory):
     (folder / "alternatives").mkdir()
     nb = nbformat.v4.new_notebook(
         cells=[
-            _cell("import numpy as np", "00_setup"),
-            _cell(ANSWER, "00_clip", solution=True),
-            _cell(TESTS, "00_clip_tests", grade=True, points=1),
-            _cell(HIDDEN, "00_clip_hidden", grade=True, points=2),
-            _cell(COUNTDOWN, "00_countdown", solution=True),
-            _cell(
+            grade_cell("import numpy as np", "00_setup"),
+            grade_cell(ANSWER, "00_clip", solution=True),
+            grade_cell(TESTS, "00_clip_tests", grade=True, points=1),
+            grade_cell(HIDDEN, "00_clip_hidden", grade=True, points=2),
+            grade_cell(COUNTDOWN, "00_countdown", solution=True),
+            grade_cell(
                 "assert countdown(3) == 3 and countdown(-2) == 0",
                 "00_countdown_tests",
                 grade=True,
                 points=1,
             ),
-            _cell(UNIT, "00_unit", solution=True),
-            _cell(UNIT_HIDDEN, "00_unit_hidden", grade=True, points=1),
+            grade_cell(UNIT, "00_unit", solution=True),
+            grade_cell(UNIT_HIDDEN, "00_unit_hidden", grade=True, points=1),
         ]
     )
     path = folder / "00_tiny.ipynb"
@@ -147,7 +134,7 @@ def test_mutants_are_deterministic_and_stay_inside_the_solution():
     assert [m.ident for m in chosen] == [m.ident for m in mutants.select(first, 4)]
 
 
-def test_an_id_survives_edits_elsewhere_in_the_cell():
+def test_an_id_survives_edits_elsewhere_in_thegrade_cell():
     edited = ANSWER.replace("sorted;", "sorted (renamed docstring);") + "\n# trailing comment\n"
     assert {m.ident for m in mutants.mutants(ANSWER, "00_clip")} == {
         m.ident for m in mutants.mutants(edited, "00_clip")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from coursecopy import grade_cell
 
 from recsys_grader.checktests import AssignmentChecker
 from recsys_grader.independence import independence_problems, owners
@@ -16,31 +17,17 @@ from recsys_grader.independence import independence_problems, owners
 DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
 
 
-def _cell(source: str, grade_id: str, *, solution=False, grade=False, points=0) -> dict:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["nbgrader"] = {
-        "grade": grade,
-        "grade_id": grade_id,
-        "locked": not solution,
-        "schema_version": 3,
-        "solution": solution,
-        "task": False,
-        **({"points": points} if grade else {}),
-    }
-    return cell
-
-
 def _problems(tmp_path, quad_body: str, quad_test: str, double_test: str = "") -> list[str]:
     cells = [
-        _cell("import math", "00_setup"),
-        _cell(DOUBLE, "00_double", solution=True),
-        _cell(double_test or "assert double(2) == 4", "00_double_tests", grade=True, points=1),
-        _cell(
+        grade_cell("import math", "00_setup"),
+        grade_cell(DOUBLE, "00_double", solution=True),
+        grade_cell(double_test or "assert double(2) == 4", "00_double_tests", grade=True, points=1),
+        grade_cell(
             f"def quad(x):\n    ### BEGIN SOLUTION\n    {quad_body}\n    ### END SOLUTION\n",
             "00_quad",
             solution=True,
         ),
-        _cell(quad_test, "00_quad_hidden", grade=True, points=2),
+        grade_cell(quad_test, "00_quad_hidden", grade=True, points=2),
     ]
     path = tmp_path / "00_tiny.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
@@ -77,11 +64,11 @@ def test_a_test_that_passes_without_its_exercise_is_named(tmp_path):
 )
 def test_owners_by_prefix_then_by_position(test_id, owner):
     cells = [
-        _cell("assert True", "02_pre", grade=True, points=1),
-        _cell("x = 1", "02_topk", solution=True),
-        _cell("y = 2", "02_topk_extra", solution=True),
-        _cell("assert x", "02_topk_hidden", grade=True, points=1),
-        _cell("c1 = 'a'", "02_concepts", solution=True),
-        _cell("assert c1", "02_concept_c1_hidden", grade=True, points=1),
+        grade_cell("assert True", "02_pre", grade=True, points=1),
+        grade_cell("x = 1", "02_topk", solution=True),
+        grade_cell("y = 2", "02_topk_extra", solution=True),
+        grade_cell("assert x", "02_topk_hidden", grade=True, points=1),
+        grade_cell("c1 = 'a'", "02_concepts", solution=True),
+        grade_cell("assert c1", "02_concept_c1_hidden", grade=True, points=1),
     ]
     assert owners(nbformat.v4.new_notebook(cells=cells))[test_id] == owner
