@@ -193,12 +193,21 @@ class Student:
             raise GradingInterrupted(UNAVAILABLE, self.gone)
         answer = reply.get("answer")
         if status != "ok" or not isinstance(answer, dict):
-            raise GradingInterrupted(
-                UNAVAILABLE,
-                "the grader's call could not run in your kernel (did your "
-                "notebook replace IPython hooks, or delete the function?)",
-                "; ".join(str(e) for e in reply.get("errors", []))[:2000],
-            )
+            errors = [str(e) for e in reply.get("errors", [])]
+            if any(e.startswith("MemoryError") for e in errors):
+                # (the notebook's own data filled the address-space limit: the grader's call
+                # then cannot even read its request)
+                why = (
+                    f"your notebook's kernel ran out of memory (the {self.limits.memory_mb} MiB "
+                    "limit) before the grader's call could run: free large objects you no "
+                    "longer need (del, smaller dtypes) and keep only what the exercises use"
+                )
+            else:
+                why = (
+                    "the grader's call could not run in your kernel (did your notebook "
+                    "replace IPython hooks, or delete the function?)"
+                )
+            raise GradingInterrupted(UNAVAILABLE, why, "; ".join(errors)[:2000])
         return answer
 
     def get(self, name: str) -> Any:

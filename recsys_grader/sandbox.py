@@ -198,6 +198,15 @@ def sandbox_env(limits: Limits) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "TQDM_DISABLE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        # The memory limit is on address space, so allocators that reserve it ahead of use
+        # must not: pyarrow's default pool (mimalloc) reserves 1 GiB at its first allocation
+        # (reading a parquet catalog), and glibc 64 MiB per malloc arena, adding arenas as
+        # threads contend (more of them under load). A Module 0 kernel held 1.5 GB before
+        # its first exercise instead of 0.45 GB; honest notebooks then hit MemoryError in the
+        # grader's calls, or "can't start new thread", at random (issue 12's "unavailable"
+        # victims: 13 of 40 Module 0 gradings under a 2 GiB limit on a loaded machine).
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+        "MALLOC_ARENA_MAX": "2",
     }
     if limits.network:
         for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):

@@ -152,3 +152,59 @@ def test_each_submission_gets_its_own_copy_of_the_reference_data():
     two = judge.Session(FakeJudge, student, None)
     assert list(two.namespace["catalog"].columns) == ["x"] and two.namespace["ids"] == [1, 2]
     assert two.namespace["model"] is FakeJudge.namespace["model"]  # not plain data: shared
+
+
+@pytest.mark.parametrize(
+    ("errors", "says"),
+    [
+        (["MemoryError: "], "ran out of memory (the 777 MiB limit)"),
+        (["NameError: name 'serve' is not defined"], "replace IPython hooks"),
+    ],
+)
+def test_a_call_that_cannot_run_says_why(errors, says):
+    """A kernel whose notebook filled the memory limit cannot even read the grader's request:
+    the student is told so (not that they replaced IPython hooks); the errors stay in detail."""
+
+    class Box:
+        dead = None
+
+        def request(self, message, timeout, max_frame=None):
+            return {"status": "no_answer", "errors": errors}
+
+    student = judge.Student(Box(), Limits(cell_timeout=5, memory_mb=777), [], {})
+    with pytest.raises(judge.GradingInterrupted) as info:
+        student.call("f", (1,), {})
+    assert info.value.status == judge.UNAVAILABLE
+    assert says in str(info.value) and errors[0] in info.value.detail
+
+
+@pytest.mark.notebooks
+def test_the_memory_limit_is_spent_on_data_not_on_allocator_reservations():
+    """The limit is on address space: allocators that reserve it ahead of use (pyarrow's
+    mimalloc pool, 1 GiB; glibc's 64 MiB per malloc arena, more arenas under thread contention)
+    left honest notebooks at random without room for the grader's calls (issue 12). A kernel
+    that reads the parquet catalog from many threads must hold about what it uses."""
+    available, why = sandbox_support()
+    if not available:
+        pytest.skip(f"no sandbox: {why}")
+    from recsys_grader.executor import run_notebook
+
+    limits = Limits(cell_timeout=60, notebook_timeout=120, memory_mb=2048)
+    nb = _notebook(
+        "import re, threading\n"
+        "from recsys_kit.datasets import load_catalog\n"
+        "def work():\n    load_catalog(); bytearray(1 << 20)\n"
+        "threads = [threading.Thread(target=work) for _ in range(16)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "status = open('/proc/self/status').read()\n"
+        "print('VMPEAK', int(re.search(r'VmPeak:\\s+(\\d+)', status).group(1)) // 1024)\n"
+    )
+    with Sandbox(limits=limits) as sandbox:
+        run = run_notebook(sandbox, nb, limits)
+    assert run.error is None, run.error
+    printed = "".join(o.get("text", "") for o in run.notebook.cells[0].outputs)
+    assert "VMPEAK" in printed, printed
+    peak_mb = int(printed.split("VMPEAK")[1].split()[0])
+    # (measured: about 0.55 GB; 1.5 GB and more with the reserving allocators)
+    assert peak_mb < 1000, f"the kernel reserved {peak_mb} MB of address space"

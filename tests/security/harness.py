@@ -13,7 +13,7 @@ import csv
 import runpy
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,9 +28,6 @@ from recsys_kit.paths import REPO_ROOT
 #: Runtime state of a course root that a copy must not carry over.
 STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
 #: Short limits (2 shared cores): small disk and process budgets keep the bombs cheap.
-#: Known issue (issue 12's note): in a batch with hostile classmates, an honest victim is sometimes
-#: graded "unavailable" (the grader's agent call fails in its kernel); the cause is not found yet.
-FLAKY_VICTIMS = "flaky: an honest victim in a hostile batch is sometimes graded 'unavailable'"
 
 LIMITS = Limits(cell_timeout=25, notebook_timeout=240, memory_mb=2048, disk_mb=64, processes=128)
 
@@ -77,8 +74,6 @@ class Batch:
     root: Path
     assignment: str
     results: dict[str, res.Result]
-    #: the results of the first grading, before the students left "unavailable" were regraded
-    first: dict[str, res.Result] = field(default_factory=dict)
 
     def notebook(self, student: str) -> nbformat.NotebookNode:
         """The autograded notebook the formgrader shows."""
@@ -111,29 +106,13 @@ def grade(
     for student, text in students.items():
         submit(root, student, assignment, text)
 
-    def run(who: list[str]) -> dict:
-        results = autograde(
-            [assignment],
-            who,
-            limits=limits,
-            workers=2,
-            root=str(root),
-            log=lambda _: None,
-            cluster=cluster,
-        )
-        return {r.student: r for r in results}
-
-    graded = run(list(students))
-    # Known issue (FLAKY_VICTIMS): a kernel of the batch sometimes stops answering the grader's
-    # calls ("unavailable"), honest or not. Those students are graded once more, as an instructor
-    # would re-run `autograde --student`; every assertion then reads that second grading, which
-    # must still give no undeserved point. The first grading is kept in `Batch.first`.
-    flaky = [
-        s
-        for s, r in graded.items()
-        if any(c.get("status") == "unavailable" for c in r.cells.values())
-    ]
-    first = dict(graded)
-    if flaky:
-        graded.update(run(flaky))
-    return Batch(root, assignment, graded, first)
+    results = autograde(
+        [assignment],
+        list(students),
+        limits=limits,
+        workers=2,
+        root=str(root),
+        log=lambda _: None,
+        cluster=cluster,
+    )
+    return Batch(root, assignment, {r.student: r for r in results})

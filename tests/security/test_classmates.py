@@ -14,7 +14,6 @@ import pytest
 
 from recsys_kit.paths import REPO_ROOT
 
-from .harness import FLAKY_VICTIMS
 from .payloads import MARK
 from .test_sandbox import report_of
 
@@ -23,7 +22,6 @@ pytestmark = pytest.mark.notebooks
 VICTIMS = {"z_victim_release": 0.0, "z_victim_right": 7.0, "z_victim_right_2": 7.0}
 
 
-@pytest.mark.xfail(strict=False, reason=FLAKY_VICTIMS)
 def test_victims_keep_exactly_their_scores(m0):
     """Planted startup files, symlinks, a changed reference catalog: no victim gains or loses."""
     got = {v: m0.results[v].score for v in VICTIMS}
@@ -45,7 +43,6 @@ def test_a_classmates_work_is_invisible(m0):
     assert len(seen["pids"]) <= 6, seen  # bwrap, executor, kernel and its own children only
 
 
-@pytest.mark.xfail(strict=False, reason=FLAKY_VICTIMS)
 def test_a_changed_argument_does_not_change_the_reference_for_others(m0):
     """The attacker drops the price column of the catalog the tests pass it, in place: the
     change is replayed on its own session's copy only, so later students are graded against the
@@ -69,7 +66,6 @@ def test_no_write_outside_the_sandboxs_own_tmp(m0):
     assert not Path("/tmp/sec-mark").exists()
 
 
-@pytest.mark.xfail(strict=False, reason=FLAKY_VICTIMS)
 def test_nothing_of_a_batch_survives_into_the_next(m0_next):
     left = report_of(m0_next, "b_persist_probe", "LEFT")
     assert left == {"files": [], "env": []}, left

@@ -15,7 +15,6 @@ from recsys_grader import notebooks as nbs
 from recsys_grader.feedback import check_html, feedback
 from recsys_kit.paths import REPO_ROOT
 
-from .harness import FLAKY_VICTIMS
 from .payloads import M0, MARK
 
 pytestmark = pytest.mark.notebooks
@@ -23,17 +22,18 @@ pytestmark = pytest.mark.notebooks
 
 def report_of(batch, student: str, tag: str) -> dict | list:
     """The JSON an attack printed after ``TAG: ``."""
-    # (not anchored: bytes the attack wrote to its raw descriptors may precede it on the line)
-    # (and an attack that writes to every descriptor can interleave its bytes with its own
-    # report: the last line that parses wins)
-    for match in reversed(
-        list(re.finditer(rf"{tag}: (\{{.*\}}|\[.*\])$", batch.printed(student), re.MULTILINE))
-    ):
+    # (a JSON value is decoded from just after the tag, whatever precedes or follows it: an attack
+    # that writes raw bytes to its descriptors has them forwarded by the kernel's output capture
+    # at its own pace, before or after its report, on the same line; the last report that parses
+    # wins)
+    printed = batch.printed(student)
+    decoder = json.JSONDecoder()
+    for match in reversed(list(re.finditer(rf"{tag}: (?=[{{\[])", printed))):
         try:
-            return json.loads(match.group(1))
+            return decoder.raw_decode(printed, match.end())[0]
         except ValueError:
             continue
-    raise AssertionError(f"{student} printed no {tag} line: {batch.printed(student)[-800:]}")
+    raise AssertionError(f"{student} printed no {tag} line: {printed[-800:]}")
 
 
 def test_no_way_out_of_the_sandbox(m0):
@@ -76,7 +76,6 @@ def test_feedback_shows_no_hidden_test_text(m0):
             assert nbs.leaked_lines(m0.printed(student), secrets) == [], student
 
 
-@pytest.mark.xfail(strict=False, reason=FLAKY_VICTIMS)
 def test_signals_reach_only_the_senders_own_sandbox(m0):
     seen = report_of(m0, "a_signal_others", "SIGNALS")
     assert seen["hit"] == [], seen
