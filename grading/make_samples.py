@@ -7,12 +7,16 @@ is out of date (the tests run it).
     python grading/make_samples.py          # write grading/samples/<student>/00_orientation/
     python grading/make_samples.py --check  # compare only
 
+Only ``perfect`` answers the concept checks and the written question; the others leave both
+unanswered (0 points), so their scores show the code outcome alone.
+
 Expected outcomes (``recsys-course course`` prints them):
 
 =============== ==================================================================
-perfect         every test passes (7/7 autograded); the written answer awaits a grader, so
-                the status is needs_manual until a TA scores it in formgrader
-partial         exercise 1 right, exercise 2 ignores text prices (graded, 4/9)
+perfect         every test passes and the concept checks are right (11/11 autograded); the
+                written answer awaits a grader, so the status is needs_manual until a TA
+                scores it in formgrader
+partial         exercise 1 right, exercise 2 ignores text prices (graded, 4/13)
 infinite_loop   ``while True: pass`` in exercise 1: its cells time out and score 0
 raises          exercise 1's cell raises on execution: its tests score 0
 invalid_json    the file is not JSON: failed_to_run
@@ -38,6 +42,7 @@ ASSIGNMENT = "00_orientation"
 SOURCE = HERE.parent / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 SAMPLES = HERE / "samples"
 EX1, EX2, WRITTEN = "00_count_by_department", "00_price_summary", "00_metric_answer"
+CONCEPTS = "00_concepts"
 EX1_VISIBLE, EX2_VISIBLE, EX2_HIDDEN = (
     "00_count_by_department_tests",
     "00_price_summary_tests",
@@ -119,15 +124,17 @@ def build() -> dict[str, str]:
     source = nbs.read_notebook(SOURCE)
     released = nbs.reference(source).released
     src = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if "nbgrader" in c.metadata}
-    for grade_id in (EX1, EX2, WRITTEN, EX1_VISIBLE, EX2_VISIBLE, EX2_HIDDEN):
+    for grade_id in (EX1, EX2, WRITTEN, CONCEPTS, EX1_VISIBLE, EX2_VISIBLE, EX2_HIDDEN):
         if grade_id not in src:
             raise KeyError(f"{SOURCE} has no cell {grade_id!r}: update grading/make_samples.py")
 
     def variant(answers: dict[str, str], edit=None) -> str:
         return fill_answers(released, answers, edit)
 
-    # Only `perfect` answers the written question; the others leave it blank (nbgrader scores an
-    # unchanged answer 0 automatically), so their status shows the code outcome alone.
+    # Only `perfect` answers the written question and the concept checks; the others leave them
+    # blank (nbgrader scores an unchanged written answer 0 automatically, and the released
+    # concept_checks() raises NotImplementedError, so its hidden tests fail), so their status and
+    # score show the code outcome alone.
     right = {g: _solution(src[g].source) for g in (EX1, EX2)}
 
     def weaken_visible_test(nb) -> None:
@@ -141,7 +148,13 @@ def build() -> dict[str, str]:
         ]
 
     partial = {EX1: right[EX1], EX2: NAIVE_PRICE_SUMMARY}
-    perfect = variant({**right, WRITTEN: _solution(src[WRITTEN].source)})
+    perfect = variant(
+        {
+            **right,
+            CONCEPTS: _solution(src[CONCEPTS].source),
+            WRITTEN: _solution(src[WRITTEN].source),
+        }
+    )
     return {
         "perfect": perfect,
         "partial": variant(partial),
@@ -158,7 +171,7 @@ def build() -> dict[str, str]:
 #: ``recsys-course course`` and the tests compare against. ``missing`` is the roster student
 #: without a submission.
 EXPECTED = {
-    "perfect": ("needs_manual", 7),
+    "perfect": ("needs_manual", 11),
     "partial": ("graded", 4),
     "infinite_loop": ("graded", 4),
     "raises": ("graded", 4),

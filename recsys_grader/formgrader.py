@@ -13,7 +13,7 @@ which the formgrader shows.
 Example (what the formgrader's button calls):
     >>> from nbgrader.apps import NbGraderAPI
     >>> NbGraderAPI(coursedir, config=config).autograde("00_orientation", "alice")  # doctest: +SKIP
-    {'success': True, 'log': '... alice/00_orientation: needs_manual 7/9 ...'}
+    {'success': True, 'log': '... alice/00_orientation: needs_manual 11/13 ...'}
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ notebook whose tests were edited or deleted (``tampered``), or whether nothing w
 (``missing``). Writes are atomic, so an interrupted run never leaves a half-written file.
 
 Example:
-    >>> r = Result("alice", "00_orientation", GRADED, score=7.0, max_score=9.0)
+    >>> r = Result("alice", "00_orientation", GRADED, score=11.0, max_score=13.0)
     >>> r.key
     ('alice', '00_orientation')
 """

@@ -521,4 +521,4 @@ def test_instructor_grades_a_written_answer_in_the_formgrader(
     from recsys_grader.report import collect
 
     (row_,) = [r for r in collect(layout) if r.student == "perfect"]
-    assert (row_.status, row_.score) == ("graded", 9.0)
+    assert (row_.status, row_.score) == ("graded", 13.0)

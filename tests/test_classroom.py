@@ -129,7 +129,7 @@ def test_a_real_class_of_three_students(tmp_path, capsys):
     stored = res.load(layout.results_file)
     got = {s: (r.status, r.score) for (s, _), r in stored.items()}
     assert got == {
-        "alice": (res.NEEDS_MANUAL, 7.0),
+        "alice": (res.NEEDS_MANUAL, 11.0),
         "bob": (res.GRADED, 4.0),
         "chen": (res.GRADED, 4.0),
     }
@@ -147,7 +147,7 @@ def test_a_real_class_of_three_students(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "awaiting grading" not in out
     html = (root / "feedback" / "alice" / A / f"{A}.html").read_text()
-    assert "Awaiting grading" not in html and "Score: 9.0 / 9.0" in html
+    assert "Awaiting grading" not in html and "Score: 13.0 / 13.0" in html
 
     # 5. return the feedback: through the exchange (alice, bob), to a folder (chen)
     assert _cli(root, "return-feedback", A, "--exchange", str(exchange)) == 0
@@ -158,7 +158,7 @@ def test_a_real_class_of_three_students(tmp_path, capsys):
         config = _student_config(exchange, tmp_path / student, student)
         _exchange_app("FetchFeedback", config).start()
         (fetched[student],) = (tmp_path / student / A / "feedback").glob(f"*/{A}.html")
-    assert "Score: 9.0 / 9.0" in fetched["alice"].read_text()
+    assert "Score: 13.0 / 13.0" in fetched["alice"].read_text()
     outbox = tmp_path / "outbox"
     assert _cli(root, "return-feedback", A, "--to", str(outbox)) == 0
     assert sorted(p.parent.name for p in outbox.glob(f"*/{A}.html")) == ["alice", "bob", "chen"]
@@ -169,8 +169,8 @@ def test_a_real_class_of_three_students(tmp_path, capsys):
     assert _cli(root, "export-grades", str(sheet)) == 0
     with open(sheet, newline="") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    column = f"{A} (9 pts)"
-    assert {s: rows[s][column] for s in rows} == {"alice": "9", "bob": "4", "chen": "4"}
+    column = f"{A} (13 pts)"
+    assert {s: rows[s][column] for s in rows} == {"alice": "13", "bob": "4", "chen": "4"}
     assert rows["chen"]["email"] == "chen@example.edu" and rows["alice"]["notes"] == ""
 
 
@@ -211,7 +211,7 @@ def test_nothing_is_lost_and_nothing_is_silently_ignored(tmp_path, capsys):
     assert outcome["success"], outcome.get("error") or outcome.get("log")
     assert "recsys-course autograde" in outcome["log"]
     stored = res.load(CourseLayout.load(root).results_file)
-    assert (stored[("alice", A)].status, stored[("alice", A)].score) == (res.NEEDS_MANUAL, 7.0)
+    assert (stored[("alice", A)].status, stored[("alice", A)].score) == (res.NEEDS_MANUAL, 11.0)
     graded = json.loads((root / "autograded" / "alice" / A / f"{A}.ipynb").read_text())
     assert "BEGIN HIDDEN TESTS" in json.dumps(graded)  # the judge's annotated notebook
 
@@ -235,7 +235,7 @@ def test_nothing_is_lost_and_nothing_is_silently_ignored(tmp_path, capsys):
     assert _cli(root, "report") == 0
     with open(root / "reports" / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
-    assert set(rows) == {"alice", "bob", "eve"} and rows["alice"]["score"] == "7"
+    assert set(rows) == {"alice", "bob", "eve"} and rows["alice"]["score"] == "11"
 
 
 def test_import_roster_rejects_bad_files_and_changes_nothing(tmp_path, capsys):

@@ -189,7 +189,7 @@ def test_released_notebook_matches_reference():
     released = nbs.read_notebook(REPO_ROOT / "course" / A / f"{A}.ipynb")
     _, reasons = prepare(released, ref)
     assert reasons == []
-    assert ref.max_points == 9 and sum(c.grade and not c.solution for c in ref.cells) >= 4
+    assert ref.max_points == 13 and sum(c.grade and not c.solution for c in ref.cells) >= 8
     assert any(c.solution and c.grade and c.cell_type == "markdown" for c in ref.cells)
 
 
@@ -202,7 +202,7 @@ def test_validate_module_0(tmp_path):
     release(root=str(root))
     (report_,) = validate([A], limits=Limits(cell_timeout=60), workers=2, root=str(root))
     assert report_.ok, report_.problems
-    assert report_.solution_score == report_.max_score == 7
+    assert report_.solution_score == report_.max_score == 11
     assert report_.release_score == 0
 
 
@@ -218,7 +218,7 @@ def test_samples_end_with_the_expected_statuses(graded):
     assert got == expected
     perfect = results["perfect"]
     auto = [c for c in perfect.cells.values() if c["status"] != "manual"]
-    assert sum(c["points"] for c in auto) == sum(c["max"] for c in auto) == 7  # full marks
+    assert sum(c["points"] for c in auto) == sum(c["max"] for c in auto) == 11  # full marks
 
 
 @pytest.mark.notebooks
@@ -349,7 +349,7 @@ def test_failed_regrade_does_not_keep_old_scores(tmp_path):
     release(root=str(root))
     submit(root, "alice", (root / "samples" / "perfect" / A / f"{A}.ipynb").read_text())
     (first,) = autograde(students=["alice"], limits=LIMITS, root=str(root), log=lambda _: None)
-    assert first.status == res.NEEDS_MANUAL and first.score == 7
+    assert first.status == res.NEEDS_MANUAL and first.score == 11
     assert (root / "autograded" / "alice" / A / f"{A}.ipynb").is_file()
     feedback(root=str(root))
     assert (root / "feedback" / "alice" / A / f"{A}.html").is_file()
@@ -423,7 +423,7 @@ def test_report_has_explicit_statuses_and_charts(graded):
     perfect = by_student[("perfect", A)]
     assert perfect.cells["00_metric_answer"][0] is None
     assert all(p is not None for g, (p, _) in perfect.cells.items() if g != "00_metric_answer")
-    # a grader scores the written answer: the perfect submission becomes graded with 9/9
+    # a grader scores the written answer: the perfect submission becomes graded with 13/13
     layout = CourseLayout.load(root)
     with warnings.catch_warnings(), Gradebook(layout.db_url, layout.course_id) as gb:
         warnings.simplefilter("ignore")
@@ -432,7 +432,7 @@ def test_report_has_explicit_statuses_and_charts(graded):
         gb.db.commit()
     report(str(root))
     rows = read_grades(root)
-    assert (rows["perfect"]["status"], rows["perfect"]["score"]) == (res.GRADED, "9")
+    assert (rows["perfect"]["status"], rows["perfect"]["score"]) == (res.GRADED, "13")
 
 
 @pytest.mark.slow

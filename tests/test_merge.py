@@ -43,7 +43,7 @@ EXPECTED = {
 #: nbgrader collect's timestamp.txt, for two of the submissions
 TIMESTAMPS = {"perfect": "2025-03-01 09:15:00.000000 UTC", "partial": "2025-03-02 18:40:00 +0100"}
 MANUAL = ("perfect", make_samples.WRITTEN, 1.5)  # a TA's score for the written answer (max 2)
-EARLIER = res.Result("no_submission", A, res.MISSING, None, 9.0, "no submission folder")
+EARLIER = res.Result("no_submission", A, res.MISSING, None, 13.0, "no submission folder")
 
 
 def collect_submissions(root: Path, students: list[str]) -> None:
@@ -180,7 +180,7 @@ def test_merged_primary_equals_grading_on_one_machine(setup, tmp_path, capsys):
     rows = report_rows(primary)
     assert rows == report_rows(single)
     # the manual points count; like autograde, the merge leaves the re-graded cell for review
-    assert rows["perfect"] == (res.NEEDS_MANUAL, 7 + points, 9, 1)
+    assert rows["perfect"] == (res.NEEDS_MANUAL, 11 + points, 13, 1)
     assert rows["invalid_json"][:2] == (res.FAILED, None)
 
     # merging the same shards again changes nothing
