@@ -17,6 +17,12 @@ from __future__ import annotations
 import os
 import sys
 
+# jsonschema (under nbformat) imports rfc3987_syntax, when installed, for its "iri" format check,
+# which no notebook schema uses; that import compiles a Lark grammar: about 1 s at the start of
+# every grader process (the CLI, each judge, each sandbox's executor), on the critical path of
+# grading one submission. A None entry makes the import fail at once and jsonschema skip it.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
 # nbgrader runs `alembic` (gradebook migrations) and Jupyter runs kernels through PATH: make the
 # tools of this interpreter's environment win even when the venv is not activated.
 _BIN = os.path.dirname(sys.executable)
