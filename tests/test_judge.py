@@ -208,3 +208,19 @@ def test_the_memory_limit_is_spent_on_data_not_on_allocator_reservations():
     peak_mb = int(printed.split("VMPEAK")[1].split()[0])
     # (measured: about 0.55 GB; 1.5 GB and more with the reserving allocators)
     assert peak_mb < 1000, f"the kernel reserved {peak_mb} MB of address space"
+
+
+def test_grader_processes_do_not_compile_jsonschemas_iri_grammar():
+    """jsonschema loads rfc3987_syntax (1 s of Lark grammar compilation) for an "iri" format
+    that no notebook schema uses; every judge and sandbox executor paid it before a submission
+    could start. Notebooks still validate."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, recsys_grader.judge, recsys_grader.executor, nbformat\n"
+        "nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')]))\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in ("None", "absent"), out.stdout
