@@ -6,7 +6,10 @@ on the same machine, alternately with the current one, on the same submissions:
 
 * the 8 sample submissions of Module 0 (``grading/samples/``: one judge build for the batch);
 * each module's solution, submitted as a student would (one submission per module: the worst
-  case for the judge, whose reference namespace is built once per assignment).
+  case for the judge, whose reference namespace is built once per assignment);
+* then a late student of the same module graded alone (``autograde --student``), as after a
+  class's grading: the judge loads the reference namespace it kept the first time
+  (:mod:`recsys_grader.judgecache`) instead of building it.
 
 It prints seconds per submission for both graders and the ratio (target: at most 1.5x).
 
@@ -34,8 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from recsys_grader.layout import RUNTIME_STATE
+
 REPO = Path(__file__).resolve().parent.parent
-STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
+STATE = RUNTIME_STATE
 DEFAULT_BASELINE = "6685dcf"  # the last commit that graded inside the student's kernel
 
 # Runs one grader on one prepared course copy; prints the wall time of autograde alone.
@@ -82,12 +87,18 @@ def _solution_submission(assignment: str) -> str:
 
 
 def _run(
-    code_root: Path, package: str, course_root: Path, workers: int, cluster: str | None = None
+    code_root: Path,
+    package: str,
+    course_root: Path,
+    workers: int,
+    cluster: str | None = None,
+    students: list[str] | None = None,
 ) -> dict:
     # both graders read the same (warm) embedding cache
     cache = os.environ.get("RECSYS_CACHE_DIR", str(REPO / ".cache"))
     env = {**os.environ, "PYTHONPATH": str(code_root), "RECSYS_CACHE_DIR": cache}
-    extra = [json.dumps({"cluster": cluster})] if cluster else []
+    options = {k: v for k, v in (("cluster", cluster), ("students", students)) if v}
+    extra = [json.dumps(options)] if options else []
     out = subprocess.run(
         [sys.executable, "-c", _RUNNER, str(course_root), package, str(workers), *extra],
         capture_output=True,
@@ -201,6 +212,24 @@ def main(argv: list[str] | None = None) -> None:
                     f"{time.perf_counter() - start:.0f} s)"
                     if samples
                     else f"{label:34} {old_per:10.1f} {new_per:10.1f} {new_per / old_per:6.2f}x",
+                    flush=True,
+                )
+                if samples:
+                    continue
+                # a late student, graded alone after the class: the new judge loads the
+                # reference namespace it kept from the first grading instead of building it
+                for root in (old_root, new_root):
+                    late = root / "submitted" / "late" / assignment
+                    late.mkdir(parents=True)
+                    first = root / "submitted" / "solution" / assignment / f"{assignment}.ipynb"
+                    shutil.copy(first, late)
+                old = _run(baseline, "recsys_kit.course", old_root, args.workers, None, ["late"])
+                new = _run(REPO, "recsys_grader", new_root, args.workers, None, ["late"])
+                old_per, new_per = old["seconds"] / old["n"], new["seconds"] / new["n"]
+                ratios.append(new_per / old_per)
+                label = f"late submission of {assignment}"
+                print(
+                    f"{label:34} {old_per:10.1f} {new_per:10.1f} {new_per / old_per:6.2f}x",
                     flush=True,
                 )
             print(f"worst ratio {max(ratios):.2f}x (target <= 1.5x); load {os.getloadavg()[0]:.1f}")

@@ -515,7 +515,9 @@ def autograde(
         events = grade_on_cluster(cluster, batches, limits, workers, insecure, log)
     else:
         events = (
-            e for s, b in batches.items() for e in judge.run_judge(s, b, limits, workers, insecure)
+            e
+            for s, b in batches.items()
+            for e in judge.run_judge(s, b, limits, workers, insecure, cache=layout.judge_cache)
         )
     for job in jobs:
         if job.prepared is None:

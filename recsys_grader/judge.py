@@ -440,6 +440,11 @@ def answer_names(source_nb: NotebookNode) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(functions)), list(dict.fromkeys(variables))
 
 
+def _defined_name(name: str, shell: Any) -> bool:
+    """A name the notebook's cells defined (not IPython's own, not ``__builtins__`` & co)."""
+    return name not in shell.user_ns_hidden and not (name.startswith("__") and name.endswith("__"))
+
+
 def _is_test(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and nbu.is_grade(cell) and not nbu.is_solution(cell)
 
@@ -458,20 +463,43 @@ class Judge:
         self.error: str | None = None
         self.functions, self.variables = answer_names(source_nb)
         self._shell = None
+        #: what :meth:`build` did with the kept namespace: "loaded", "saved", why it was not
+        #: saved, or "" (no cache folder)
+        self.cache_note = ""
 
-    def build(self) -> None:
+    def build(self, cache: Path | None = None, name: str = "reference") -> None:
         """Run the solution notebook's cells except its tests, here (instructor code only).
+
+        Args:
+            cache: a private folder where the namespace is kept between gradings
+                (:mod:`recsys_grader.judgecache`); None: always build.
+            name: the assignment's name (one kept namespace per name).
 
         Raises:
             RuntimeError: naming the cell that failed.
         """
         from IPython.core.interactiveshell import InteractiveShell
 
+        from recsys_grader import judgecache
+
         os.environ.setdefault("MPLBACKEND", "Agg")
         os.environ["NBGRADER_EXECUTION"] = "autograde"
         shell = InteractiveShell.instance()
         shell.enable_gui = lambda gui=None: None  # %matplotlib inline: no GUI in the judge
         self._shell = shell
+        # (the shell is a process-wide singleton: start from a clean namespace even when an
+        # earlier judge of this process, e.g. check-tests', built another notebook in it)
+        for stale in [k for k in shell.user_ns if _defined_name(k, shell)]:
+            del shell.user_ns[stale]
+        key = None
+        if cache is not None:
+            key = judgecache.source_key(nbformat.writes(self.source))
+            kept = judgecache.load(cache, name, key)
+            if kept is not None:
+                shell.user_ns.update(kept)
+                self.namespace = dict(shell.user_ns)
+                self.cache_note = "loaded"
+                return
         cells = self.source.cells
         last = max((i for i, c in enumerate(cells) if _is_test(c)), default=-1)
         sink = io.StringIO()
@@ -489,6 +517,9 @@ class Judge:
             sink.seek(0)
             sink.truncate()
         self.namespace = dict(shell.user_ns)
+        if cache is not None and key is not None:
+            defined = {k: v for k, v in shell.user_ns.items() if _defined_name(k, shell)}
+            self.cache_note = judgecache.save(cache, name, key, defined) or "saved"
 
     def session(self, student: Student, submission: NotebookNode | None) -> Session:
         """Start grading one submission (see :class:`Session`)."""
@@ -782,6 +813,7 @@ def run_judge(
     limits: Limits,
     workers: int,
     insecure: bool = False,
+    cache: Path | None = None,
 ) -> Any:
     """Grade jobs of one assignment in a judge process; yield one result dict per job.
 
@@ -791,6 +823,8 @@ def run_judge(
         limits: sandbox limits.
         workers: sandboxes running at once.
         insecure: grade without a sandbox where bubblewrap is missing.
+        cache: a private folder (of the course root) where the judge keeps its reference
+            namespace between gradings (:mod:`recsys_grader.judgecache`); None: build it.
 
     Yields:
         ``{"key", "error", "run_error", "executed", "verdicts", "seconds", "warnings"}``;
@@ -814,6 +848,7 @@ def run_judge(
             "limits": asdict(limits),
             "workers": workers,
             "insecure": insecure,
+            "cache": str(cache) if cache is not None else None,
             "jobs": entries,
         }
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
@@ -874,7 +909,10 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=max(1, int(spec.get("workers", 2)))) as pool:
         futures = [pool.submit(work, job) for job in spec["jobs"]]
         try:
-            judge.build()
+            cache = Path(spec["cache"]) if spec.get("cache") else None
+            judge.build(cache, Path(spec["source"]).stem)
+            if judge.cache_note not in ("", "loaded", "saved"):
+                print(f"judge: reference namespace not kept: {judge.cache_note}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 (reported for every job, then exit 1)
             judge.error = f"the reference notebook could not be run by the judge: {exc}"[:1000]
         ready.set()

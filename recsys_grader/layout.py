@@ -25,6 +25,17 @@ from recsys_kit.paths import REPO_ROOT
 #: Default course root of the repository.
 DEFAULT_ROOT = REPO_ROOT / "grading"
 CONFIG_NAME = "nbgrader_config.py"
+#: What grading writes in a course root (a copy of the course, e.g. a test's, leaves these out).
+RUNTIME_STATE = (
+    "gradebook.db",
+    "submitted",
+    "autograded",
+    "feedback",
+    "reports",
+    "exchange",
+    ".nbgrader.log",
+    ".judge-cache",
+)
 
 
 class CourseError(RuntimeError):
@@ -110,6 +121,11 @@ class CourseLayout:
     def reports(self) -> Path:
         """``<root>/reports``: grades.csv, report.html and the grading results."""
         return self.root / "reports"
+
+    @property
+    def judge_cache(self) -> Path:
+        """``<root>/.judge-cache``: the judge's reference namespaces, kept between gradings."""
+        return self.root / ".judge-cache"
 
     @property
     def results_file(self) -> Path:

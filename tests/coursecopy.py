@@ -13,19 +13,12 @@ from pathlib import Path
 import nbformat
 
 from recsys_grader import notebooks as nbs
+from recsys_grader.layout import RUNTIME_STATE
 from recsys_kit.paths import REPO_ROOT
 
 A = "00_orientation"
 #: Runtime state of a course root (never copied).
-STATE = (
-    "gradebook.db",
-    "submitted",
-    "autograded",
-    "feedback",
-    "reports",
-    "exchange",
-    ".nbgrader.log",
-)
+STATE = RUNTIME_STATE
 
 
 def _load_make_samples():

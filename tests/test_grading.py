@@ -353,6 +353,13 @@ def test_failed_regrade_does_not_keep_old_scores(tmp_path):
     assert (root / "autograded" / "alice" / A / f"{A}.ipynb").is_file()
     feedback(root=str(root))
     assert (root / "feedback" / "alice" / A / f"{A}.html").is_file()
+    # the judge kept its reference namespace (private to the course root); the same regrade
+    # loads it instead of running the solution again and gives the same verdicts
+    (kept,) = CourseLayout.load(root).judge_cache.glob(f"{A}-*.pkl")
+    written = kept.stat().st_mtime_ns
+    (again,) = autograde(students=["alice"], limits=LIMITS, root=str(root), log=lambda _: None)
+    assert (again.status, again.score, again.cells) == (first.status, first.score, first.cells)
+    assert kept.stat().st_mtime_ns == written  # loaded, not built and saved again
     submit(root, "alice", "{ this is not json")
     (second,) = autograde(students=["alice"], limits=LIMITS, root=str(root), log=lambda _: None)
     assert second.status == res.FAILED and second.score is None

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from recsys_grader.layout import RUNTIME_STATE
 from recsys_grader.sandbox import Limits
 from recsys_grader.validate import validate
 from recsys_kit.paths import REPO_ROOT
 
-STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
+STATE = RUNTIME_STATE
 MODULES = sorted(
     p.name
     for p in (REPO_ROOT / "solutions").iterdir()

@@ -22,11 +22,12 @@ import nbformat
 from recsys_grader import notebooks as nbs
 from recsys_grader import results as res
 from recsys_grader.autograde import autograde
+from recsys_grader.layout import RUNTIME_STATE
 from recsys_grader.sandbox import Limits
 from recsys_kit.paths import REPO_ROOT
 
 #: Runtime state of a course root that a copy must not carry over.
-STATE = ("gradebook.db", "submitted", "autograded", "feedback", "reports", ".nbgrader.log")
+STATE = RUNTIME_STATE
 #: Short limits (2 shared cores): small disk and process budgets keep the bombs cheap.
 
 LIMITS = Limits(cell_timeout=25, notebook_timeout=240, memory_mb=2048, disk_mb=64, processes=128)
