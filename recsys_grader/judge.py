@@ -449,6 +449,37 @@ def _is_test(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and nbu.is_grade(cell) and not nbu.is_solution(cell)
 
 
+#: Calls through which code may read any global by a computed name.
+_DYNAMIC = {"globals", "locals", "vars", "eval", "exec", "get_ipython", "__dict__", "user_ns"}
+
+
+def _names_tests_may_read(nb: NotebookNode, shell: Any) -> set[str] | None:
+    """Every name the hidden tests may read: named in a test cell, or inside a function or
+    class body of any cell (the tests may call it). None when a test reads globals by a
+    computed name (then every name is needed) or a cell does not parse."""
+    needed: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(shell.transform_cell(cell.source))
+        except SyntaxError:
+            return None
+        roots = [tree] if _is_test(cell) else [
+            node for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef))
+        ]  # fmt: skip
+        for root in roots:
+            for node in ast.walk(root):
+                if isinstance(node, ast.Name):
+                    needed.add(node.id)
+                elif isinstance(node, ast.Attribute):
+                    needed.add(node.attr)
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    needed.add(node.value)  # e.g. a name looked up in a dict of results
+    return None if needed & _DYNAMIC else needed
+
+
 class Judge:
     """The reference namespace of one assignment and the tests that run against it.
 
@@ -519,7 +550,13 @@ class Judge:
         self.namespace = dict(shell.user_ns)
         if cache is not None and key is not None:
             defined = {k: v for k, v in shell.user_ns.items() if _defined_name(k, shell)}
-            self.cache_note = judgecache.save(cache, name, key, defined) or "saved"
+            needed = _names_tests_may_read(self.source, shell)
+            if needed is not None:
+                needed |= set(self.functions) | set(self.variables)
+            note = judgecache.save(cache, name, key, defined, needed)
+            self.cache_note = (
+                "saved " + note if note and note.startswith("without") else (note or "saved")
+            )
 
     def session(self, student: Student, submission: NotebookNode | None) -> Session:
         """Start grading one submission (see :class:`Session`)."""
@@ -911,7 +948,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cache = Path(spec["cache"]) if spec.get("cache") else None
             judge.build(cache, Path(spec["source"]).stem)
-            if judge.cache_note not in ("", "loaded", "saved"):
+            if judge.cache_note not in ("", "loaded") and not judge.cache_note.startswith("saved"):
                 print(f"judge: reference namespace not kept: {judge.cache_note}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 (reported for every job, then exit 1)
             judge.error = f"the reference notebook could not be run by the judge: {exc}"[:1000]

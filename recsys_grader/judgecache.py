@@ -13,8 +13,11 @@ variables. Any change gives a new key, and the namespace is built again.
 What is saved: every name the solution's cells defined (IPython's own names aside), pickled by
 ``cloudpickle`` in one piece (so objects shared between names stay shared; functions and classes
 defined in the notebook are saved by value), and the global random states of ``random``, numpy
-and torch as the build left them. A namespace that cannot be pickled whole (an open file, a
-generator, a lock...) is not saved: the judge builds it every time, as before.
+and torch as the build left them. A value that will not pickle (a running server, a closed
+file, a lock...) is left out when neither the hidden tests nor the notebook's functions name it
+and it is no function, class or module (the delegation check resolves those); otherwise the
+namespace is not saved and the judge builds it every time, as before. The kit's model wrappers
+pickle by reloading their fixed weights (the 4-bit E5 engine, the ONNX reranker).
 
 Where: ``<course root>/.judge-cache/`` (one file per assignment), a private folder of the
 instructor's that no sandbox sees (``autograde`` refuses course roots a sandbox would show). The
@@ -38,12 +41,15 @@ import pickle
 import random
 import sys
 import tempfile
+import types
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 #: Largest namespace worth saving (a bigger one is built each time).
 MAX_BYTES = 512 * 1024 * 1024
 _FORMAT = 1
+_CODE = (types.ModuleType, types.FunctionType, types.MethodType, type)
 
 
 def _tree_digest(h: Any, folder: Path, pattern: str, contents: bool) -> None:
@@ -113,7 +119,38 @@ def _path(folder: Path, assignment: str, key: str) -> Path:
     return folder / f"{assignment}-{key[:24]}.pkl"
 
 
-def save(folder: Path, assignment: str, key: str, names: dict[str, Any]) -> str | None:
+def _pickled(key: str, names: dict[str, Any]) -> io.BytesIO:
+    import cloudpickle
+
+    buffer = io.BytesIO()
+    cloudpickle.dump(
+        {"key": key, "names": names, "random": _random_states()},
+        buffer,
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+    return buffer
+
+
+def _unpicklable(names: dict[str, Any]) -> dict[str, str]:
+    """The names whose values will not pickle on their own, and why."""
+    import cloudpickle
+
+    bad = {}
+    for name, value in names.items():
+        try:
+            cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 (whatever the value raises)
+            bad[name] = f"{type(exc).__name__}: {str(exc)[:120]}"
+    return bad
+
+
+def save(
+    folder: Path,
+    assignment: str,
+    key: str,
+    names: dict[str, Any],
+    needed: Collection[str] | None = None,
+) -> str | None:
     """Save a built namespace; older files of the same assignment are removed.
 
     Args:
@@ -121,21 +158,31 @@ def save(folder: Path, assignment: str, key: str, names: dict[str, Any]) -> str 
         assignment: the assignment's name (one file per assignment).
         key: :func:`source_key` of its solution notebook.
         names: the names the solution's cells defined, and their values.
+        needed: the names the tests may read (directly or through the notebook's functions);
+            an unpicklable value of any other name (a running server, a closed file) is left
+            out instead of spoiling the whole save. None: every name is needed.
 
     Returns:
-        None when saved, else why not (nothing is written then).
+        None when saved whole, "without a, b" when unneeded names were left out, else why
+        not (nothing is written then).
     """
-    import cloudpickle
-
-    buffer = io.BytesIO()
+    dropped: list[str] = []
     try:
-        cloudpickle.dump(
-            {"key": key, "names": names, "random": _random_states()},
-            buffer,
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-    except Exception as exc:  # noqa: BLE001 (any value that will not pickle: build each time)
-        return f"the namespace cannot be saved ({type(exc).__name__}: {str(exc)[:200]})"
+        buffer = _pickled(key, names)
+    except Exception as exc:  # noqa: BLE001 (any value that will not pickle)
+        bad = _unpicklable(names) if needed is not None else {}
+        # code objects stay whatever the tests read: the delegation check resolves names of
+        # the reference namespace to functions, classes and modules, and must see them all
+        blocking = {n: why for n, why in bad.items() if n in needed or isinstance(names[n], _CODE)}
+        if not bad or blocking:
+            name, why = next(iter(blocking.items()), ("", f"{type(exc).__name__}: {exc}"))
+            where = f" (name {name!r}, which the tests or the checks use)" if name else ""
+            return f"the namespace cannot be saved{where}: {why[:200]}"
+        dropped = sorted(bad)
+        try:
+            buffer = _pickled(key, {n: v for n, v in names.items() if n not in bad})
+        except Exception as exc2:  # noqa: BLE001 (values that pickle alone but not together)
+            return f"the namespace cannot be saved ({type(exc2).__name__}: {str(exc2)[:200]})"
     if buffer.tell() > MAX_BYTES:
         return f"the namespace is too large to keep ({buffer.tell() >> 20} MiB)"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -154,7 +201,7 @@ def save(folder: Path, assignment: str, key: str, names: dict[str, Any]) -> str 
         if old != target:
             with contextlib.suppress(OSError):
                 old.unlink()
-    return None
+    return f"without {', '.join(dropped)}" if dropped else None
 
 
 def load(folder: Path, assignment: str, key: str) -> dict[str, Any] | None:

@@ -297,3 +297,18 @@ def test_read_only_cache_is_read_and_never_written(tmp_path, monkeypatch):
     absent = EmbeddingCache(tmp_path / "never-made.sqlite", dim=2)
     assert absent.get(["a"])[1] == [0] and len(absent) == 0
     assert not (tmp_path / "never-made.sqlite").exists()
+
+
+def test_encoders_pickle_by_reloading_their_weights(e5, minilm):
+    # the grader keeps a module's reference namespace (an encoder in it) with cloudpickle; the
+    # 4-bit engine's ctypes handle is reopened, the transformers model travels by value
+    import pickle
+
+    import cloudpickle
+
+    texts = ["美妆推荐", "red lipstick"]
+    for enc in (e5, minilm):
+        copy = pickle.loads(cloudpickle.dumps(enc))
+        copy._cache = None  # the copy computes its vectors (the cache is shared on disk)
+        assert (copy.backend, copy.dim, copy.model_name) == (enc.backend, enc.dim, enc.model_name)
+        np.testing.assert_allclose(copy.encode(texts), enc.encode(texts), atol=1e-6)

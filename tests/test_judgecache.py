@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 
@@ -77,13 +78,53 @@ def test_the_key_follows_what_the_build_depends_on(source, monkeypatch):
     assert judgecache.source_key(text) != key
 
 
-def test_a_namespace_that_cannot_be_pickled_is_built_every_time(source, tmp_path):
+def test_an_unpicklable_value_nothing_reads_is_left_out(source, tmp_path):
+    # a finished server, a closed file...: nothing the tests or the notebook's functions name
     odd = copy.deepcopy(source)
     odd.cells.insert(5, nbformat.v4.new_code_cell("pending = (i for i in range(3))"))
     j = _built(odd, tmp_path)
-    assert "cannot be saved" in j.cache_note and "generator" in j.cache_note
+    assert j.cache_note == "saved without pending" and "pending" in j.namespace
+    kept = _built(odd, tmp_path)
+    assert kept.cache_note == "loaded" and "pending" not in kept.namespace
+    assert set(_defined(kept)) == set(_defined(j)) - {"pending"}
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        # a function of the notebook reads it (and a test may call that function)
+        "pending = (i for i in range(3))\ndef peek():\n    return next(pending)",
+        # a function the delegation check must resolve, whoever reads it
+        "def _make():\n    g = (i for i in range(3))\n    return lambda: next(g)\npeek = _make()",
+    ],
+    ids=["read-by-a-function", "a-function"],
+)
+def test_an_unpicklable_value_that_may_be_read_keeps_the_namespace_unsaved(source, tmp_path, cell):
+    odd = copy.deepcopy(source)
+    odd.cells.insert(5, nbformat.v4.new_code_cell(cell))
+    j = _built(odd, tmp_path)
+    assert "cannot be saved" in j.cache_note and "generator" in j.cache_note, j.cache_note
     assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob(".tmp-*"))
     assert _built(odd, tmp_path).cache_note != "loaded"
+
+
+def test_names_the_tests_may_read(source):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    nb = copy.deepcopy(source)
+    nb.cells.insert(5, nbformat.v4.new_code_cell("server = 1\ndef f(x):\n    return x + offset"))
+    needed = judge._names_tests_may_read(nb, shell)
+    assert "offset" in needed and "server" not in needed  # function bodies count, top level not
+    tests = [c for c in nb.cells if judge._is_test(c)]
+    assert tests and all(
+        n.id in needed
+        for c in tests
+        for n in ast.walk(ast.parse(shell.transform_cell(c.source)))
+        if isinstance(n, ast.Name)
+    )
+    tests[0].source += "\nassert globals()['server'] == 1"  # a name read by a computed key
+    assert judge._names_tests_may_read(nb, shell) is None
 
 
 def test_a_damaged_file_is_rebuilt(source, tmp_path):
