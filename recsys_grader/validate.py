@@ -185,6 +185,9 @@ def validate(
             limits,
             workers or default_workers(),
             insecure=not available,
+            # the instructor validates before the class submits: the judge's namespace kept
+            # here makes the first grading of the assignment load it instead of building it
+            cache=layout.judge_cache,
         )
         for event in events:
             for warning in event.get("warnings", []):

@@ -204,6 +204,8 @@ def test_validate_module_0(tmp_path):
     assert report_.ok, report_.problems
     assert report_.solution_score == report_.max_score == 11
     assert report_.release_score == 0
+    # the judge's namespace is kept for the first grading (which then loads it)
+    assert [p.name.startswith(A) for p in (root / ".judge-cache").glob("*.pkl")] == [True]
 
 
 @pytest.mark.notebooks
