@@ -60,19 +60,6 @@ from recsys_kit.device import bf16_matmul_speedup, compute_threads, single_threa
 from recsys_kit.topk_engine import default_margin
 
 __all__ = [
-    "METRICS",
-    "PRECISIONS",
-    "CHUNK_BYTES_CPU",
-    "CHUNK_BYTES_GPU",
-    "NUMPY_MAX_QUERIES",
-    "TopkStats",
-    "topk",
-    "topk_with_stats",
-    "naive_topk_loop",
-    "Index",
-]
-
-__all__ = [
     "BF16_AUTO_CPU",
     "BF16_MIN_ITEMS",
     "BF16_MIN_QUERIES",

@@ -112,8 +112,10 @@ def test_the_run_type_sits_below_its_users():
 @pytest.mark.parametrize("name", [n for n in MODULES if n not in NO_ALL_YET])
 def test_public_modules_declare_all(name):
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    names = {t.id for node in tree.body if isinstance(node, ast.Assign)
-             for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+    names = [t.id for node in tree.body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)]  # fmt: skip
+    # one list: a second assignment silently replaces the first
+    assert names.count("__all__") <= 1, f"{MODULES[name]} assigns __all__ more than once"
     if MODULES[name].stem.startswith("_") and MODULES[name].name != "__init__.py":
         return
     assert "__all__" in names, f"{MODULES[name]} declares no __all__"
