@@ -109,6 +109,17 @@ def test_the_run_type_sits_below_its_users():
     assert GRAPH["recsys_kit.runs"] <= {"recsys_kit.constants"}
 
 
+def test_no_module_imports_another_modules_private_names():
+    # a helper two modules need is public in the module it belongs to
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recsys_kit"):
+                found += [f"{name} imports {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]  # fmt: skip
+    assert not found, "; ".join(found) + ": make the helper public where it lives, or move it"
+
+
 @pytest.mark.parametrize("name", [n for n in MODULES if n not in NO_ALL_YET])
 def test_public_modules_declare_all(name):
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))

@@ -44,7 +44,7 @@ import pandas as pd
 from recsys_kit import constants as C
 from recsys_kit import paths
 from recsys_kit.datasets import load_faq_questions
-from recsys_kit.llm.evaluation import _NOT_CLAIMS, CLAIM_FIELDS, description_claims, supported_by
+from recsys_kit.llm.evaluation import CLAIM_FIELDS, NOT_CLAIMS, description_claims, supported_by
 from recsys_kit.llm.faq import draft_faq
 
 __all__ = [
@@ -283,7 +283,7 @@ def _validate_attributes(
     ones, claims removed)``; empty and "none"-like values claim nothing."""
     raw_attrs, ok_attrs, n_bad = [], [], 0
     for field, value in values.items():
-        if value is None or str(value).strip() == "" or str(value).lower() in _NOT_CLAIMS:
+        if value is None or str(value).strip() == "" or str(value).lower() in NOT_CLAIMS:
             continue
         raw_attrs.append(f"{field}: {value}")
         if kept_claim(pid, src, field, str(value)):
