@@ -711,9 +711,9 @@ def rank_ndcg(
         ``{query_id: ndcg}``.
     """
     from recsys_kit.datasets import qrels_dict
-    from recsys_kit.hybrid import to_run
     from recsys_kit.metrics import evaluate
     from recsys_kit.ranking import topk
+    from recsys_kit.runs import to_run
 
     qs = shop.queries
     keep = np.ones(len(qs), bool) if query_ids is None else qs[C.COL_QUERY_ID].isin(query_ids)
