@@ -711,9 +711,9 @@ def rank_ndcg(
         ``{query_id: ndcg}``.
     """
     from recsys_kit.datasets import qrels_dict
-    from recsys_kit.hybrid import to_run
     from recsys_kit.metrics import evaluate
     from recsys_kit.ranking import topk
+    from recsys_kit.runs import to_run
 
     qs = shop.queries
     keep = np.ones(len(qs), bool) if query_ids is None else qs[C.COL_QUERY_ID].isin(query_ids)
@@ -891,75 +891,123 @@ def run_experiments(
     cfg["torch_threads"] = torch.get_num_threads()
     results: dict[str, Any] = {"settings": cfg, "split": {"train": train_ids, "test": test_ids},
                                "models": {}}  # fmt: skip
-    rows: list[dict[str, Any]] = []
     folder = None if out_dir == "" else Path(out_dir) if out_dir is not None else results_dir()
-    if folder is not None and (folder / "results.json").is_file():
-        # Keep the models not rerun, when they were evaluated on the same split.
-        old = json.loads((folder / "results.json").read_text())
-        if old.get("split") == results["split"]:
-            results["models"].update(
-                {m: r for m, r in old.get("models", {}).items() if m not in models}
-            )
-            prev = pd.read_csv(folder / "per_query.csv")
-            rows += prev[~prev["model"].isin(models)].to_dict("records")
+    kept, rows = _kept_results(folder, results["split"], models)
+    results["models"].update(kept)
 
     def say(msg: str) -> None:
         if progress:
             print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    def save(per_q: dict[str, dict[str, float]], name: str) -> None:
-        rows[:] = [r for r in rows if r["model"] != name]
-        for variant, d in per_q.items():
-            rows.extend({"model": name, "variant": variant, C.COL_QUERY_ID: q, "ndcg": round(v, 6)}
-                        for q, v in d.items())  # fmt: skip
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-            pd.DataFrame(rows).to_csv(folder / "per_query.csv", index=False)
-
     for name in models:
         qs = _queries_for(name, queries)
-        tr = qs[qs[C.COL_QUERY_ID].isin(train_ids)]
         te_ids = [q for q in shop.queries[C.COL_QUERY_ID] if q in set(qs[C.COL_QUERY_ID]) and
                   q in set(test_ids)]  # fmt: skip
-        pairs = labelled_pairs(tr, qrels, catalog, per_query=cfg["per_query"], seed=cfg["seed"])
-        # The leaky protocol: pairs of *all* queries, split at random into 70% / 30%.
-        every = labelled_pairs(qs, qrels, catalog, per_query=cfg["per_query"], seed=cfg["seed"])
-        leak_rng = np.random.default_rng(cfg["seed"])
-        leak_train = every[leak_rng.random(len(every)) >= cfg["test_share"]]
-        log_sub = log_training_pairs(
-            mined, catalog, max_pairs=cfg["log_pairs"]["max_pairs"], seed=cfg["seed"],
-            languages=("en",) if name == "minilm" else C.LANGUAGES,
-        )  # fmt: skip
+        sets = _training_sets(name, qs, train_ids, qrels, catalog, mined, cfg)
         out: dict[str, Any] = {"test_queries": te_ids, "n_pairs": {}, "train": {}}
         # Under the pair-level split, the test queries the leaky model saw in training.
-        out["leaky_seen_test_queries"] = len(set(te_ids) & set(leak_train[C.COL_QUERY_ID]))
+        out["leaky_seen_test_queries"] = len(set(te_ids) & set(sets["lora_leaky"][C.COL_QUERY_ID]))
         results["models"][name] = out
         say(f"{name}: base model on {len(te_ids)} test queries")
         enc = load_trainable(name, device, cfg["max_length"])
         per_q = {"base": evaluate_encoder(enc, shop, te_ids)}
-        for variant, data in (("lora_labels", pairs), ("lora_logs", log_sub),
-                              ("lora_leaky", leak_train)):  # fmt: skip
-            out["ndcg"] = {v: float(np.mean(list(d.values()))) for v, d in per_q.items()}
-            save(per_q, name)  # after every step: a long run that stops keeps its results
+        for variant, data in sets.items():
+            out["ndcg"] = _mean_ndcg(per_q)
+            # after every step: a long run that stops keeps its results
+            _save_results(folder, results, rows, per_q, name)
             say(f"{name}: {variant} on {len(data)} pairs")
-            enc = add_lora(load_trainable(name, device, cfg["max_length"]), **cfg["lora"],
-                           layers=cfg["lora_layers"][name])  # fmt: skip
-            hp = {**cfg, **cfg.get("per_model", {}).get(name, {})}
-            out["hyper"] = {k: hp[k] for k in ("epochs", "lr", "batch_size", "max_length")}
-            log = train_encoder(
-                enc, list(data[C.COL_QUERY]), list(data["passage"]), list(data[C.COL_PRODUCT_ID]),
-                epochs=hp["epochs"], batch_size=hp["batch_size"], lr=hp["lr"],
-                scale=hp["scale"], seed=hp["seed"], progress=progress,
-            )  # fmt: skip
+            enc, out["hyper"], log = _train_variant(name, data, cfg, device, progress)
             out["train"][variant] = log.to_dict()
             out["n_pairs"][variant] = len(data)
             say(f"{name}: {variant} trained in {log.seconds:.0f} s; evaluating")
             per_q[variant] = evaluate_encoder(enc, shop, te_ids)
-        out["ndcg"] = {v: float(np.mean(list(d.values()))) for v, d in per_q.items()}
-        save(per_q, name)
+        out["ndcg"] = _mean_ndcg(per_q)
+        _save_results(folder, results, rows, per_q, name)
     results["per_query"] = pd.DataFrame(rows)
     return results
+
+
+def _kept_results(
+    folder: Path | None, split: dict[str, Any], models: Sequence[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The results and per-query rows in ``folder`` of the models not rerun, when they were
+    evaluated on the same split (else none)."""
+    if folder is None or not (folder / "results.json").is_file():
+        return {}, []
+    old = json.loads((folder / "results.json").read_text())
+    if old.get("split") != split:
+        return {}, []
+    kept = {m: r for m, r in old.get("models", {}).items() if m not in models}
+    prev = pd.read_csv(folder / "per_query.csv")
+    return kept, prev[~prev["model"].isin(models)].to_dict("records")
+
+
+def _training_sets(
+    name: str,
+    qs: pd.DataFrame,
+    train_ids: Sequence[str],
+    qrels: pd.DataFrame,
+    catalog: pd.DataFrame,
+    mined: pd.DataFrame,
+    cfg: dict[str, Any],
+) -> dict[str, pd.DataFrame]:
+    """One model's training pairs per variant: labelled pairs of the training queries, pairs
+    mined from the logs, and the leaky protocol's."""
+    tr = qs[qs[C.COL_QUERY_ID].isin(train_ids)]
+    pairs = labelled_pairs(tr, qrels, catalog, per_query=cfg["per_query"], seed=cfg["seed"])
+    # The leaky protocol: pairs of *all* queries, split at random into 70% / 30%.
+    every = labelled_pairs(qs, qrels, catalog, per_query=cfg["per_query"], seed=cfg["seed"])
+    leak_rng = np.random.default_rng(cfg["seed"])
+    leak_train = every[leak_rng.random(len(every)) >= cfg["test_share"]]
+    log_sub = log_training_pairs(
+        mined, catalog, max_pairs=cfg["log_pairs"]["max_pairs"], seed=cfg["seed"],
+        languages=("en",) if name == "minilm" else C.LANGUAGES,
+    )  # fmt: skip
+    return {"lora_labels": pairs, "lora_logs": log_sub, "lora_leaky": leak_train}
+
+
+def _train_variant(
+    name: str,
+    data: pd.DataFrame,
+    cfg: dict[str, Any],
+    device: str | torch.device | None,
+    progress: bool,
+) -> tuple[TrainableEncoder, dict[str, Any], TrainLog]:
+    """A fresh LoRA model trained on one variant's pairs: ``(encoder, its hyperparameters,
+    training log)``."""
+    enc = add_lora(load_trainable(name, device, cfg["max_length"]), **cfg["lora"],
+                   layers=cfg["lora_layers"][name])  # fmt: skip
+    hp = {**cfg, **cfg.get("per_model", {}).get(name, {})}
+    hyper = {k: hp[k] for k in ("epochs", "lr", "batch_size", "max_length")}
+    log = train_encoder(
+        enc, list(data[C.COL_QUERY]), list(data["passage"]), list(data[C.COL_PRODUCT_ID]),
+        epochs=hp["epochs"], batch_size=hp["batch_size"], lr=hp["lr"],
+        scale=hp["scale"], seed=hp["seed"], progress=progress,
+    )  # fmt: skip
+    return enc, hyper, log
+
+
+def _mean_ndcg(per_q: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean nDCG per variant."""
+    return {v: float(np.mean(list(d.values()))) for v, d in per_q.items()}
+
+
+def _save_results(
+    folder: Path | None,
+    results: dict[str, Any],
+    rows: list[dict[str, Any]],
+    per_q: dict[str, dict[str, float]],
+    name: str,
+) -> None:
+    """Replace model ``name``'s per-query rows (in place) and write both files to ``folder``."""
+    rows[:] = [r for r in rows if r["model"] != name]
+    for variant, d in per_q.items():
+        rows.extend({"model": name, "variant": variant, C.COL_QUERY_ID: q, "ndcg": round(v, 6)}
+                    for q, v in d.items())  # fmt: skip
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        pd.DataFrame(rows).to_csv(folder / "per_query.csv", index=False)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

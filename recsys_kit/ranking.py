@@ -60,19 +60,6 @@ from recsys_kit.device import bf16_matmul_speedup, compute_threads, single_threa
 from recsys_kit.topk_engine import default_margin
 
 __all__ = [
-    "METRICS",
-    "PRECISIONS",
-    "CHUNK_BYTES_CPU",
-    "CHUNK_BYTES_GPU",
-    "NUMPY_MAX_QUERIES",
-    "TopkStats",
-    "topk",
-    "topk_with_stats",
-    "naive_topk_loop",
-    "Index",
-]
-
-__all__ = [
     "BF16_AUTO_CPU",
     "BF16_MIN_ITEMS",
     "BF16_MIN_QUERIES",
@@ -274,40 +261,9 @@ def _topk_impl(
     ``prepared`` (from :class:`Index`) is ``items`` made ready for one kind of GEMM: with it the
     candidate route pays no conversion; it is used when the route chosen matches its kind.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
-    if margin is not None and margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    _check_metric(metric)
-    is_torch = isinstance(queries, torch.Tensor) or isinstance(items, torch.Tensor)
-    q2, _ = _as_2d(queries, "queries")
-    items2, items_1d = _as_2d(items, "items")
-    if items_1d:
-        raise ValueError(f"items must be 2-D (n_items, dim), got shape {tuple(items.shape)}")
-    if q2.shape[1] != items2.shape[1]:
-        raise ValueError(
-            f"dimension mismatch: queries have dim {q2.shape[1]}, items have dim "
-            f"{items2.shape[1]}; encode both with the same model"
-        )
-    n_items = items2.shape[0]
-    _check_k(k, n_items)
-    if q2.shape[0] == 0:
-        raise ValueError("queries is empty; pass at least one query vector")
-    if chunk_size is not None and chunk_size <= 0:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    q2, items2, is_torch = _checked_inputs(queries, items, k, metric, chunk_size, precision, margin)
     n_q = q2.shape[0]
-
-    if is_torch:
-        dev = (
-            _resolve_device(device)
-            if device is not None
-            else (items2.device if isinstance(items2, torch.Tensor) else q2.device)
-        )
-    elif device is None and n_q <= NUMPY_MAX_QUERIES:
-        dev = torch.device("cpu")  # one query: the transfer to an accelerator would dominate
-    else:
-        dev = _resolve_device(device)
-
+    dev = _compute_device(device, is_torch, q2, items2)
     qt = torch.as_tensor(q2).to(dev, torch.float32)
     if not bool(torch.isfinite(qt).all()):
         raise ValueError("queries contain NaN or inf")
@@ -326,22 +282,94 @@ def _topk_impl(
             vals, idx = engine.scan_topk(qt, it, k, metric, threads, xmax)
             stats = TopkStats("scan", n_q, threads=threads)
         else:
-            m = default_margin(k) if margin is None else int(margin)
-            kind = precision
-            if precision == "auto":
-                large = n_q >= BF16_MIN_QUERIES and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
-                kind = _fast_kind(dev, prepared is not None) if large else "fp32"
-            if prepared is not None and prepared.kind != kind:
-                prepared = None
-            res = engine.candidate_topk(
-                qt, it, k, metric, kind=kind, chunk_size=chunk_size, margin=margin,
-                prepared=prepared, threads=threads, blocks_per_worker=4 if busy else 2,
-            )  # fmt: skip
-            vals, idx = res.scores, res.indices
-            stats = TopkStats(kind, n_q, res.n_candidates, res.n_threshold, res.threads)
+            vals, idx, stats = _candidate_route(
+                qt, it, k, metric, dev, chunk_size, precision, margin, prepared, threads, busy
+            )
     if is_torch:
         return vals, idx, stats
     return vals.cpu().numpy(), idx.cpu().numpy(), stats
+
+
+def _checked_inputs(
+    queries: Any,
+    items: Any,
+    k: int,
+    metric: str,
+    chunk_size: int | None,
+    precision: str,
+    margin: int | None,
+) -> tuple[Any, Any, bool]:
+    """The arguments of :func:`topk` checked: ``(queries, items)`` as 2-D arrays or tensors,
+    and whether either came as a tensor (the answer then stays one)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
+    if margin is not None and margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    _check_metric(metric)
+    is_torch = isinstance(queries, torch.Tensor) or isinstance(items, torch.Tensor)
+    q2, _ = _as_2d(queries, "queries")
+    items2, items_1d = _as_2d(items, "items")
+    if items_1d:
+        raise ValueError(f"items must be 2-D (n_items, dim), got shape {tuple(items.shape)}")
+    if q2.shape[1] != items2.shape[1]:
+        raise ValueError(
+            f"dimension mismatch: queries have dim {q2.shape[1]}, items have dim "
+            f"{items2.shape[1]}; encode both with the same model"
+        )
+    _check_k(k, items2.shape[0])
+    if q2.shape[0] == 0:
+        raise ValueError("queries is empty; pass at least one query vector")
+    if chunk_size is not None and chunk_size <= 0:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    return q2, items2, is_torch
+
+
+def _compute_device(
+    device: str | torch.device | None, is_torch: bool, q2: Any, items2: Any
+) -> torch.device:
+    """Where the search runs: ``device``, else where the tensors are, else CPU for one query
+    (the transfer to an accelerator would dominate), else the default device."""
+    if is_torch:
+        return (
+            _resolve_device(device)
+            if device is not None
+            else (items2.device if isinstance(items2, torch.Tensor) else q2.device)
+        )
+    if device is None and q2.shape[0] <= NUMPY_MAX_QUERIES:
+        return torch.device("cpu")
+    return _resolve_device(device)
+
+
+def _candidate_route(
+    qt: torch.Tensor,
+    it: torch.Tensor,
+    k: int,
+    metric: str,
+    dev: torch.device,
+    chunk_size: int | None,
+    precision: str,
+    margin: int | None,
+    prepared: engine.PreparedItems | None,
+    threads: int,
+    busy: bool,
+) -> tuple[torch.Tensor, torch.Tensor, TopkStats]:
+    """The GEMM-candidates route (:func:`recsys_kit.topk_engine.candidate_topk`): picks its
+    GEMM kind (``"auto"``: bf16 only for large searches where it pays) and uses ``prepared``
+    when it was made for that kind."""
+    n_q, n_items = qt.shape[0], it.shape[0]
+    m = default_margin(k) if margin is None else int(margin)
+    kind = precision
+    if precision == "auto":
+        large = n_q >= BF16_MIN_QUERIES and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
+        kind = _fast_kind(dev, prepared is not None) if large else "fp32"
+    if prepared is not None and prepared.kind != kind:
+        prepared = None
+    res = engine.candidate_topk(
+        qt, it, k, metric, kind=kind, chunk_size=chunk_size, margin=margin,
+        prepared=prepared, threads=threads, blocks_per_worker=4 if busy else 2,
+    )  # fmt: skip
+    stats = TopkStats(kind, n_q, res.n_candidates, res.n_threshold, res.threads)
+    return res.scores, res.indices, stats
 
 
 def _fast_kind(dev: torch.device, prepared: bool) -> str:

@@ -651,18 +651,62 @@ def candidate_topk(
     plan = _Plan(q, items, metric, kind, prepared)
     threads = max(1, int(threads)) if dev.type == "cpu" else 1
     if chunk_size is None:
-        budget = CPU_BLOCK_BYTES if dev.type == "cpu" else GPU_BLOCK_BYTES
-        per_item = n_q * (2 if kind == "bf16" and metric != "l2" else 4)
-        # wide enough for the group selection (>= 2 n_cand groups), and >= blocks_per_worker
-        # blocks per worker when there are enough items (a held-up worker delays one block)
-        chunk_size = max(budget // per_item, 40 * n_cand, 4096)
-        per_worker = -(-n // (max(1, blocks_per_worker) * threads))
-        chunk_size = min(chunk_size, max(40 * n_cand, 4096, per_worker))
-        chunk_size = -(-chunk_size // SELECT_GROUP) * SELECT_GROUP  # no ragged tail to sort
+        chunk_size = _block_size(n_q, n, n_cand, metric, kind, dev, threads, blocks_per_worker)
     blocks = _chunks(n, int(chunk_size))
 
-    # 1. candidates, block by block; ``floor`` (a lower bound of each query's n_cand-th
-    # approximate score so far) lets later blocks skip more
+    # 1. candidates, block by block
+    vals, cand = _select_pool(plan, blocks, n_cand, threads, dev)
+
+    # 2. rescore each query's candidates down to a_k - 2e: every item that can reach its k-th
+    # canonical score is there, if the pool reaches that far
+    t_a = plan.threshold(slice(None), vals[:, k - 1], n_eps=2)
+    out_v, out_i = _rescore_pool(plan, vals, cand, t_a, k, threads, dev)
+
+    # 3. settle: with c_k the k-th canonical score found, items with s^ < T = c_k - e cannot
+    # reach the top k; if every item left out of the pool is below T (and every candidate at
+    # or above T was rescored), the answer is exact. Else the threshold pass (both T and
+    # a_k - 2e are valid floors: the higher one).
+    t = plan.threshold(slice(None), out_v[:, k - 1], n_eps=1)
+    ok = ((vals[:, -1] < t) | (n_cand == n)) & (t >= t_a)
+    bad = torch.nonzero(~ok).flatten()
+    if bad.numel():
+        out_v[bad], out_i[bad] = _threshold_pass(plan, bad, torch.maximum(t, t_a)[bad], k,
+                                                 blocks, threads)  # fmt: skip
+    if metric == "l2":  # negative squared distance, clamped at 0 (rounding can give tiny > 0)
+        out_v = (out_v - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
+        out_v, out_i = order_rows(out_v, out_i)
+    return EngineResult(out_v, out_i, n_cand, int(bad.numel()), threads)
+
+
+def _block_size(
+    n_q: int,
+    n: int,
+    n_cand: int,
+    metric: str,
+    kind: str,
+    dev: torch.device,
+    threads: int,
+    blocks_per_worker: int,
+) -> int:
+    """Items per block: the device's score budget (:data:`CPU_BLOCK_BYTES` /
+    :data:`GPU_BLOCK_BYTES`) for ``n_q`` queries, within the bounds below."""
+    budget = CPU_BLOCK_BYTES if dev.type == "cpu" else GPU_BLOCK_BYTES
+    per_item = n_q * (2 if kind == "bf16" and metric != "l2" else 4)
+    # wide enough for the group selection (>= 2 n_cand groups), and >= blocks_per_worker
+    # blocks per worker when there are enough items (a held-up worker delays one block)
+    chunk_size = max(budget // per_item, 40 * n_cand, 4096)
+    per_worker = -(-n // (max(1, blocks_per_worker) * threads))
+    chunk_size = min(chunk_size, max(40 * n_cand, 4096, per_worker))
+    return -(-chunk_size // SELECT_GROUP) * SELECT_GROUP  # no ragged tail to sort
+
+
+def _select_pool(
+    plan: _Plan, blocks: list[tuple[int, int]], n_cand: int, threads: int, dev: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase 1 of :func:`candidate_topk`: each query's ``n_cand`` best approximate scores over
+    all blocks, sorted (descending), and their items (-1: padding, scored -inf)."""
+    # ``floor`` (a lower bound of each query's n_cand-th approximate score so far) lets later
+    # blocks skip more
     state: dict[str, torch.Tensor | None] = {"floor": None}
 
     def select(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -680,39 +724,34 @@ def candidate_topk(
     # the n_cand best, sorted: every item not kept has s^ <= the last kept (padding: -inf)
     vals, pos = torch.topk(vals, min(n_cand, vals.shape[1]), dim=1, sorted=True)
     cand = torch.gather(cand, 1, pos)
+    return vals, cand
 
-    # 2. rescore each query's candidates down to a_k - 2e: every item that can reach its k-th
-    # canonical score is there, if the pool reaches that far
-    t_a = plan.threshold(slice(None), vals[:, k - 1], n_eps=2)
+
+def _rescore_pool(
+    plan: _Plan,
+    vals: torch.Tensor,
+    cand: torch.Tensor,
+    t_a: torch.Tensor,
+    k: int,
+    threads: int,
+    dev: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase 2 of :func:`candidate_topk`: each query's top k by canonical score among its
+    candidates with ``s^ >= t_a`` (the others scored -inf)."""
+    n_q = vals.shape[0]
     need = (vals >= t_a[:, None]) & (cand >= 0)
     width = max(k, int(need.sum(dim=1).max()))
     cand_w, need_w = cand[:, :width], need[:, :width]
     q_blocks = _chunks(n_q, max(1, -(-n_q // (4 * threads))))
 
     def rescore(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ex = _score_candidates(plan.qx[a:b], plan.exact, cand_w[a:b].clamp_min(0), metric)
+        ex = _score_candidates(plan.qx[a:b], plan.exact, cand_w[a:b].clamp_min(0), plan.metric)
         ex.masked_fill_(~need_w[a:b], float("-inf"))
         v, i = order_rows(ex, cand_w[a:b])
         return v[:, :k], i[:, :k]
 
     parts = _run([lambda a=a, b=b: rescore(a, b) for a, b in q_blocks], threads, dev)
-    out_v = torch.cat([p[0] for p in parts])
-    out_i = torch.cat([p[1] for p in parts])
-
-    # 3. settle: with c_k the k-th canonical score found, items with s^ < T = c_k - e cannot
-    # reach the top k; if every item left out of the pool is below T (and every candidate at
-    # or above T was rescored), the answer is exact. Else the threshold pass (both T and
-    # a_k - 2e are valid floors: the higher one).
-    t = plan.threshold(slice(None), out_v[:, k - 1], n_eps=1)
-    ok = ((vals[:, -1] < t) | (n_cand == n)) & (t >= t_a)
-    bad = torch.nonzero(~ok).flatten()
-    if bad.numel():
-        out_v[bad], out_i[bad] = _threshold_pass(plan, bad, torch.maximum(t, t_a)[bad], k,
-                                                 blocks, threads)  # fmt: skip
-    if metric == "l2":  # negative squared distance, clamped at 0 (rounding can give tiny > 0)
-        out_v = (out_v - fixed_sum(plan.qx.square())[:, None] / 4.0).clamp_max(0.0)
-        out_v, out_i = order_rows(out_v, out_i)
-    return EngineResult(out_v, out_i, n_cand, int(bad.numel()), threads)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def _run(tasks: list[Callable[[], object]], threads: int, dev: torch.device) -> list:

@@ -1,4 +1,5 @@
-"""The kit's layout: an acyclic import graph, ``__all__`` in public modules, modest module sizes.
+"""The kit's layout: an acyclic import graph, ``__all__`` in public modules, modest module and
+function sizes.
 
 Read from the source with ``ast`` (nothing is imported), so a cycle hidden inside a function's
 body is found too: a late import that papers over a cycle is still a cycle in the design.
@@ -15,6 +16,8 @@ KIT = Path(__file__).resolve().parents[1] / "recsys_kit"
 #: Modules another branch owns; they get ``__all__`` when it lands.
 NO_ALL_YET: set[str] = set()
 MAX_LINES = 600
+#: Longest function body (docstring excluded): past it, cut the function at its phases.
+MAX_FUNCTION_LINES = 60
 
 
 def _modules() -> dict[str, Path]:
@@ -106,11 +109,24 @@ def test_the_run_type_sits_below_its_users():
     assert GRAPH["recsys_kit.runs"] <= {"recsys_kit.constants"}
 
 
+def test_no_module_imports_another_modules_private_names():
+    # a helper two modules need is public in the module it belongs to
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recsys_kit"):
+                found += [f"{name} imports {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]  # fmt: skip
+    assert not found, "; ".join(found) + ": make the helper public where it lives, or move it"
+
+
 @pytest.mark.parametrize("name", [n for n in MODULES if n not in NO_ALL_YET])
 def test_public_modules_declare_all(name):
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    names = {t.id for node in tree.body if isinstance(node, ast.Assign)
-             for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+    names = [t.id for node in tree.body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)]  # fmt: skip
+    # one list: a second assignment silently replaces the first
+    assert names.count("__all__") <= 1, f"{MODULES[name]} assigns __all__ more than once"
     if MODULES[name].stem.startswith("_") and MODULES[name].name != "__init__.py":
         return
     assert "__all__" in names, f"{MODULES[name]} declares no __all__"
@@ -133,3 +149,36 @@ def test_package_docstring_names_every_room():
     rooms = {n.split(".")[1] for n in MODULES if n.count(".") >= 1}
     missing = sorted(r for r in rooms if f"``{r}``" not in doc)
     assert not missing, f"recsys_kit/__init__.py's docstring does not name {missing}"
+
+
+def _long_functions(tree: ast.AST) -> list[tuple[str, int, int]]:
+    """``(name, first line, body lines)`` of each function whose body, docstring excluded,
+    is over :data:`MAX_FUNCTION_LINES` lines (nested functions count inside their parent too)."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+        if body:
+            n = node.end_lineno - body[0].lineno + 1
+            if n > MAX_FUNCTION_LINES:
+                found.append((node.name, node.lineno, n))
+    return found
+
+
+def test_long_function_finder_skips_the_docstring():
+    doc = '    """' + "\n" * 70 + '    """\n'
+    short = "def f():\n" + doc + "    return 1\n"
+    long = "def g():\n" + "    x = 1\n" * (MAX_FUNCTION_LINES + 1)
+    assert _long_functions(ast.parse(short)) == []
+    assert _long_functions(ast.parse(long)) == [("g", 1, MAX_FUNCTION_LINES + 1)]
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_functions_are_cut_at_their_phases(name):
+    long = _long_functions(ast.parse(MODULES[name].read_text(encoding="utf-8")))
+    assert not long, "; ".join(
+        f"{MODULES[name]}:{line} {fn} has a {n}-line body (docstring excluded): cut it at its "
+        f"phases into helpers of at most {MAX_FUNCTION_LINES} lines"
+        for fn, line, n in long
+    )

@@ -299,58 +299,74 @@ def validate(df: pd.DataFrame, schema: Schema, fix: str = REGENERATE) -> pd.Data
         )
     out = pd.DataFrame(index=df.index)
     for col in schema.columns:
-        raw = df[col.name].astype(str)
-        empty = raw.str.strip() == ""
-        if not col.nullable and empty.any():
-            fail_rows(f, col.name, "has empty values", df, empty, fix)
-        if col.kind == "str":
-            values = raw
-            if col.allowed is not None:
-                bad = ~raw.isin(col.allowed)
-                if bad.any():
-                    fail_rows(f, col.name, "has unknown values", df, bad,
-                              f"expected one of {list(col.allowed)}; {fix}")  # fmt: skip
-            if col.pattern is not None:
-                bad = ~raw.str.fullmatch(col.pattern)
-                if bad.any():
-                    fail_rows(f, col.name, f"does not match /{col.pattern}/", df, bad, fix)
-        elif col.kind in ("int", "float"):
-            num = pd.to_numeric(raw.where(~empty), errors="coerce")
-            bad = num.isna() & ~empty
-            if col.kind == "int":
-                bad |= num.notna() & (num != num.round())
-            if bad.any():
-                fail_rows(f, col.name, f"is not a valid {col.kind}", df, bad, fix)
-            int_type = "Int64" if col.nullable else "int64"  # NaN needs the nullable type
-            values = num.astype(int_type) if col.kind == "int" else num.astype("float64")
-        else:
-            values = pd.to_datetime(raw.where(~empty), format=_DATE_FORMATS[col.kind],
-                                    errors="coerce")  # fmt: skip
-            bad = values.isna() & ~empty
-            if bad.any():
-                fail_rows(f, col.name, f"is not a {_DATE_FORMATS[col.kind]} date", df, bad, fix)
-            values = values.astype("datetime64[ns]")  # same unit under pandas 2 and 3
-        if col.min is not None or col.max is not None:
-            lo = pd.Timestamp(col.min) if col.kind in _DATE_FORMATS and col.min else col.min
-            hi = pd.Timestamp(col.max) if col.kind in _DATE_FORMATS and col.max else col.max
-            bad = pd.Series(False, index=df.index)
-            if lo is not None:
-                bad |= values < lo
-            if hi is not None:
-                bad |= values > hi
-            if bad.any():
-                problem = f"is outside [{col.min}, {col.max}]"
-                fail_rows(f, col.name, problem, df, bad.fillna(False), fix)
-        if col.unique:
-            bad = raw.duplicated(keep=False)
-            if bad.any():
-                fail_rows(f, col.name, "has duplicate ids", df, bad, fix)
-        out[col.name] = values
+        out[col.name] = _validate_column(f, col, df, fix)
     if len(schema.key) > 1:
         bad = df.duplicated(list(schema.key), keep=False)
         if bad.any():
             fail_rows(f, schema.key[0], f"has duplicate {list(schema.key)} pairs", df, bad, fix)
     return out
+
+
+def _validate_column(file: str, col: Column, df: pd.DataFrame, fix: str) -> pd.Series:
+    """One column of :func:`validate`: emptiness, conversion, bounds, uniqueness."""
+    raw = df[col.name].astype(str)
+    empty = raw.str.strip() == ""
+    if not col.nullable and empty.any():
+        fail_rows(file, col.name, "has empty values", df, empty, fix)
+    values = _converted(file, col, df, raw, empty, fix)
+    if col.min is not None or col.max is not None:
+        _check_bounds(file, col, df, values, fix)
+    if col.unique:
+        bad = raw.duplicated(keep=False)
+        if bad.any():
+            fail_rows(file, col.name, "has duplicate ids", df, bad, fix)
+    return values
+
+
+def _converted(
+    file: str, col: Column, df: pd.DataFrame, raw: pd.Series, empty: pd.Series, fix: str
+) -> pd.Series:
+    """A column's raw strings checked and converted to its kind's dtype."""
+    if col.kind == "str":
+        if col.allowed is not None:
+            bad = ~raw.isin(col.allowed)
+            if bad.any():
+                fail_rows(file, col.name, "has unknown values", df, bad,
+                          f"expected one of {list(col.allowed)}; {fix}")  # fmt: skip
+        if col.pattern is not None:
+            bad = ~raw.str.fullmatch(col.pattern)
+            if bad.any():
+                fail_rows(file, col.name, f"does not match /{col.pattern}/", df, bad, fix)
+        return raw
+    if col.kind in ("int", "float"):
+        num = pd.to_numeric(raw.where(~empty), errors="coerce")
+        bad = num.isna() & ~empty
+        if col.kind == "int":
+            bad |= num.notna() & (num != num.round())
+        if bad.any():
+            fail_rows(file, col.name, f"is not a valid {col.kind}", df, bad, fix)
+        int_type = "Int64" if col.nullable else "int64"  # NaN needs the nullable type
+        return num.astype(int_type) if col.kind == "int" else num.astype("float64")
+    values = pd.to_datetime(raw.where(~empty), format=_DATE_FORMATS[col.kind],
+                            errors="coerce")  # fmt: skip
+    bad = values.isna() & ~empty
+    if bad.any():
+        fail_rows(file, col.name, f"is not a {_DATE_FORMATS[col.kind]} date", df, bad, fix)
+    return values.astype("datetime64[ns]")  # same unit under pandas 2 and 3
+
+
+def _check_bounds(file: str, col: Column, df: pd.DataFrame, values: pd.Series, fix: str) -> None:
+    """Fail on values outside the column's inclusive ``[min, max]``."""
+    lo = pd.Timestamp(col.min) if col.kind in _DATE_FORMATS and col.min else col.min
+    hi = pd.Timestamp(col.max) if col.kind in _DATE_FORMATS and col.max else col.max
+    bad = pd.Series(False, index=df.index)
+    if lo is not None:
+        bad |= values < lo
+    if hi is not None:
+        bad |= values > hi
+    if bad.any():
+        problem = f"is outside [{col.min}, {col.max}]"
+        fail_rows(file, col.name, problem, df, bad.fillna(False), fix)
 
 
 def _check_references(df: pd.DataFrame, schema: Schema, folder: Path) -> None:

@@ -135,22 +135,11 @@ def encode_distributed(
         raise ValueError(f"partition_size must be a positive integer, got {partition_size!r}")
     check_threads(num_threads)
     distributed = require_dask()
-    options = tuple(
-        sorted(
-            {
-                "model": resolve_model(model),
-                "backend": backend,
-                "precision": precision,
-                "max_length": max_length,
-                "device": device,
-            }.items()
-        )
-    )
+    options = _encoder_options(model, backend, precision, max_length, device)
     # an empty input still asks one worker, for the model's dimension
     starts = list(range(0, max(len(texts), 1), partition_size))
     if show_progress is None:
         show_progress = len(texts) > PROGRESS_THRESHOLD
-    result: np.ndarray | None = None
     with connect(cluster) as client:
         pending = {
             client.submit(
@@ -164,29 +153,62 @@ def encode_distributed(
             ): start
             for start in starts
         }
-        bar = progress_bar(len(starts), "encoding partitions", not show_progress, unit="part")
-        try:
-            for future in distributed.as_completed(list(pending)):
-                start = pending.pop(future)
-                try:
-                    vectors = future.result()
-                except Exception as exc:
-                    for other in pending:
-                        other.cancel()
-                    rows = f"{start}..{min(start + partition_size, len(texts)) - 1}"
-                    raise RuntimeError(
-                        f"the partition of rows {rows} failed on the cluster "
-                        f"({type(exc).__name__}: {exc}); partitions are independent: re-run"
-                    ) from exc
-                future.release()  # the cluster keeps no finished partition
-                if result is None:
-                    result = _allocate(len(texts), vectors.shape[1], out)
-                result[start : start + len(vectors)] = vectors
-                bar.update()
-        finally:
-            bar.close()
+        result = _gather(distributed, pending, len(texts), partition_size, out, show_progress)
     if isinstance(result, np.memmap):
         result.flush()
+    return result
+
+
+def _encoder_options(
+    model: str | None, backend: str, precision: str, max_length: int, device: str | None
+) -> tuple:
+    """``TextEncoder`` keyword arguments as sorted ``(name, value)`` pairs: the workers' cache
+    key for their encoder."""
+    return tuple(
+        sorted(
+            {
+                "model": resolve_model(model),
+                "backend": backend,
+                "precision": precision,
+                "max_length": max_length,
+                "device": device,
+            }.items()
+        )
+    )
+
+
+def _gather(
+    distributed: Any,
+    pending: dict[Any, int],
+    n: int,
+    partition_size: int,
+    out: str | Path | None,
+    show_progress: bool,
+) -> np.ndarray | None:
+    """Each partition's vectors written at its rows as it finishes (``pending``: future ->
+    first row); a failed partition cancels the others and raises naming its rows."""
+    result: np.ndarray | None = None
+    bar = progress_bar(len(pending), "encoding partitions", not show_progress, unit="part")
+    try:
+        for future in distributed.as_completed(list(pending)):
+            start = pending.pop(future)
+            try:
+                vectors = future.result()
+            except Exception as exc:
+                for other in pending:
+                    other.cancel()
+                rows = f"{start}..{min(start + partition_size, n) - 1}"
+                raise RuntimeError(
+                    f"the partition of rows {rows} failed on the cluster "
+                    f"({type(exc).__name__}: {exc}); partitions are independent: re-run"
+                ) from exc
+            future.release()  # the cluster keeps no finished partition
+            if result is None:
+                result = _allocate(n, vectors.shape[1], out)
+            result[start : start + len(vectors)] = vectors
+            bar.update()
+    finally:
+        bar.close()
     return result
 
 

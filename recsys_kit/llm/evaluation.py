@@ -21,16 +21,18 @@ from recsys_kit.metrics import evaluate
 
 __all__ = [
     "CLAIM_FIELDS",
+    "NOT_CLAIMS",
     "attribute_accuracy",
     "description_claims",
     "hallucination_rate",
     "retrieval_effect",
+    "supported_by",
 ]
 
 #: Fields whose values a description can state (the catalog's attribute vocabulary).
 CLAIM_FIELDS = (C.COL_COLOR, C.COL_MATERIAL, C.COL_STYLE, C.COL_SEASON, C.COL_GENDER)
 #: Vocabulary values too generic to count as a claim when they appear in running text.
-_NOT_CLAIMS = {"none", "all-season", "unisex"}
+NOT_CLAIMS = {"none", "all-season", "unisex"}
 
 
 def _fields(pred: pd.DataFrame, other: pd.DataFrame, fields: Sequence[str] | None) -> list[str]:
@@ -255,7 +257,7 @@ def retrieval_effect(
 def _vocab_patterns(schema: Mapping[str, Sequence[str]]) -> dict[str, list[tuple[str, re.Pattern]]]:
     out = {}
     for field in CLAIM_FIELDS:
-        values = [v for v in schema.get(field, ()) if str(v).lower() not in _NOT_CLAIMS]
+        values = [v for v in schema.get(field, ()) if str(v).lower() not in NOT_CLAIMS]
         # Longest first, so "navy blue" wins over "blue" when both exist.
         values.sort(key=len, reverse=True)
         out[field] = [

@@ -34,7 +34,7 @@ import json
 import platform
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ import pandas as pd
 from recsys_kit import constants as C
 from recsys_kit import paths
 from recsys_kit.datasets import load_faq_questions
-from recsys_kit.llm.evaluation import _NOT_CLAIMS, CLAIM_FIELDS, description_claims, supported_by
+from recsys_kit.llm.evaluation import CLAIM_FIELDS, NOT_CLAIMS, description_claims, supported_by
 from recsys_kit.llm.faq import draft_faq
 
 __all__ = [
@@ -212,6 +212,36 @@ def validate_knowledge(
     if attributes is not None:
         fields = [f for f in schema if f in attributes.columns]
         attr_rows = attributes.set_index(C.COL_PRODUCT_ID)[fields].to_dict("index")
+    kept_claim = _claim_judge(schema, truth)
+    rows = []
+    for pid, src, desc in zip(ids, sources, descriptions):
+        desc = "" if desc is None else str(desc).strip()
+        kept, dropped, n_claims, n_bad = _validate_sentences(desc, pid, src, schema, kept_claim)
+        raw_attrs, ok_attrs, n_attr_bad = _validate_attributes(
+            attr_rows.get(pid, {}), pid, src, kept_claim
+        )
+        n_claims += len(raw_attrs)
+        n_bad += n_attr_bad
+        rows.append(
+            {
+                C.COL_PRODUCT_ID: pid,
+                "raw_text": " ".join([desc, "; ".join(raw_attrs)]).strip(),
+                "validated_text": " ".join([" ".join(kept), "; ".join(ok_attrs)]).strip(),
+                "n_claims": n_claims,
+                "n_unsupported": n_bad,
+                "n_sentences_dropped": dropped,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+#: ``kept_claim(product_id, source_text, field, value)``: whether a claim survives validation.
+_ClaimJudge = Callable[[str, str, str, str], bool]
+
+
+def _claim_judge(schema: Mapping[str, Sequence[str]], truth: pd.DataFrame | None) -> _ClaimJudge:
+    """The rule of :func:`validate_knowledge`: supported by the source text, or (with the
+    ``truth`` oracle) equal to the product's true value."""
     known: dict[str, Mapping[str, Any]] | None = None
     if truth is not None:
         known = truth.set_index(C.COL_PRODUCT_ID)[[f for f in schema if f in truth]].to_dict(
@@ -224,41 +254,43 @@ def validate_knowledge(
         true = known.get(pid, {}).get(field)
         return true is not None and str(true).lower() == str(value).lower()
 
-    rows = []
-    for pid, src, desc in zip(ids, sources, descriptions):
-        desc = "" if desc is None else str(desc).strip()
-        kept, dropped, n_claims, n_bad = [], 0, 0, 0
-        for sentence in (s for s in _SENTENCE.split(desc) if s.strip()):
-            claims = [(f, v) for f, vs in description_claims([sentence], schema)[0].items()
-                      for v in vs]  # fmt: skip
-            bad = [v for f, v in claims if not kept_claim(pid, src, f, v)]
-            n_claims += len(claims)
-            n_bad += len(bad)
-            if bad:
-                dropped += 1
-            else:
-                kept.append(sentence.strip())
-        raw_attrs, ok_attrs = [], []
-        for field, value in attr_rows.get(pid, {}).items():
-            if value is None or str(value).strip() == "" or str(value).lower() in _NOT_CLAIMS:
-                continue
-            raw_attrs.append(f"{field}: {value}")
-            n_claims += 1
-            if kept_claim(pid, src, field, str(value)):
-                ok_attrs.append(f"{field}: {value}")
-            else:
-                n_bad += 1
-        rows.append(
-            {
-                C.COL_PRODUCT_ID: pid,
-                "raw_text": " ".join([desc, "; ".join(raw_attrs)]).strip(),
-                "validated_text": " ".join([" ".join(kept), "; ".join(ok_attrs)]).strip(),
-                "n_claims": n_claims,
-                "n_unsupported": n_bad,
-                "n_sentences_dropped": dropped,
-            }
-        )
-    return pd.DataFrame(rows)
+    return kept_claim
+
+
+def _validate_sentences(
+    desc: str, pid: str, src: str, schema: Mapping[str, Sequence[str]], kept_claim: _ClaimJudge
+) -> tuple[list[str], int, int, int]:
+    """A description's sentences whose every claim is kept: ``(kept sentences, sentences
+    dropped, claims, claims removed)``."""
+    kept, dropped, n_claims, n_bad = [], 0, 0, 0
+    for sentence in (s for s in _SENTENCE.split(desc) if s.strip()):
+        claims = [(f, v) for f, vs in description_claims([sentence], schema)[0].items()
+                  for v in vs]  # fmt: skip
+        bad = [v for f, v in claims if not kept_claim(pid, src, f, v)]
+        n_claims += len(claims)
+        n_bad += len(bad)
+        if bad:
+            dropped += 1
+        else:
+            kept.append(sentence.strip())
+    return kept, dropped, n_claims, n_bad
+
+
+def _validate_attributes(
+    values: Mapping[str, Any], pid: str, src: str, kept_claim: _ClaimJudge
+) -> tuple[list[str], list[str], int]:
+    """A product's generated attributes as ``field: value`` texts: ``(every claim, the kept
+    ones, claims removed)``; empty and "none"-like values claim nothing."""
+    raw_attrs, ok_attrs, n_bad = [], [], 0
+    for field, value in values.items():
+        if value is None or str(value).strip() == "" or str(value).lower() in NOT_CLAIMS:
+            continue
+        raw_attrs.append(f"{field}: {value}")
+        if kept_claim(pid, src, field, str(value)):
+            ok_attrs.append(f"{field}: {value}")
+        else:
+            n_bad += 1
+    return raw_attrs, ok_attrs, n_bad
 
 
 # ------------------------------------------------------------------------------------------------
