@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from recsys_kit.constants import COL_SPLIT, COL_TIMESTAMP, COL_USER_ID
 from recsys_kit.datasets.frames import check_columns
 
 __all__ = [
+    "query_split",
     "SPLIT_TEST",
     "SPLIT_TRAIN",
     "SPLIT_VALID",
@@ -170,3 +172,43 @@ def train_test_queries(
         n_test = int(np.clip(round(frac * len(rows)), 1, len(rows) - 1)) if len(rows) > 1 else 0
         is_test[rng.permutation(rows)[:n_test]] = True
     return ids[~is_test].tolist(), ids[is_test].tolist()
+
+
+def query_split(
+    query_ids: Sequence[str],
+    groups: Sequence[str] | None = None,
+    test_share: float = 0.3,
+    seed: int = C.SEED,
+) -> tuple[list[str], list[str]]:
+    """Split queries (never pairs) into train and test; a group never straddles the split.
+
+    The distinct groups, sorted, are permuted with ``np.random.default_rng(seed)``; the first
+    ``ceil(test_share * n_groups)`` of them go to test.
+
+    Args:
+        query_ids: the queries.
+        groups: one group per query (default: each query its own group).
+        test_share: share of groups in the test set, in (0, 1).
+        seed: permutation seed.
+
+    Returns:
+        ``(train_ids, test_ids)``, each in input order.
+
+    Example:
+        >>> query_split(["a", "b", "c", "d"], ["x", "x", "y", "z"], 0.5, seed=0)[1]
+        ['a', 'b', 'd']
+    """
+    ids = [str(q) for q in query_ids]
+    grp = ids if groups is None else [str(g) for g in groups]
+    if len(grp) != len(ids):
+        raise ValueError(f"got {len(grp)} groups for {len(ids)} queries: pass one per query")
+    if len(set(ids)) != len(ids):
+        raise ValueError("query_ids has duplicates: split queries, not (query, product) pairs")
+    if not 0 < test_share < 1:
+        raise ValueError(f"test_share must be in (0, 1), got {test_share}")
+    uniq = sorted(set(grp))
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    test_groups = {uniq[i] for i in order[: math.ceil(test_share * len(uniq))]}
+    train = [q for q, g in zip(ids, grp) if g not in test_groups]
+    test = [q for q, g in zip(ids, grp) if g in test_groups]
+    return train, test
