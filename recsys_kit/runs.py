@@ -27,7 +27,7 @@ import pandas as pd
 
 from recsys_kit import constants as C
 
-__all__ = ["Run", "drop_zero_scores", "ranked_docs", "scores_to_run", "to_run"]
+__all__ = ["Run", "drop_zero_scores", "matrix_to_run", "ranked_docs", "scores_to_run", "to_run"]
 
 Run = dict[Hashable, dict[Hashable, float]]
 
@@ -90,6 +90,40 @@ def to_run(
     for qid, srow, irow in zip(query_ids, s.tolist(), i.tolist(), strict=True):
         run[qid] = {doc_ids[j]: v for v, j in zip(srow, irow, strict=True) if j >= 0}
     return run
+
+
+def matrix_to_run(
+    query_ids: Sequence[Hashable],
+    scores: Any,
+    doc_ids: Sequence[Hashable],
+    k: int = 100,
+) -> Run:
+    """The top ``k`` docs of each row of a dense score matrix, as a run.
+
+    Ties keep the lower column first (a stable sort), the course's one tie rule.
+
+    Args:
+        query_ids: one id per row.
+        scores: (n_queries, n_docs) scores, numpy or torch; NaN is not allowed.
+        doc_ids: one id per column.
+        k: docs kept per query (all of them when ``k`` exceeds ``n_docs``).
+
+    Returns:
+        ``{query_id: {doc_id: score}}``.
+
+    Example:
+        >>> matrix_to_run(["q"], np.array([[0.2, 0.9, 0.9]]), ["a", "b", "c"], k=2)
+        {'q': {'b': 0.9, 'c': 0.9}}
+    """
+    s = _as_numpy(scores)
+    if s.ndim != 2 or s.shape[1] != len(doc_ids):
+        raise ValueError(f"scores {s.shape} must be (n_queries, {len(doc_ids)} docs)")
+    if np.isnan(s).any():
+        raise ValueError("scores contain NaN: score every doc (or drop it) first")
+    if k <= 0:
+        raise ValueError(f"k must be >= 1, got {k}")
+    top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return to_run(query_ids, np.take_along_axis(s, top, axis=1), top, doc_ids)
 
 
 def drop_zero_scores(run: Mapping[Hashable, Mapping[Hashable, float]]) -> Run:

