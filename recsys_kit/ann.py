@@ -320,7 +320,7 @@ class VectorIndex:
                              "update needs a rebuild of the index")  # fmt: skip
         if self.kind == "exact":  # a scan has nothing to rebuild: append the rows
             self.vectors = np.vstack([self.vectors, x])
-            self.index = _exact(self.vectors)
+            self.index = _exact(self.vectors, str(self.index.device))  # stays where it was
         else:
             self.index.add(x)
         self.ids.extend(ids)
@@ -499,6 +499,7 @@ def benchmark(
     n_latency: int = 200,
     threads: int | None = None,
     seed: int = C.SEED,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Recall@k against exact search, latency, throughput, memory and build time per setting.
 
@@ -514,6 +515,12 @@ def benchmark(
         n_latency: queries timed one at a time, best of 3 runs each (the rest only in the
             batch).
         threads: FAISS threads.
+        seed: k-means seed (IVF kinds).
+        device: passed to :meth:`VectorIndex.build` for every index: ``"cuda"`` keeps the
+            exact index on the GPU and trains IVF k-means there, but only when FAISS was
+            installed with GPU support (``faiss-gpu``, not a dependency of the kit; with
+            ``faiss-cpu`` IVF trains on the CPU). HNSW always builds on the CPU; searches run
+            where each index lives. Default: CPU.
 
     Returns:
         One row per setting: ``kind``, ``param``, ``value``, ``recall``, ``p50_ms``,
@@ -526,7 +533,7 @@ def benchmark(
         settings += [("ivf", {"nprobe": p}) for p in (1, 4, 8, 32)]
         settings += [("ivfpq", {"nprobe": p}) for p in (8, 32)]
     ids = list(range(len(vectors)))
-    exact: VectorIndex | None = VectorIndex.build("exact", vectors, ids)
+    exact: VectorIndex | None = VectorIndex.build("exact", vectors, ids, device=device)
     _, truth = exact.search_rows(queries, k)
     # One build per kind and build parameters; each is released before the next is built
     # (a million 384-d vectors take 1.5 GB per copy).
@@ -540,7 +547,7 @@ def benchmark(
         kind = group[0][0]
         first = {n: v for n, v in group[0][1].items() if n != SEARCH_PARAM.get(kind)}
         idx = exact if kind == "exact" and exact is not None else VectorIndex.build(
-            kind, vectors, ids, seed=seed, threads=threads, **first
+            kind, vectors, ids, seed=seed, threads=threads, device=device, **first
         )  # fmt: skip
         for _, params in group:
             search = {n: v for n, v in params.items() if n == SEARCH_PARAM.get(kind)}
@@ -606,6 +613,7 @@ def run_million(
     threads: int | None = None,
     seed: int = C.SEED,
     base: np.ndarray | None = None,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Reproduce the serving module's million-vector benchmark in one call.
 
@@ -619,7 +627,11 @@ def run_million(
         n: total vectors.
         settings: ``(kind, params)`` pairs.
         threads: FAISS threads.
+        seed: seed of the synthetic vectors and of k-means.
         base: real vectors to pad (default: the encoded MiniShop titles).
+        device: where to build the indexes (``"cuda"``: the exact index on the GPU, IVF
+            k-means trained there only with ``faiss-gpu``, which the kit does not install);
+            see :func:`benchmark`. Recorded in ``million.json``.
 
     Returns:
         The benchmark table.
@@ -640,14 +652,16 @@ def run_million(
     qv = encode_shipped("queries", list(queries[C.COL_QUERY]), kind="query")
     x = np.vstack([_unit(base), synthetic_vectors(base, max(n - len(base), 0), seed=seed)])
     t0 = time.perf_counter()
-    table = benchmark(x, qv, settings=settings, threads=threads, seed=seed)
+    table = benchmark(x, qv, settings=settings, threads=threads, seed=seed, device=device)
     info = {
         "n": int(len(x)), "dim": int(x.shape[1]), "queries": int(len(qv)), "k": C.DEFAULT_K,
         "base": f"{len(base):,} real vectors (default: the MiniShop English titles, "
         "multilingual-e5-small) + synthetic ones",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s)",
         "load_average": [round(v, 1) for v in os.getloadavg()],
-        "faiss": faiss.__version__, "threads": threads, "seconds": round(time.perf_counter() - t0),
+        "faiss": faiss.__version__, "threads": threads, "device": device or "cpu",
+        "faiss_gpu": hasattr(faiss, "StandardGpuResources"),
+        "seconds": round(time.perf_counter() - t0),
     }  # fmt: skip
     if out_dir != "":
         folder = Path(out_dir) if out_dir is not None else serving_dir()
@@ -657,9 +671,22 @@ def run_million(
     return table
 
 
-if __name__ == "__main__":  # python -m recsys_kit.ann [n] [threads]: the million-vector benchmark
-    import sys
+def _main(argv: Sequence[str] | None = None) -> None:
+    """``python -m recsys_kit.ann [n] [threads] [--device cuda]``: the million-vector run."""
+    import argparse
 
-    n_arg = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    threads_arg = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    print(run_million(n=n_arg, threads=threads_arg).round(3))
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys_kit.ann",
+        description="The million-vector index benchmark (see run_million).",
+    )
+    parser.add_argument("n", nargs="?", type=int, default=1_000_000, help="total vectors")
+    parser.add_argument("threads", nargs="?", type=int, default=None, help="FAISS threads")
+    parser.add_argument(
+        "--device", default=None, help='"cuda": exact index on the GPU, IVF k-means with faiss-gpu'
+    )
+    args = parser.parse_args(argv)
+    print(run_million(n=args.n, threads=args.threads, device=args.device).round(3))
+
+
+if __name__ == "__main__":  # python -m recsys_kit.ann [n] [threads] [--device cuda]
+    _main()

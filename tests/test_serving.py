@@ -241,13 +241,46 @@ def test_simulated_days_and_dashboard():
         monitoring.simulate_days(qs, {"good": good}, [{"system": "other"}])
 
 
+def test_device_reaches_every_index_build(vectors, monkeypatch):
+    x, q = vectors
+    seen = []
+    build = ann.VectorIndex.build.__func__
+
+    def spy(cls, kind, *args, device=None, **kw):
+        seen.append((kind, device))
+        return build(cls, kind, *args, device=device, **kw)
+
+    monkeypatch.setattr(ann.VectorIndex, "build", classmethod(spy))
+    settings = [("exact", {}), ("hnsw", {"ef_search": 16}), ("ivf", {"nprobe": 2})]
+    table = ann.benchmark(x[:500], q[:5], settings=settings, n_latency=2, device="cpu")
+    assert seen == [("exact", "cpu"), ("hnsw", "cpu"), ("ivf", "cpu")] and len(table) == 3
+    # the command line hands --device to run_million
+    calls = []
+    monkeypatch.setattr(ann, "run_million", lambda **kw: calls.append(kw) or pd.DataFrame())
+    ann._main(["2000", "1", "--device", "cpu"])
+    assert calls == [{"n": 2000, "threads": 1, "device": "cpu"}]
+
+
 @pytest.mark.gpu
-def test_exact_index_and_ivf_build_on_cuda(vectors, ids):
+def test_exact_index_and_ivf_build_on_cuda(vectors, ids, monkeypatch):
+    import faiss
+    import torch
+
     x, q = vectors
     gpu = ann.VectorIndex.build("exact", x, ids, device="cuda")
+    assert gpu.index.device.type == "cuda" and isinstance(gpu.index.items, torch.Tensor)
+    assert gpu.index.items.is_cuda, "the exact index's vectors must live on the GPU"
     cpu = ann.VectorIndex.build("exact", x, ids)
     assert [h[0][0] for h in gpu.search(q, 1)] == [h[0][0] for h in cpu.search(q, 1)]
+    gpu.add(x[:3] + 0.01, ["new0", "new1", "new2"])
+    assert gpu.index.device.type == "cuda", "add keeps the exact index on the GPU"
+    if not hasattr(faiss, "StandardGpuResources"):
+        pytest.skip("faiss-cpu: IVF k-means trains on the CPU (install faiss-gpu for the GPU)")
+    moved = []
+    to_gpu = faiss.index_cpu_to_gpu
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", lambda *a: moved.append(1) or to_gpu(*a))
     ivf = ann.VectorIndex.build("ivf", x, ids, device="cuda", nprobe=16)
+    assert moved, "IVF k-means was not trained on the GPU"
     _, rows = ivf.search_rows(q, 10)
     assert ann.recall_at_k(rows, _exact_top(x, q, 10)) > 0.9
 
