@@ -404,6 +404,7 @@ def add_lora(
     dropout: float = 0.1,
     target_modules: Sequence[str] = ("query", "value"),
     layers: Sequence[int] | None = None,
+    seed: int = C.SEED,
 ) -> TrainableEncoder:
     """Freeze the encoder and add LoRA adapters (``peft``) to its attention projections.
 
@@ -411,6 +412,10 @@ def add_lora(
     (out x r, zero at start), and only ``A`` and ``B`` are trained. ``layers`` restricts the
     adapters to those transformer layers (the top ones: the backward pass then stops there,
     which roughly halves a CPU step for the 12-layer multilingual model).
+
+    ``A`` starts random: it is drawn from ``seed`` (the global random state is left as it
+    was), so the same call gives the same adapters and a rerun of an experiment the same
+    numbers.
 
     Returns:
         The same :class:`TrainableEncoder`, its ``model`` now a peft model.
@@ -421,7 +426,9 @@ def add_lora(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
         bias="none", layers_to_transform=list(layers) if layers is not None else None,
     )  # fmt: skip
-    encoder.model = get_peft_model(encoder.model, cfg)
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        torch.manual_seed(seed)
+        encoder.model = get_peft_model(encoder.model, cfg)
     return encoder
 
 

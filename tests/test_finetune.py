@@ -315,3 +315,19 @@ def test_run_experiments_end_to_end(tmp_path):
     assert saved["models"]["minilm"]["train"]["lora_labels"]["params"]["share"] < 0.01
     per_query = pd.read_csv(tmp_path / "per_query.csv")
     assert set(per_query["variant"]) == set(m["ndcg"])
+
+
+def test_lora_adapters_start_from_their_seed():
+    # (they used to start from torch's global random state: reruns of run_experiments differed)
+    def adapters(seed):
+        torch.manual_seed(int(torch.randint(0, 10**6, ())))  # whatever came before
+        enc = F.add_lora(F.load_trainable("minilm", device="cpu", max_length=16), r=4, seed=seed)
+        return {k: v.detach().clone() for k, v in enc.model.named_parameters() if "lora_A" in k}
+
+    first, again, other = adapters(1), adapters(1), adapters(2)
+    assert first and first.keys() == again.keys() == other.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+    state = torch.get_rng_state()
+    F.add_lora(F.load_trainable("minilm", device="cpu", max_length=16), r=4)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random state is untouched
