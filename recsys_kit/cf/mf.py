@@ -364,8 +364,8 @@ class BPR(_FactorModel):
     ``theta += lr (g dtheta - regularization theta)`` on every vector a triple touches, **the
     item biases included** (an unregularised bias grows with popularity until the lists are
     the best-sellers for everybody). The gradients of a mini-batch are written out and applied
-    with one ``index_add_`` (the bias is an extra column of the item table, paired with a
-    constant 1 in the user table, as in ``implicit``).
+    with ``index_add_``: one for the factors (one table, user rows then item rows) and one per
+    side for the item biases (a separate vector).
 
     Args:
         factors: latent dimension.
