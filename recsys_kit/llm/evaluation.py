@@ -3,7 +3,7 @@
 Example:
     >>> pred = pd.DataFrame({"product_id": ["P1"], "color": ["red"]})
     >>> truth = pd.DataFrame({"product_id": ["P1"], "color": ["Red"]})
-    >>> attribute_accuracy(pred, truth, ["color"]).loc["color", "accuracy"]
+    >>> float(attribute_accuracy(pred, truth, ["color"]).loc["color", "accuracy"])
     1.0
 """
 
