@@ -54,6 +54,7 @@ from nbgrader import utils as nbu
 
 from recsys_grader import executor, wire
 from recsys_grader import notebooks as nbs
+from recsys_grader.cellflow import BuildProgress, CellFlow, fingerprint
 from recsys_grader.sandbox import Limits, Sandbox, SandboxError, SandboxGone, SandboxUnavailable
 
 PASSED, FAILED, TIMEOUT, UNAVAILABLE = "passed", "failed", "timeout", "unavailable"
@@ -161,6 +162,9 @@ class Student:
         self.gone = why_gone
         self._static: dict[tuple, list[str]] = {}
         self._names: dict[int, str] | None = None
+        #: blocks until no cell of the reference build left to run can rebind these names
+        #: (set by :class:`Session` while the build is still running)
+        self.wait_names: Any = lambda names: None
 
     def _budget(self) -> float:
         left = self.deadline - time.monotonic()
@@ -269,7 +273,7 @@ class Student:
             }
         if self._names is None:
             self._names = {}
-            for key, obj in self.namespace.items():
+            for key, obj in list(self.namespace.items()):  # (the build may add names)
                 if not key.startswith("_"):
                     self._names.setdefault(id(obj), key)
         name = self._names.get(id(value))
@@ -281,8 +285,21 @@ class Student:
 
         key = tuple(sorted(id(f) for f in forbidden))
         if key not in self._static:
+            # the student's names resolve to what the reference binds them to at the end
+            self.wait_names(_names_in(source for _, source in self.code_cells))
             self._static[key] = code_problems(self.code_cells, forbidden, self.namespace)
         return self._static[key]
+
+
+def _names_in(sources: Any) -> set[str] | None:
+    """Every name (``ast.Name``) in these sources; None when one does not parse (any name)."""
+    names: set[str] = set()
+    for source in sources:
+        try:
+            names |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+        except (SyntaxError, ValueError):
+            return None
+    return names
 
 
 @contextlib.contextmanager
@@ -497,6 +514,16 @@ class Judge:
         #: what :meth:`build` did with the kept namespace: "loaded", "saved", why it was not
         #: saved, or "" (no cache folder)
         self.cache_note = ""
+        #: how far the build has got: a test runs as soon as the cells it depends on have run
+        #: (:mod:`recsys_grader.cellflow`), while the rest of the build goes on
+        self.progress = BuildProgress()
+        self.flow: CellFlow | None = None
+        self._needs: dict[str, set[str] | None] = {}
+        self._early: dict[tuple[str, int], Any] = {}  # (name, cell) -> fingerprint then
+        self._verified = False
+        self.stale: set[tuple[str, int]] = set()  # (name, cell) changed after it was read
+        self._lock = threading.Lock()
+        self._plan()
 
     def build(self, cache: Path | None = None, name: str = "reference") -> None:
         """Run the solution notebook's cells except its tests, here (instructor code only).
@@ -530,10 +557,12 @@ class Judge:
                 shell.user_ns.update(kept)
                 self.namespace = dict(shell.user_ns)
                 self.cache_note = "loaded"
+                self.progress.advance(BuildProgress.END)
                 return
         cells = self.source.cells
         last = max((i for i, c in enumerate(cells) if _is_test(c)), default=-1)
         sink = io.StringIO()
+        self.namespace = shell.user_ns  # live: tests whose cells have run read it already
         for index, cell in enumerate(cells[: last + 1]):
             if cell.cell_type != "code" or _is_test(cell):
                 continue
@@ -547,7 +576,10 @@ class Judge:
                 )
             sink.seek(0)
             sink.truncate()
+            self.progress.advance(index)
         self.namespace = dict(shell.user_ns)
+        self.progress.advance(BuildProgress.END)
+        self._verify()
         if cache is not None and key is not None:
             defined = {k: v for k, v in shell.user_ns.items() if _defined_name(k, shell)}
             needed = _names_tests_may_read(self.source, shell)
@@ -556,6 +588,69 @@ class Judge:
             note = judgecache.save(cache, name, key, defined, needed)
             self.cache_note = (
                 "saved " + note if note and note.startswith("without") else (note or "saved")
+            )
+
+    def _plan(self) -> None:
+        """When each test may run: the cells its names depend on (:class:`CellFlow`)."""
+        from IPython.core.interactiveshell import InteractiveShell
+
+        shell = InteractiveShell.instance()
+        cells = self.source.cells
+        last = max((i for i, c in enumerate(cells) if _is_test(c)), default=-1)
+        sources = [
+            shell.transform_cell(c.source) if c.cell_type == "code" and not _is_test(c) else ""
+            for c in cells[: last + 1]
+        ]
+        self.flow = CellFlow(sources)
+        for cell in cells:
+            if _is_test(cell):
+                needs = self.flow.needs(shell.transform_cell(cell.source))
+                self._needs[cell.metadata.nbgrader["grade_id"]] = needs
+
+    def wait_test(self, grade_id: str) -> int:
+        """Block until the cells test ``grade_id`` depends on have run; the cell reached."""
+        if self.flow is None:
+            return self.progress.wait_for(BuildProgress.END)
+        return self.progress.wait_for(self.flow.ready_at(self._needs.get(grade_id)))
+
+    def wait_names(self, names: Collection[str] | None) -> int:
+        """Block until no cell left to run may rebind or change ``names`` (None: any)."""
+        if self.flow is None or names is None:
+            return self.progress.wait_for(BuildProgress.END)
+        return self.progress.wait_for(self.flow.ready_at(names))
+
+    def final_at(self, name: str) -> int:
+        """The last cell that may change ``name`` (-1: none; after it, its value is final)."""
+        return -1 if self.flow is None else self.flow.ready_at((name,))
+
+    def note_early(self, name: str, cell: int, value: Any) -> None:
+        """A test read ``name`` before the build ended (after cell ``cell``): keep what it
+        held then, to check at the end that no later cell changed it behind the reading's back
+        (two names for one object)."""
+        with self._lock:
+            if (name, cell) in self._early:
+                return
+        digest = fingerprint(value)
+        with self._lock:
+            self._early.setdefault((name, cell), digest)
+            if self._verified and fingerprint(self.namespace.get(name)) != digest:
+                self.stale.add((name, cell))
+
+    def _verify(self) -> None:
+        """At the end of the build: which early readings saw a value that later changed."""
+        with self._lock:
+            finals: dict[str, Any] = {}
+            for (name, cell), digest in self._early.items():
+                if name not in finals:
+                    finals[name] = fingerprint(self.namespace.get(name))
+                if finals[name] != digest:
+                    self.stale.add((name, cell))
+            self._verified = True
+        for name, cell in sorted(self.stale):
+            print(
+                f"judge: `{name}` changed after cell {cell} although no cell seemed to change "
+                "it (two names for one object?): the tests that read it early run again",
+                file=sys.__stderr__,  # (not a build cell's redirected stderr)
             )
 
     def session(self, student: Student, submission: NotebookNode | None) -> Session:
@@ -607,16 +702,17 @@ class Session:
         private: Collection[str] | None = None,
     ) -> None:
         self.judge, self.student = judge, student
+        self.private = private
         # each submission gets its own copy of every mutable value: neither a test's own code
         # nor a student's function that changes its arguments (whose changes are replayed
-        # here) can alter what the next test or the next student sees
-        self.namespace = {
-            k: _private(v) if private is None or k in private else v
-            for k, v in judge.namespace.items()
-        }
-        student.namespace, student._names = judge.namespace, None
+        # here) can alter what the next test or the next student sees. A value is copied once
+        # its last changing cell has run (the build may still be running: :meth:`_sync`).
+        self.namespace: dict = {}
+        self._copied: dict[str, int] = {}  # name -> the build's cell when it was copied
+        self._read_early: dict[str, dict[str, int]] = {}  # grade_id -> {name: cell}
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)
+        student.wait_names = judge.wait_names
         self.answers = _answers(submission)
         self.verdicts: dict[str, Verdict] = {}
         self.cells = {
@@ -624,6 +720,27 @@ class Session:
             for c in judge.source.cells
             if "grade_id" in c.get("metadata", {}).get("nbgrader", {}) and nbu.is_grade(c)
         }
+
+    def _sync(self, grade_id: str, reached: int, again: Collection[str] = ()) -> None:
+        """Copy in every reference value that is final at cell ``reached`` (``again``: anew)."""
+        judge, early = self.judge, reached < BuildProgress.END
+        self.student.namespace, self.student._names = judge.namespace, None
+        needs = judge._needs.get(grade_id)
+        for name, value in list(judge.namespace.items()):
+            if name in judge.functions or (name in self._copied and name not in again):
+                continue
+            if judge.final_at(name) > reached:
+                continue  # a later cell may still change it: no test reading it runs yet
+            self.namespace[name] = (
+                _private(value) if self.private is None or name in self.private else value
+            )
+            self._copied[name] = reached
+            if early:
+                judge.note_early(name, reached, value)
+        if early:
+            self._read_early[grade_id] = {
+                n: c for n, c in self._copied.items() if needs is None or n in needs
+            }
 
     def _fetch_variables(self) -> None:
         for name in self.judge.variables:
@@ -638,10 +755,21 @@ class Session:
         cell = self.cells.get(grade_id)
         if cell is None or grade_id in self.verdicts or nbu.is_solution(cell):
             return
+        self._sync(grade_id, self.judge.wait_test(grade_id))
         self._fetch_variables()
         points = float(cell.metadata.nbgrader.get("points", 0) or 0)
         self.student.deadline = time.monotonic() + self.student.limits.cell_timeout
         self.verdicts[grade_id] = self.judge._test(cell, grade_id, points, self.namespace)
+
+    def _rerun_stale(self) -> None:
+        """Tests that read a value a later cell changed unseen (:meth:`Judge._verify`) run
+        again on the final namespace."""
+        for grade_id, read in list(self._read_early.items()):
+            stale = {n for n, c in read.items() if (n, c) in self.judge.stale}
+            if stale and grade_id in self.verdicts:
+                del self.verdicts[grade_id], self._read_early[grade_id]
+                self._sync(grade_id, self.judge.progress.wait_for(BuildProgress.END), stale)
+                self.test(grade_id)
 
     def finish(self) -> dict[str, Verdict]:
         """Verdicts of every graded cell: test cells the sandbox never reached run now (against
@@ -650,6 +778,7 @@ class Session:
         Returns:
             {grade_id: Verdict} in notebook order.
         """
+        self._rerun_stale()
         for grade_id, cell in self.cells.items():
             if nbu.is_solution(cell):
                 points = float(cell.metadata.nbgrader.get("points", 0) or 0)
@@ -799,7 +928,7 @@ def _grade_one(
         sessions: list[Session] = []
 
         def checkpoint(grade_id: str) -> None:
-            ready.wait()
+            judge.wait_test(grade_id)  # (outside the lock: the other sandboxes go on)
             if judge.error:
                 return
             with lock:
@@ -952,6 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"judge: reference namespace not kept: {judge.cache_note}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 (reported for every job, then exit 1)
             judge.error = f"the reference notebook could not be run by the judge: {exc}"[:1000]
+        judge.progress.finish()
         ready.set()
         for future in futures:
             future.result()

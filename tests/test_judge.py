@@ -140,18 +140,32 @@ def test_a_hanging_call_times_out_and_the_next_call_works(box):
 
 
 def test_each_submission_gets_its_own_copy_of_the_reference_data():
-    class FakeJudge:
-        namespace = {"catalog": pd.DataFrame({"x": [1]}), "ids": [1, 2], "model": object()}
-        functions, variables = [], []
-        source = nbformat.v4.new_notebook()
+    def test_cell(source: str, grade_id: str) -> nbformat.NotebookNode:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {
+            "schema_version": 3, "grade": True, "solution": False, "locked": True,
+            "grade_id": grade_id, "points": 1,
+        }  # fmt: skip
+        return cell
 
+    source = _notebook(
+        "import pandas as pd\ncatalog = pd.DataFrame({'x': [1]})\nids = [1, 2]\nmodel = object()"
+    )
+    source.cells += [
+        test_cell("catalog['y'] = 2\nids.append(3)", "change"),  # a test alters its copies
+        test_cell("assert list(catalog.columns) == ['x'] and ids == [1, 2]", "read"),
+    ]
+    j = judge.Judge(source)
+    j.build()
     student = judge.Student(None, Limits(), [], {})
-    one = judge.Session(FakeJudge, student, None)
-    one.namespace["catalog"]["y"] = 2  # a test (or a replayed student change) alters it
-    one.namespace["ids"].append(3)
-    two = judge.Session(FakeJudge, student, None)
-    assert list(two.namespace["catalog"].columns) == ["x"] and two.namespace["ids"] == [1, 2]
-    assert two.namespace["model"] is FakeJudge.namespace["model"]  # not plain data: shared
+    one = judge.Session(j, student, None)
+    one.test("change")
+    assert one.verdicts["change"].status == judge.PASSED
+    two = judge.Session(j, student, None)
+    two.test("read")
+    assert two.verdicts["read"].status == judge.PASSED
+    assert list(j.namespace["catalog"].columns) == ["x"] and j.namespace["ids"] == [1, 2]
+    assert two.namespace["model"] is j.namespace["model"]  # not plain data: shared
 
 
 @pytest.mark.parametrize(
