@@ -222,8 +222,8 @@ def test_numpy_als_matches_the_implicit_library(low_rank):
 
 def test_bpr_is_deterministic_and_learns(low_rank):
     X, _, _ = cf.build_matrix(low_rank[0])
-    a = BPR(factors=4, epochs=3, seed=3, device="cpu").fit(X)
-    b = BPR(factors=4, epochs=3, seed=3, device="cpu").fit(X)
+    a = BPR(factors=4, epochs=3, seed=3, device="cpu", engine="torch").fit(X)
+    b = BPR(factors=4, epochs=3, seed=3, device="cpu", engine="torch").fit(X)
     np.testing.assert_array_equal(a.item_factors, b.item_factors)
     np.testing.assert_array_equal(a.item_bias, b.item_bias)
     assert a.loss_history[-1] < a.loss_history[0] < math.log(2) + 0.05
@@ -624,10 +624,13 @@ def test_bpr_step_is_rendles_update_with_regularised_biases():
     np.testing.assert_array_equal(table[[0, 3]], before[[0, 3]].float())  # untouched rows
 
 
-def test_bpr_defaults_beat_popularity(low_rank):
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_bpr_defaults_beat_popularity(low_rank, engine):
+    if engine == "numba":
+        pytest.importorskip("numba")
     train, test = low_rank
     pop = cf.evaluate_recommender(PopularityRecommender(), train, test, k=10)
-    bpr = cf.evaluate_recommender(BPR(device="cpu"), train, test, k=10)  # the defaults
+    bpr = cf.evaluate_recommender(BPR(device="cpu", engine=engine), train, test, k=10)
     assert bpr["hit_rate@10"] > pop["hit_rate@10"] + 0.2
     assert bpr["coverage@10"] > 2 * pop["coverage@10"]
 

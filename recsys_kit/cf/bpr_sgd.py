@@ -1,4 +1,4 @@
-"""BPR's per-sample SGD loop compiled with numba: the fast CPU engine of :class:`~recsys_kit.cf.BPR`.
+"""BPR's per-sample SGD loop compiled with numba: :class:`~recsys_kit.cf.BPR`'s fast CPU engine.
 
 Rendle's original algorithm (and the ``implicit`` library's): one triple at a time, user ``u``,
 an item ``i`` they interacted with, an item ``j`` they did not, and a stochastic gradient step

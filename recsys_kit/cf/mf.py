@@ -498,9 +498,13 @@ class BPR(_FactorModel):
         from recsys_kit.cf.bpr_sgd import bpr_sgd_fit
 
         rng = np.random.default_rng(self.seed)
-        scale = 0.1 / self.factors**0.5  # the torch engine's starting scale
-        x = (rng.standard_normal((matrix.shape[0], self.factors)) * scale).astype(np.float32)
-        y = (rng.standard_normal((matrix.shape[1], self.factors)) * scale).astype(np.float32)
+        # Uniform with the torch engine's standard deviation 0.1 / sqrt(f): 5x faster to draw
+        # than normals, a visible share of a short fit (implicit starts uniform too).
+        half = np.float32(3**0.5 * 0.1 / self.factors**0.5)
+        x, y = (
+            (rng.random((n, self.factors), dtype=np.float32) - np.float32(0.5)) * (2 * half)
+            for n in matrix.shape
+        )
         bias = np.zeros(matrix.shape[1], dtype=np.float32)
         bar = progress(range(self.epochs), "BPR epochs", self.show_progress is False)
         seed = int(rng.integers(2**63))
