@@ -4,7 +4,7 @@ Rendle's original algorithm (and the ``implicit`` library's): one triple at a ti
 an item ``i`` they interacted with, an item ``j`` they did not, and a stochastic gradient step
 on ``-log sigmoid(s_ui - s_uj)`` with ``s_ui = x_u . y_i + b_i``, applied at once, so the next
 triple already sees it. A Python loop would take minutes per epoch; numba compiles these
-functions to machine code on first use (about 2 s, cached on disk when a cache folder is
+functions to machine code on first use (about 1 s, cached on disk when a cache folder is
 writable: next to this file, else numba's per-user folder; in a read-only sandbox every
 process compiles again).
 

@@ -370,7 +370,7 @@ class BPR(_FactorModel):
 
     Two engines compute that update. ``"numba"`` (:mod:`recsys_kit.cf.bpr_sgd`) is Rendle's
     own loop, one triple at a time, compiled: as fast as the ``implicit`` library on one
-    thread; the first fit in a process compiles it (about 2 s, then cached on disk).
+    thread; the first fit in a process compiles it (about 1 s here, then cached on disk).
     ``"torch"`` is the readable, vectorised lesson and the GPU path: a mini-batch of triples at
     a time, gradients written out and applied with ``index_add_`` (one for the factors, user
     rows then item rows in one table, one per side for the item biases).
