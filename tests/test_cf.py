@@ -222,8 +222,8 @@ def test_numpy_als_matches_the_implicit_library(low_rank):
 
 def test_bpr_is_deterministic_and_learns(low_rank):
     X, _, _ = cf.build_matrix(low_rank[0])
-    a = BPR(factors=4, epochs=3, seed=3, device="cpu").fit(X)
-    b = BPR(factors=4, epochs=3, seed=3, device="cpu").fit(X)
+    a = BPR(factors=4, epochs=3, seed=3, device="cpu", engine="torch").fit(X)
+    b = BPR(factors=4, epochs=3, seed=3, device="cpu", engine="torch").fit(X)
     np.testing.assert_array_equal(a.item_factors, b.item_factors)
     np.testing.assert_array_equal(a.item_bias, b.item_bias)
     assert a.loss_history[-1] < a.loss_history[0] < math.log(2) + 0.05
@@ -624,12 +624,91 @@ def test_bpr_step_is_rendles_update_with_regularised_biases():
     np.testing.assert_array_equal(table[[0, 3]], before[[0, 3]].float())  # untouched rows
 
 
-def test_bpr_defaults_beat_popularity(low_rank):
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_bpr_defaults_beat_popularity(low_rank, engine):
+    if engine == "numba":
+        pytest.importorskip("numba")
     train, test = low_rank
     pop = cf.evaluate_recommender(PopularityRecommender(), train, test, k=10)
-    bpr = cf.evaluate_recommender(BPR(device="cpu"), train, test, k=10)  # the defaults
+    bpr = cf.evaluate_recommender(BPR(device="cpu", engine=engine), train, test, k=10)
     assert bpr["hit_rate@10"] > pop["hit_rate@10"] + 0.2
     assert bpr["coverage@10"] > 2 * pop["coverage@10"]
+
+
+def test_bpr_engines_are_validated_and_torch_still_runs(low_rank):
+    X, _, _ = cf.build_matrix(low_rank[0])
+    with pytest.raises(ValueError, match="engine"):
+        BPR(engine="cython")
+    torch_bpr = BPR(factors=4, epochs=2, seed=3, device="cpu", engine="torch").fit(X)
+    assert torch_bpr.engine_used == "torch" and len(torch_bpr.loss_history) == 2
+    assert "engine='torch'" in repr(torch_bpr)
+
+
+def test_bpr_numba_engine_without_numba_says_how_to_install(monkeypatch, low_rank):
+    from recsys_kit.cf import bpr_sgd
+
+    X, _, _ = cf.build_matrix(low_rank[0])
+    monkeypatch.setattr(bpr_sgd, "numba", None)
+    with pytest.raises(ImportError, match=r"recsys-kit\[fast\]"):
+        BPR(factors=4, epochs=1, device="cpu", engine="numba").fit(X)
+    auto = BPR(factors=4, epochs=1, device="cpu").fit(X)  # auto falls back to torch
+    assert auto.engine_used == "torch"
+
+
+def test_bpr_numba_engine_is_deterministic_and_learns(low_rank):
+    pytest.importorskip("numba")
+    X, _, _ = cf.build_matrix(low_rank[0])
+    a = BPR(factors=4, epochs=3, seed=3, device="cpu", engine="numba").fit(X)
+    b = BPR(factors=4, epochs=3, seed=3, device="cpu").fit(X)  # auto: numba on the CPU
+    assert a.engine_used == b.engine_used == "numba"
+    for name in ("user_factors", "item_factors", "item_bias"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        assert getattr(a, name).dtype == np.float32
+    assert a.loss_history == b.loss_history
+    assert a.loss_history[-1] < a.loss_history[0] < math.log(2) + 0.05
+    c = BPR(factors=4, epochs=3, seed=4, device="cpu", engine="numba").fit(X)
+    assert not np.allclose(a.item_factors, c.item_factors)
+    train, test = low_rank
+    pop = cf.evaluate_recommender(PopularityRecommender(), train, test, k=10)
+    res = cf.evaluate_recommender(BPR(factors=8, epochs=30, seed=0, engine="numba"), train, test)
+    assert res["hit_rate@10"] > pop["hit_rate@10"] + 0.2
+    assert res["ndcg@10"] > pop["ndcg@10"] + 0.1
+
+
+def test_bpr_numba_negatives_avoid_the_users_items():
+    pytest.importorskip("numba")
+    from recsys_kit.cf.bpr_sgd import draw_negative
+
+    indptr, indices = np.array([0, 2, 6]), np.array([1, 2, 0, 1, 2, 3])  # user 1 owns all 4
+    state = np.array([7], dtype=np.uint64)
+    draws = [draw_negative(indptr, indices, 0, 4, state) for _ in range(400)]
+    assert set(draws) == {0, 3} and 150 < draws.count(0) < 250  # uniform over the rest
+    assert 0 <= draw_negative(indptr, indices, 1, 4, state) < 4  # bounded retries, no hang
+    again = np.array([7], dtype=np.uint64)
+    assert [draw_negative(indptr, indices, 0, 4, again) for _ in range(400)] == draws
+
+
+def test_bpr_numba_step_is_rendles_update_with_regularised_biases():
+    from recsys_kit.cf.bpr_sgd import bpr_update  # plain Python without numba: same formula
+
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((2, 3)).astype(np.float32)
+    y0 = rng.standard_normal((3, 3)).astype(np.float32)
+    b0 = np.array([0.5, -0.2, 0.3], dtype=np.float32)
+    x, y, bias = x0.copy(), y0.copy(), b0.copy()
+    lr, reg = 0.1, 0.05
+    loss = bpr_update(x, y, bias, 1, 0, 2, np.float32(lr), np.float32(reg))
+    xu, yi, yj = x0[1].astype(float), y0[0].astype(float), y0[2].astype(float)
+    diff = float(xu @ (yi - yj) + b0[0] - b0[2])
+    g = 1 / (1 + math.exp(diff))  # sigmoid(-diff)
+    assert loss == pytest.approx(math.log1p(math.exp(-diff)), rel=1e-5)
+    np.testing.assert_allclose(x[1], xu + lr * (g * (yi - yj) - reg * xu), rtol=1e-5)
+    np.testing.assert_allclose(y[0], yi + lr * (g * xu - reg * yi), rtol=1e-5)
+    np.testing.assert_allclose(y[2], yj + lr * (-g * xu - reg * yj), rtol=1e-5)
+    expected = [b0[0] + lr * (g - reg * b0[0]), b0[1], b0[2] + lr * (-g - reg * b0[2])]
+    np.testing.assert_allclose(bias, expected, rtol=1e-5)  # the biases decay too
+    np.testing.assert_array_equal(x[0], x0[0])  # untouched rows
+    np.testing.assert_array_equal(y[1], y0[1])
 
 
 def test_sampled_metrics_rank_among_few_negatives_and_read_higher(low_rank):

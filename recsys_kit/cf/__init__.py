@@ -9,8 +9,9 @@ One module per concept:
   :class:`PopularityRecommender`.
 * :mod:`~recsys_kit.cf.item_knn` -- :class:`ItemKNN`, item-item cosine neighbours.
 * :mod:`~recsys_kit.cf.mf` -- :class:`ALS` (conjugate gradient on torch sparse kernels, and
-  the exact numpy reference), :class:`BPR` (torch), :class:`ImplicitALS` (adapter over the
-  ``implicit`` library).
+  the exact numpy reference), :class:`BPR` (torch, or compiled per-sample SGD),
+  :class:`ImplicitALS` (adapter over the ``implicit`` library).
+* :mod:`~recsys_kit.cf.bpr_sgd` -- BPR's per-sample SGD loop compiled with numba (optional).
 * :mod:`~recsys_kit.cf.profiles` -- behaviour, preference and text profiles.
 * :mod:`~recsys_kit.cf.hybrid` -- :class:`HybridRecommender` (CF + content, cold start) and
   :func:`personalised_rerank` for search.
