@@ -162,9 +162,11 @@ class Student:
         self.gone = why_gone
         self._static: dict[tuple, list[str]] = {}
         self._names: dict[int, str] | None = None
-        #: blocks until no cell of the reference build left to run can rebind these names
-        #: (set by :class:`Session` while the build is still running)
-        self.wait_names: Any = lambda names: None
+        #: whether the reference build is still running (set by :class:`Session`): a static
+        #: check made then is provisional, made again on the final namespace at the end
+        self.building: Any = lambda: False
+        self.current = ""  # the test cell running now
+        self.provisional: dict[tuple, tuple[list, set[str]]] = {}  # key -> (forbidden, tests)
 
     def _budget(self) -> float:
         left = self.deadline - time.monotonic()
@@ -285,21 +287,26 @@ class Student:
 
         key = tuple(sorted(id(f) for f in forbidden))
         if key not in self._static:
-            # the student's names resolve to what the reference binds them to at the end
-            self.wait_names(_names_in(source for _, source in self.code_cells))
             self._static[key] = code_problems(self.code_cells, forbidden, self.namespace)
+            if self.building():  # names may still be bound to other objects by later cells
+                self.provisional[key] = (list(forbidden), set())
+        if key in self.provisional:
+            self.provisional[key][1].add(self.current)
         return self._static[key]
 
+    def settle(self) -> set[str]:
+        """Make the static checks made while the build ran again on the final namespace;
+        return the tests whose check came out differently (they must run again)."""
+        from recsys_grader.codecheck import code_problems
 
-def _names_in(sources: Any) -> set[str] | None:
-    """Every name (``ast.Name``) in these sources; None when one does not parse (any name)."""
-    names: set[str] = set()
-    for source in sources:
-        try:
-            names |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
-        except (SyntaxError, ValueError):
-            return None
-    return names
+        again: set[str] = set()
+        for key, (forbidden, tests) in list(self.provisional.items()):
+            final = code_problems(self.code_cells, forbidden, self.namespace)
+            if final != self._static[key]:
+                self._static[key] = final
+                again |= tests
+        self.provisional.clear()
+        return again
 
 
 @contextlib.contextmanager
@@ -613,12 +620,6 @@ class Judge:
             return self.progress.wait_for(BuildProgress.END)
         return self.progress.wait_for(self.flow.ready_at(self._needs.get(grade_id)))
 
-    def wait_names(self, names: Collection[str] | None) -> int:
-        """Block until no cell left to run may rebind or change ``names`` (None: any)."""
-        if self.flow is None or names is None:
-            return self.progress.wait_for(BuildProgress.END)
-        return self.progress.wait_for(self.flow.ready_at(names))
-
     def final_at(self, name: str) -> int:
         """The last cell that may change ``name`` (-1: none; after it, its value is final)."""
         return -1 if self.flow is None else self.flow.ready_at((name,))
@@ -712,7 +713,7 @@ class Session:
         self._read_early: dict[str, dict[str, int]] = {}  # grade_id -> {name: cell}
         for name in judge.functions:
             self.namespace[name] = RemoteFunction(student, name)
-        student.wait_names = judge.wait_names
+        student.building = lambda: judge.progress.index < BuildProgress.END
         self.answers = _answers(submission)
         self.verdicts: dict[str, Verdict] = {}
         self.cells = {
@@ -756,19 +757,24 @@ class Session:
         if cell is None or grade_id in self.verdicts or nbu.is_solution(cell):
             return
         self._sync(grade_id, self.judge.wait_test(grade_id))
+        self.student.current = grade_id
         self._fetch_variables()
         points = float(cell.metadata.nbgrader.get("points", 0) or 0)
         self.student.deadline = time.monotonic() + self.student.limits.cell_timeout
         self.verdicts[grade_id] = self.judge._test(cell, grade_id, points, self.namespace)
 
     def _rerun_stale(self) -> None:
-        """Tests that read a value a later cell changed unseen (:meth:`Judge._verify`) run
-        again on the final namespace."""
+        """Tests that ran while the build went on run again on the final namespace when what
+        they read changed unseen (:meth:`Judge._verify`) or when the static check of the
+        student's code comes out differently there (:meth:`Student.settle`)."""
+        end = self.judge.progress.wait_for(BuildProgress.END)
+        self.student.namespace, self.student._names = self.judge.namespace, None
+        checked = self.student.settle()
         for grade_id, read in list(self._read_early.items()):
             stale = {n for n, c in read.items() if (n, c) in self.judge.stale}
-            if stale and grade_id in self.verdicts:
+            if (stale or grade_id in checked) and grade_id in self.verdicts:
                 del self.verdicts[grade_id], self._read_early[grade_id]
-                self._sync(grade_id, self.judge.progress.wait_for(BuildProgress.END), stale)
+                self._sync(grade_id, end, stale)
                 self.test(grade_id)
 
     def finish(self) -> dict[str, Verdict]:

@@ -136,3 +136,33 @@ def test_an_early_test_grades_as_on_the_finished_namespace(monkeypatch, late_cel
     assert verdicts["t"].status == status
     assert verdicts["u"].status == judge.PASSED
     assert (("data", 1) in j.stale or ("data", 0) in j.stale) == (status == judge.FAILED)
+
+
+def test_a_static_check_made_early_is_made_again_on_the_final_namespace(monkeypatch):
+    """The student's code names `helper`, which only a late cell of the reference binds to the
+    kit function the exercise reimplements: the check made while the build ran saw nothing,
+    the one on the final namespace sees it, and the test runs again and fails."""
+    gate = types.SimpleNamespace(GATE=threading.Event())
+    monkeypatch.setitem(sys.modules, "_cellflow_gate", gate)
+    source = _assignment("from recsys_kit.metrics import evaluate as helper")
+    source.cells[2].source = (
+        "from recsys_grader.testing import assert_does_not_delegate\n"
+        "from recsys_kit.metrics import evaluate as _evaluate\n"
+        "assert assert_does_not_delegate(total, [_evaluate], data) == 6"
+    )
+    j = judge.Judge(source)
+    builder = threading.Thread(target=j.build)
+    builder.start()
+    code = "def total(xs):\n    if False:\n        helper(xs)\n    return sum(xs)"
+    try:
+        student_ns: dict = {}
+        exec(code, student_ns)  # noqa: S102 (the test's own)
+        student = judge.Student(LocalSandbox(student_ns, None), Limits(), [("cell", code)], {})
+        session = j.session(student, None)
+        session.test("t")
+        assert builder.is_alive() and session.verdicts["t"].status == judge.PASSED
+    finally:
+        gate.GATE.set()
+        builder.join(30)
+    verdict = session.finish()["t"]
+    assert verdict.status == judge.FAILED and "helper" in verdict.feedback
