@@ -83,13 +83,12 @@ _CHANGES_ARGUMENTS = frozenset(
         "sparse_",
         "clip_grad_norm_",
         "clip_grad_value_",
-        "copy_",
-        "set_",
-        "load_state_dict",
     )
 )
 
-#: Methods that leave their object alone (pandas, numpy, torch, containers, strings).
+#: Methods that leave their object alone (pandas, numpy, torch, containers, strings, and the
+#: read-only side of models: a model's ``recommend`` or an encoder's ``encode`` changes no
+#: value a test reads; what this list gets wrong the fingerprints catch).
 _PURE_METHODS = frozenset(
     (
         "head",
@@ -213,6 +212,16 @@ _PURE_METHODS = frozenset(
         "iterrows",
         "itertuples",
         "items",
+        "get_indexer",
+        "get_loc",
+        "get_level_values",
+        "recommend",
+        "predict",
+        "predict_proba",
+        "score",
+        "search",
+        "similar_items",
+        "topk",
     )
 )
 
@@ -407,7 +416,8 @@ class _Touches(ast.NodeVisitor):
             self._touch(func.value)  # a method that may change its object
         if name in _CHANGES_ARGUMENTS or any(k.arg in ("out", "inplace") for k in node.keywords):
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                self._touch(arg, store=True)
+                if not isinstance(arg, ast.Call):  # (a call's result is a new object)
+                    self._touch(arg, store=True)
         self.generic_visit(node)
 
 
