@@ -596,7 +596,10 @@ def fingerprint(value: Any, depth: int = 0) -> Any:
     if isinstance(value, types.ModuleType | types.FunctionType | types.BuiltinFunctionType | type):
         return ("id", id(value))
     top = kind.__module__.split(".")[0]
-    digest = _array_digest(value, top)
+    try:
+        digest = _array_digest(value, top)
+    except Exception:  # noqa: BLE001 (an exotic array: known by identity only)
+        return ("id", id(value))
     if digest is not None:
         return (kind.__name__, digest)
     if depth > 2:
@@ -622,8 +625,8 @@ def _array_digest(value: Any, top: str) -> str | None:
 
         try:
             h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
-        except TypeError:  # unhashable cells (lists ...): their text
-            h.update(value.to_string().encode())
+        except (TypeError, ValueError):  # unhashable cells (lists ...), extension arrays
+            h.update(repr(value.tolist() if hasattr(value, "tolist") else value).encode())
         layout = (list(getattr(value, "columns", [])), str(getattr(value, "dtypes", "")))
         h.update(repr(layout).encode())
         return h.hexdigest()

@@ -384,7 +384,7 @@ class AssignmentChecker:
     def build(self) -> None:
         """Run the solution notebook without its tests (the reference namespace)."""
         with contextlib.redirect_stdout(io.StringIO()):
-            self.judge.build()
+            self.judge.build(rehearse=True)
 
     def read_by(self, exercise: Exercise) -> set[str]:
         """The names the exercise's test cells read: only these get a private copy per
@@ -644,6 +644,13 @@ def check_assignment(
         report.problems.append(f"the reference notebook could not be built: {exc}"[:800])
         return report
     built = time.monotonic()
+    for name, cell in sorted(checker.judge.stale):
+        report.problems.append(
+            f"`{name}` changes after cell {cell} of the solution notebook in a way the grader's "
+            "reading of the cells does not see (another name for the same object, or a "
+            "function that changes it): tests that read it while the reference builds are "
+            "graded twice. Change it through its own name, or copy it first"
+        )
     generated: set[str] = set()
     for exercise in all_exercises:
         if only and exercise.grade_id not in only:

@@ -532,13 +532,18 @@ class Judge:
         self._lock = threading.Lock()
         self._plan()
 
-    def build(self, cache: Path | None = None, name: str = "reference") -> None:
+    def build(
+        self, cache: Path | None = None, name: str = "reference", rehearse: bool = False
+    ) -> None:
         """Run the solution notebook's cells except its tests, here (instructor code only).
 
         Args:
             cache: a private folder where the namespace is kept between gradings
                 (:mod:`recsys_grader.judgecache`); None: always build.
             name: the assignment's name (one kept namespace per name).
+            rehearse: read every value the moment its last changing cell has run, as the
+                earliest test could, and check them at the end (:attr:`stale` then lists what
+                the reading of the cells missed; ``check-tests`` reports it).
 
         Raises:
             RuntimeError: naming the cell that failed.
@@ -583,6 +588,8 @@ class Judge:
                 )
             sink.seek(0)
             sink.truncate()
+            if rehearse:
+                self._rehearse(index)
             self.progress.advance(index)
         self.namespace = dict(shell.user_ns)
         self.progress.advance(BuildProgress.END)
@@ -628,6 +635,8 @@ class Judge:
         """A test read ``name`` before the build ended (after cell ``cell``): keep what it
         held then, to check at the end that no later cell changed it behind the reading's back
         (two names for one object)."""
+        if name.startswith("__") and name.endswith("__"):
+            return  # Python's own (``__warningregistry__`` ...): no test reads them
         with self._lock:
             if (name, cell) in self._early:
                 return
@@ -636,6 +645,12 @@ class Judge:
             self._early.setdefault((name, cell), digest)
             if self._verified and fingerprint(self.namespace.get(name)) != digest:
                 self.stale.add((name, cell))
+
+    def _rehearse(self, index: int) -> None:
+        noted = {name for name, _ in self._early}
+        for name, value in list(self.namespace.items()):
+            if name not in noted and self.final_at(name) <= index:
+                self.note_early(name, index, value)
 
     def _verify(self) -> None:
         """At the end of the build: which early readings saw a value that later changed."""
@@ -647,12 +662,6 @@ class Judge:
                 if finals[name] != digest:
                     self.stale.add((name, cell))
             self._verified = True
-        for name, cell in sorted(self.stale):
-            print(
-                f"judge: `{name}` changed after cell {cell} although no cell seemed to change "
-                "it (two names for one object?): the tests that read it early run again",
-                file=sys.__stderr__,  # (not a build cell's redirected stderr)
-            )
 
     def session(self, student: Student, submission: NotebookNode | None) -> Session:
         """Start grading one submission (see :class:`Session`)."""
@@ -1084,7 +1093,13 @@ def main(argv: list[str] | None = None) -> int:
             cache = Path(spec["cache"]) if spec.get("cache") else None
             judge.build(cache, Path(spec["source"]).stem)
             if judge.cache_note not in ("", "loaded") and not judge.cache_note.startswith("saved"):
-                print(f"judge: reference namespace not kept: {judge.cache_note}", file=sys.stderr)
+                print(f"judge: reference namespace not kept: {judge.cache_note}", file=sys.__stderr__)
+            for name, cell in sorted(judge.stale):
+                print(
+                    f"judge: `{name}` changed after cell {cell}, which no cell seemed to do: "
+                    "the tests that read it early run again (see check-tests)",
+                    file=sys.__stderr__,  # (a build cell's redirection may still be in place)
+                )
         except Exception as exc:  # noqa: BLE001 (reported for every job, then exit 1)
             judge.error = f"the reference notebook could not be run by the judge: {exc}"[:1000]
         judge.progress.finish()

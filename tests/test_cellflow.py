@@ -166,3 +166,17 @@ def test_a_static_check_made_early_is_made_again_on_the_final_namespace(monkeypa
         builder.join(30)
     verdict = session.finish()["t"]
     assert verdict.status == judge.FAILED and "helper" in verdict.feedback
+
+
+def test_a_rehearsed_build_names_what_the_reading_missed():
+    """check-tests builds with ``rehearse``: a value changed through a second name is named."""
+    source = _assignment("alias.append(4)")
+    source.cells[0].source = "data = [1, 2, 3]\nalias = data"
+    source.cells[3].source = "alias.append(4)"
+    j = judge.Judge(source)
+    j.build(rehearse=True)
+    assert {name for name, _ in j.stale} == {"data"}
+    source.cells[3].source = "other = 1"
+    j = judge.Judge(source)
+    j.build(rehearse=True)
+    assert j.stale == set()
