@@ -1093,7 +1093,8 @@ def main(argv: list[str] | None = None) -> int:
             cache = Path(spec["cache"]) if spec.get("cache") else None
             judge.build(cache, Path(spec["source"]).stem)
             if judge.cache_note not in ("", "loaded") and not judge.cache_note.startswith("saved"):
-                print(f"judge: reference namespace not kept: {judge.cache_note}", file=sys.__stderr__)
+                note = f"judge: reference namespace not kept: {judge.cache_note}"
+                print(note, file=sys.__stderr__)
             for name, cell in sorted(judge.stale):
                 print(
                     f"judge: `{name}` changed after cell {cell}, which no cell seemed to do: "
