@@ -18,6 +18,11 @@ PrairieLearn's model (pull request #5184) applied to notebooks. For one assignme
 4. because tests read the reference namespace, never the student's variables, an exercise is
    graded on its own: a wrong answer to exercise 1 cannot cost points in exercise 2.
 
+When the reference namespace is built (not loaded from :mod:`recsys_grader.judgecache`), a test
+does not wait for the whole build: it runs once the cells it depends on have run
+(:mod:`recsys_grader.cellflow`), while the build and the student's notebook go on side by side;
+what it read then is checked at the end, and it runs again if that changed.
+
 Feedback for a hidden test names the failing case (the ``# case: ...`` comment above the
 failing line) and the error type, never the test's code, inputs or expected values.
 
