@@ -23,8 +23,9 @@ TORCH_PIN = re.search(r"(?m)^TORCH_SPEC \?= *(\S+)", (REPO_ROOT / "Makefile").re
 
 
 #: Modules of optional extras the kit imports lazily: llm (llama_cpp), cluster (distributed),
-#: ``implicit`` (only ``cf.ImplicitALS``, the comparison with the C++ library).
-OPTIONAL_IMPORTS = {"llama_cpp", "distributed", "implicit"}
+#: ``implicit`` (only ``cf.ImplicitALS``, the comparison with the C++ library), fast (numba:
+#: BPR's compiled engine; without it BPR runs on torch).
+OPTIONAL_IMPORTS = {"llama_cpp", "distributed", "implicit", "numba"}
 
 # Run by the student's Python: third-party modules imported anywhere in recsys_kit, not installed.
 _IMPORTS_PROBE = """
