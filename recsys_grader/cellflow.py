@@ -7,14 +7,18 @@ or mutates the name (as far as a reading of the code can tell), so the test sees
 would see after the whole build, and a grading that overlaps the build grades exactly as one
 that loads a finished namespace.
 
-The reading is conservative: a cell *touches* a name when it binds it (assignment, import,
-``def``, ``for``, ``with``, ``del``, ``global``), stores into it (``x[i] = ...``,
-``x.a = ...``, ``x += ...``), calls a method on it that is not known to leave it alone, or passes
-it to a call that is not a known pure builtin (the callee may change it). A cell that runs
-code by a computed name (``exec``, ``%run``, ``globals()`` ...) or that does not parse touches
-every name. What no reading can see (two names for one object, changed through the other) is
-checked at run time by :meth:`recsys_grader.judge.Judge.build` when it is asked to verify
-(``recsys-course validate`` and ``check-tests`` do).
+A cell *touches* a name when it binds it (assignment, import other than the same import
+again, ``def``, ``for``, ``with``, ``del``, ``global``), stores into it (``x[i] = ...``,
+``x.a = ...``, ``x += ...``), calls a method on it that is not known to be read-only, passes it
+to a function known to change its arguments (``shuffle``, ``out=``, ``inplace=`` ...), or
+calls a notebook function whose body changes it. A cell that runs code by a computed name
+(``exec``, ``%run``, ``globals()`` ...) or that does not parse touches every name.
+
+What a reading cannot see (two names for one object, changed through the other; a library
+function that changes what it is given) never decides a grade: the judge fingerprints what a
+test read before the build ended (:func:`fingerprint`) and runs the test again on the final
+namespace when that changed (:meth:`recsys_grader.judge.Judge.build`); ``check-tests`` builds
+every module in rehearsal and reports such a change to the instructor.
 
 Example:
     >>> flow = CellFlow(["import numpy as np", "x = np.zeros(3)", "x[0] = 1", "y = len(x)"])
@@ -33,7 +37,7 @@ import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["EVERYTHING", "BuildProgress", "CellFlow", "fingerprint", "names_read"]
+__all__ = ["DYNAMIC", "EVERYTHING", "BuildProgress", "CellFlow", "fingerprint", "names_read"]
 
 #: Calls through which code may read or write any global by a computed name.
 DYNAMIC = frozenset(
@@ -254,9 +258,9 @@ def _globals_read(tree: ast.Module) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign | ast.AnnAssign | ast.For | ast.AsyncFor | ast.NamedExpr):
             value = node.iter if isinstance(node, ast.For | ast.AsyncFor) else node.value
-            if value is not None:
-                for target in ast.walk(node.target if hasattr(node, "target") else node):
-                    after[id(target)] = (value.end_lineno or 0, value.end_col_offset or 0)
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in (t for tree_ in targets for t in ast.walk(tree_)) if value else ():
+                after[id(target)] = (value.end_lineno or 0, value.end_col_offset or 0)
     uses = []
     for node in ast.walk(tree):
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
@@ -316,13 +320,10 @@ def _free_names(node: ast.AST) -> set[str]:
 
 def _locals(node: ast.AST) -> set[str]:
     """Arguments and names a function (or lambda, class) body binds."""
-    local = {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
-    stored = (n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-    return local | {n for n, s in zip(stored, _stores(node), strict=True) if s}
-
-
-def _stores(node: ast.AST) -> list[bool]:
-    return [not isinstance(n.ctx, ast.Load) for n in ast.walk(node) if isinstance(n, ast.Name)]
+    args = {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
+    return args | {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
 
 
 def _declared_global(node: ast.AST) -> set[str]:

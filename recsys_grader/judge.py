@@ -59,7 +59,7 @@ from nbgrader import utils as nbu
 
 from recsys_grader import executor, wire
 from recsys_grader import notebooks as nbs
-from recsys_grader.cellflow import BuildProgress, CellFlow, fingerprint
+from recsys_grader.cellflow import DYNAMIC, BuildProgress, CellFlow, fingerprint
 from recsys_grader.sandbox import Limits, Sandbox, SandboxError, SandboxGone, SandboxUnavailable
 
 PASSED, FAILED, TIMEOUT, UNAVAILABLE = "passed", "failed", "timeout", "unavailable"
@@ -478,10 +478,6 @@ def _is_test(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and nbu.is_grade(cell) and not nbu.is_solution(cell)
 
 
-#: Calls through which code may read any global by a computed name.
-_DYNAMIC = {"globals", "locals", "vars", "eval", "exec", "get_ipython", "__dict__", "user_ns"}
-
-
 def _names_tests_may_read(nb: NotebookNode, shell: Any) -> set[str] | None:
     """Every name the hidden tests may read: named in a test cell, or inside a function or
     class body of any cell (the tests may call it). None when a test reads globals by a
@@ -506,7 +502,7 @@ def _names_tests_may_read(nb: NotebookNode, shell: Any) -> set[str] | None:
                     needed.add(node.attr)
                 elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                     needed.add(node.value)  # e.g. a name looked up in a dict of results
-    return None if needed & _DYNAMIC else needed
+    return None if needed & DYNAMIC else needed
 
 
 class Judge:
