@@ -56,7 +56,13 @@ import torch
 
 from recsys_kit import topk_engine as engine
 from recsys_kit.constants import DEFAULT_BATCH_SIZE, DEFAULT_K
-from recsys_kit.device import bf16_matmul_speedup, compute_threads, single_threaded
+from recsys_kit.device import (
+    bf16_matmul_speedup,
+    compute_threads,
+    int8_matmul_exact,
+    int8_matmul_speedup,
+    single_threaded,
+)
 from recsys_kit.topk_engine import default_margin
 
 __all__ = [
@@ -64,6 +70,8 @@ __all__ = [
     "BF16_MIN_ITEMS",
     "BF16_MIN_QUERIES",
     "BF16_MIN_SPEEDUP",
+    "INT8_MAX_K",
+    "INT8_MIN_SPEEDUP",
     "CHUNK_BYTES_CPU",
     "CHUNK_BYTES_GPU",
     "METRICS",
@@ -81,8 +89,8 @@ __all__ = [
 
 Metric = Literal["cosine", "dot", "l2"]
 METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
-Precision = Literal["auto", "fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+Precision = Literal["auto", "fp32", "bf16", "int8"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
 
 #: Score-block budget of one CPU task (:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`).
 CHUNK_BYTES_CPU = engine.CPU_BLOCK_BYTES
@@ -105,6 +113,15 @@ BF16_MIN_SPEEDUP = 1.4
 #: rounding errors on every call made the route 1.2-1.5x *slower* than the float32 route.
 #: :class:`Index` makes that copy once and takes the route where it measures faster.
 BF16_AUTO_CPU = False
+#: An :class:`Index` on a CPU where bf16 does not pay takes the int8 route (two int8 digits per
+#: item, exact int32 sums; :mod:`recsys_kit.topk_engine`) where the int8 product is exact
+#: (:func:`recsys_kit.device.int8_matmul_exact`: VNNI), measures at least this many times
+#: faster than float32 (it runs two products per block) and numba is installed...
+INT8_MIN_SPEEDUP = 3.0
+#: ... for k up to this: its error bound (~1.6x bf16's) means ~2.6k candidates per query, and
+#: their selection outgrows the GEMM's gain for larger k (Q=256, N=100k on the test machine's
+#: 2 cores: int8 64 ms vs float32 86 ms at k=10, 111 ms vs 101 ms at k=100).
+INT8_MAX_K = 32
 
 
 @dataclass(frozen=True)
@@ -200,12 +217,14 @@ def topk(
             :func:`recsys_kit.device.get_device` (``$RECSYS_DEVICE``, cuda > mps > cpu), except
             a single query, which stays on CPU (the transfer would dominate).
         chunk_size: items per block; ``None`` picks it from the memory budget (module doc).
-        precision: which GEMM proposes the candidates: ``"fp32"`` or ``"bf16"`` (forced), or
+        precision: which GEMM proposes the candidates: ``"fp32"``, ``"bf16"`` or ``"int8"``
+            (forced; int8: CPU, dot or cosine, needs numba), or
             ``"auto"`` (default): bf16 only where it pays, from :data:`BF16_MIN_QUERIES` queries
             and :data:`BF16_MIN_ITEMS` items, on a CUDA GPU with bf16 tensor cores, or for an
             :class:`Index` (which keeps a bf16 copy) on a CPU where a bf16 GEMM measures
             :data:`BF16_MIN_SPEEDUP` times faster (raw arrays on a CPU stay on float32, see
-            :data:`BF16_AUTO_CPU`). The result is the same either way (module doc).
+            :data:`BF16_AUTO_CPU`); an :class:`Index` may take int8 (:data:`INT8_MIN_SPEEDUP`).
+            The result is the same either way (module doc).
         margin: extra candidates per query on the GEMM routes (default
             :func:`default_margin`); larger means fewer threshold passes, more rescoring.
 
@@ -276,8 +295,10 @@ def _topk_impl(
     busy = dev.type == "cpu" and compute_threads(threads) < threads
     # on CPU the parallel phases run on the engine's workers; the glue runs on one thread
     glue = single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
+    if precision == "int8":
+        _check_int8(dev, metric)
     with torch.inference_mode(), glue:
-        if dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES and precision != "bf16":
+        if dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES and precision not in ("bf16", "int8"):
             xmax = prepared.xmax if prepared is not None and metric == "dot" else None
             vals, idx = engine.scan_topk(qt, it, k, metric, threads, xmax)
             stats = TopkStats("scan", n_q, threads=threads)
@@ -324,6 +345,18 @@ def _checked_inputs(
     return q2, items2, is_torch
 
 
+def _check_int8(dev: torch.device, metric: str) -> None:
+    """``precision="int8"`` needs a CPU, a dot-product metric and numba."""
+    from recsys_kit.jit import INSTALL_HINT, numba_available
+
+    if dev.type != "cpu":
+        raise ValueError(f"precision='int8' runs on the CPU, not {dev.type}; use 'bf16' there")
+    if metric == "l2":
+        raise ValueError("precision='int8' ranks dot products: use metric 'dot' or 'cosine'")
+    if not numba_available():
+        raise ImportError(f"precision='int8' needs numba: {INSTALL_HINT}")
+
+
 def _compute_device(
     device: str | torch.device | None, is_torch: bool, q2: Any, items2: Any
 ) -> torch.device:
@@ -361,7 +394,7 @@ def _candidate_route(
     kind = precision
     if precision == "auto":
         large = n_q >= BF16_MIN_QUERIES and n_items >= max(BF16_MIN_ITEMS, 4 * (k + m))
-        kind = _fast_kind(dev, prepared is not None) if large else "fp32"
+        kind = _fast_kind(dev, prepared is not None, metric, qt.shape[1], k) if large else "fp32"
     if prepared is not None and prepared.kind != kind:
         prepared = None
     res = engine.candidate_topk(
@@ -372,16 +405,35 @@ def _candidate_route(
     return res.scores, res.indices, stats
 
 
-def _fast_kind(dev: torch.device, prepared: bool) -> str:
+def _fast_kind(dev: torch.device, prepared: bool, metric: str, dim: int, k: int) -> str:
     """The candidate GEMM that pays here: on CUDA, bf16 with bf16 tensor cores (compute
     capability >= 8); on a CPU, for items kept as a bf16 copy (``prepared``, or
     :data:`BF16_AUTO_CPU`), bf16 where a bf16 GEMM *measures* :data:`BF16_MIN_SPEEDUP` times
-    faster than float32 (:func:`recsys_kit.device.bf16_matmul_speedup`); else float32."""
+    faster than float32 (:func:`recsys_kit.device.bf16_matmul_speedup`); else, for prepared
+    items, int8 where it is exact and pays (:data:`INT8_MIN_SPEEDUP`, :data:`INT8_MAX_K`);
+    else float32."""
     if dev.type == "cuda":
         return "bf16" if torch.cuda.get_device_capability(dev)[0] >= 8 else "fp32"
-    if dev.type == "cpu" and (prepared or BF16_AUTO_CPU):
-        return "bf16" if bf16_matmul_speedup("cpu") >= BF16_MIN_SPEEDUP else "fp32"
+    if dev.type != "cpu" or not (prepared or BF16_AUTO_CPU):
+        return "fp32"
+    if bf16_matmul_speedup("cpu") >= BF16_MIN_SPEEDUP:
+        return "bf16"
+    if prepared and _int8_pays(metric, dim, k):
+        return "int8"
     return "fp32"
+
+
+def _int8_pays(metric: str, dim: int, k: int) -> bool:
+    """Whether the int8 route runs here and pays for this search (:func:`_fast_kind`)."""
+    from recsys_kit.jit import numba_available
+
+    return (
+        metric != "l2"
+        and k <= INT8_MAX_K
+        and numba_available()
+        and int8_matmul_speedup() >= INT8_MIN_SPEEDUP
+        and int8_matmul_exact(dim)
+    )
 
 
 def naive_topk_loop(
@@ -512,20 +564,21 @@ class Index:
         if isinstance(self.items, torch.Tensor):
             s, i, self.last_stats = _topk_impl(
                 torch.from_numpy(q), self.items, k, self._search_metric, None, None, "auto",
-                None, self._prepared(q),
+                None, self._prepared(q, k),
             )  # fmt: skip
             return s.cpu().numpy(), i.cpu().numpy()
         s, i, self.last_stats = _topk_impl(
-            q, self.items, k, self._search_metric, "cpu", None, "auto", None, self._prepared(q)
-        )
+            q, self.items, k, self._search_metric, "cpu", None, "auto", None,
+            self._prepared(q, k),
+        )  # fmt: skip
         return s, i
 
-    def _prepared(self, q: np.ndarray) -> engine.PreparedItems | None:
-        """The items ready for the candidate GEMM this batch will use (bf16 where it measures
-        faster: :func:`_fast_kind`), made once per kind."""
+    def _prepared(self, q: np.ndarray, k: int) -> engine.PreparedItems | None:
+        """The items ready for the candidate GEMM this batch will use (bf16 or int8 where it
+        measures faster: :func:`_fast_kind`), made once per kind."""
         n_q = 1 if q.ndim == 1 else q.shape[0]
         large = n_q >= BF16_MIN_QUERIES and len(self) >= BF16_MIN_ITEMS
-        kind = _fast_kind(self.device, prepared=True) if large else "fp32"
+        kind = _fast_kind(self.device, True, self._search_metric, self.dim, k) if large else "fp32"
         if kind not in self._prepared_items:
             items = torch.as_tensor(self.items)
             self._prepared_items[kind] = engine.PreparedItems.build(

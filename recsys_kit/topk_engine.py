@@ -96,14 +96,23 @@ GPU_GATHER_BYTES = 64 * 2**20
 
 #: The GEMMs that may propose candidates, and the relative rounding of their output: bf16
 #: products come back rounded to bf16; float32 ones carry their accumulation error in the
-#: slack. (An int8 GEMM, 3.4x float32 on this project's test machine, was tried: its rigorous
-#: bound, ~4x bf16's, made ~1000 candidates per query to rescore at k = 100, N = 100k.)
-KINDS: dict[str, float] = {"fp32": 0.0, "bf16": _U_BF16 / (1 - _U_BF16)}
+#: slack; int8 ones are exact integers, scaled to float32 at the end (float64 products, one
+#: float32 rounding).
+KINDS: dict[str, float] = {
+    "fp32": 0.0,
+    "bf16": _U_BF16 / (1 - _U_BF16),
+    "int8": _U_FP32 / (1 - _U_FP32) * (1 + 2.0**-20),
+}
+#: Weight of the int8 route's first digit for 384-d items (:func:`int8_base`).
+INT8_BASE = 254
+#: Items per int8 GEMM tile: its int32 scores (256 queries: 2 MiB) stay in cache for the
+#: compiled selection (:func:`recsys_kit.topk_kernels.select_tile`) that follows.
+INT8_TILE = 2048
 
 
 def default_margin(k: int, kind: str = "bf16") -> int:
     """Candidates kept per query beyond k, by GEMM kind: ``max(16, k/4)`` after float32,
-    ``max(32, 3k/4)`` after bf16.
+    ``max(32, 3k/4)`` after bf16, ``max(48, 2k)`` after int8 (its bound is ~1.6x bf16's).
 
     Why: a query is settled by its candidates when the K-th kept approximate score lies below
     ``a_k - 2e`` (``a_k`` the k-th approximate score, ``e`` the error bound: ~3e-4 for unit
@@ -115,6 +124,8 @@ def default_margin(k: int, kind: str = "bf16") -> int:
     """
     if kind not in KINDS:
         raise ValueError(f"unknown GEMM kind {kind!r}; use one of {sorted(KINDS)}")
+    if kind == "int8":
+        return max(48, 2 * k)
     return max(16, k // 4) if kind == "fp32" else max(32, 3 * k // 4)
 
 
@@ -256,19 +267,62 @@ class PreparedItems:
     itself, so an index that answers many batches keeps the copy instead of redoing it.
     """
 
-    kind: str  # "fp32" or "bf16"
-    low: torch.Tensor  # (N, d): what the GEMM reads (cosine: from unit rows)
+    kind: str  # "fp32", "bf16" or "int8"
+    low: torch.Tensor  # (N, d): what the GEMM reads (cosine: from unit rows; int8: digit 1)
     exact: torch.Tensor  # (N, d) float32 items as given, scored canonically
     xmax: float  # upper bound of the norms of the float32 rows ``low`` approximates
     dmax: float  # upper bound of ||x^ - x|| over the rows (0 for float32)
     sq: torch.Tensor | None  # (N,) float32 squared norms (l2 only)
+    low2: torch.Tensor | None = None  # int8: the second digit (N, d)
+    scale: float = 1.0  # int8: x^ = scale * (low + low2 / base)
+    base: int = 0  # int8: the first digit's weight
 
     @classmethod
     def build(cls, items: torch.Tensor, metric: str, kind: str = "bf16") -> PreparedItems:
         """Prepare float ``items`` (N, d) for ``metric`` and GEMM ``kind``."""
         exact = items.float()
+        if kind == "int8":
+            if metric == "l2":
+                raise ValueError("the int8 route ranks dot products: use it for dot or cosine")
+            return _int8_items(exact, metric)
         low, xmax, dmax, sq = _approx_rows(exact, metric, kind)
         return cls(kind, low, exact, xmax, dmax, sq)
+
+
+def int8_base(dim: int) -> int:
+    """The int8 route's first-digit weight for ``dim``: :data:`INT8_BASE`, smaller where the
+    int32 score ``base * (q1 . x1) + q1 . x2`` could overflow (``|.| <= 127 (127 base +
+    base / 2) dim < 2^31``: 254 up to d = 522)."""
+    fit = int((2**31 - 1) // (127 * 127.5 * max(1, dim)))
+    return max(2, min(INT8_BASE, fit - fit % 2))
+
+
+def _int8_items(exact: torch.Tensor, metric: str, block: int = 8192) -> PreparedItems:
+    """Items as two int8 digits: ``x^ = s (x1 + x2 / base)`` with one scale ``s`` for all
+    (``max |x| / 127``), so a query's int32 scores compare across items without rescaling;
+    ``|x^ - x| <= s / (2 base)`` per coordinate, and ``max ||x^ - x||`` is measured (float64)."""
+    x = exact
+    if metric == "cosine":
+        x = x / x.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    n, dim = x.shape
+    infl = _norm_inflation(dim)
+    top = float(x.abs().max()) if x.numel() else 0.0
+    scale = top / 127.0 if top > 0 else 1.0
+    base = int8_base(dim)
+    x1 = torch.empty((n, dim), dtype=torch.int8)
+    x2 = torch.empty((n, dim), dtype=torch.int8)
+    xmax = dmax = 0.0
+    for a in range(0, n, block):
+        xd = x[a : a + block].double()
+        xs = xd / scale
+        d1 = torch.round(xs).clamp_(-127, 127)
+        d2 = torch.round((xs - d1) * base).clamp_(-127, 127)
+        x1[a : a + block] = d1.to(torch.int8)
+        x2[a : a + block] = d2.to(torch.int8)
+        xhat = (d1 + d2 / base) * scale
+        xmax = max(xmax, float(xd.norm(dim=1).max()))
+        dmax = max(dmax, float((xhat - xd).norm(dim=1).max()))
+    return PreparedItems("int8", x1, exact, xmax * infl, dmax * infl, None, x2, scale, base)
 
 
 def _approx_rows(
@@ -490,6 +544,21 @@ def block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     return order_rows(vals, idx)
 
 
+def _compiled_rescoring(qx: torch.Tensor, items: torch.Tensor) -> bool:
+    """Whether :func:`recsys_kit.topk_kernels.canonical_pairs` can score these (CPU float32
+    tensors, items C-contiguous, numba installed)."""
+    from recsys_kit.jit import numba_available
+
+    return (
+        numba_available()
+        and qx.device.type == "cpu"
+        and items.device.type == "cpu"
+        and qx.dtype == torch.float32
+        and items.dtype == torch.float32
+        and items.is_contiguous()
+    )
+
+
 def _score_candidates(
     qx: torch.Tensor, items: torch.Tensor, cand: torch.Tensor, metric: str
 ) -> torch.Tensor:
@@ -501,6 +570,14 @@ def _score_candidates(
     """
     n_q, n_c = cand.shape
     dim = qx.shape[1]
+    if _compiled_rescoring(qx, items):  # same bits, one pass, no gathered copy
+        from recsys_kit.topk_kernels import METRIC_CODES, canonical_pairs
+
+        res = np.empty((n_q, n_c), dtype=np.float32)
+        need = np.ones((n_q, n_c), dtype=np.bool_)
+        canonical_pairs(qx.contiguous().numpy(), items.numpy(), cand.contiguous().numpy(),
+                        need, METRIC_CODES[metric], res)  # fmt: skip
+        return torch.from_numpy(res)
     out = torch.empty((n_q, n_c), dtype=torch.float32, device=qx.device)
     block = CPU_GATHER_BYTES if qx.device.type == "cpu" else GPU_GATHER_BYTES
     step = max(1, block // max(1, n_c * dim * 4))
@@ -570,6 +647,15 @@ class _Plan:
         if kind == "bf16":
             self.qlow = self.qa.to(torch.bfloat16)
             self.norms = QueryNorms.of(self.qa, self.qlow.float())
+        elif kind == "int8":  # q^ = s_q q1, one scale per query: the int32 scores keep order
+            assert prepared is not None and prepared.low2 is not None
+            qd = self.qa.double()
+            s_q = qd.abs().amax(dim=1) / 127.0
+            s_q = torch.where(s_q > 0, s_q, torch.ones_like(s_q))
+            q1 = torch.round(qd / s_q[:, None]).clamp_(-127, 127)
+            self.qlow = q1.to(torch.int8).contiguous()
+            self.norms = QueryNorms.of(self.qa, q1 * s_q[:, None])
+            self.scale = s_q * prepared.scale / prepared.base  # score = scale * int32 score
         else:
             self.qlow, self.norms = self.qa, QueryNorms.of(self.qa, None)
         self.items = items
@@ -591,6 +677,8 @@ class _Plan:
     def approx(self, rows: torch.Tensor | slice, start: int, stop: int) -> torch.Tensor:
         """Approximate scores (float32, or bf16 from a bf16 GEMM without l2) of queries
         ``rows`` against items ``start:stop``."""
+        if self.kind == "int8":
+            return self.to_float(self.int_scores(self.qlow[rows], start, stop), rows)
         xl, sq = self.block(start, stop)
         ql = self.qlow[rows]
         with _float32_accumulation(ql.device):
@@ -598,6 +686,21 @@ class _Plan:
         if sq is not None:
             s = s.float() * 2.0 - sq
         return s
+
+    def int_scores(
+        self, q1: torch.Tensor, start: int, stop: int, out: tuple[torch.Tensor, ...] = ()
+    ) -> torch.Tensor:
+        """int8 route: the exact int32 scores ``base (q1 . x1) + q1 . x2`` of int8 queries
+        against items ``start:stop`` (into the two buffers ``out`` if given)."""
+        p = self.prepared
+        assert p is not None and p.low2 is not None
+        a = torch._int_mm(q1, p.low[start:stop].T, **({"out": out[0]} if out else {}))
+        b = torch._int_mm(q1, p.low2[start:stop].T, **({"out": out[1]} if out else {}))
+        return a.mul_(p.base).add_(b)
+
+    def to_float(self, s: torch.Tensor, rows: torch.Tensor | slice) -> torch.Tensor:
+        """int8 route: int scores of queries ``rows`` as float32 approximate scores."""
+        return (s.double() * self.scale[rows, None]).float()
 
     def threshold(
         self, rows: torch.Tensor | slice, value: torch.Tensor, n_eps: int
@@ -631,7 +734,8 @@ def candidate_topk(
         items: (N, d) items on the same device (any float dtype; cast per block).
         k: results per query, ``1 <= k <= N``.
         metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
-        kind: the candidate GEMM: ``"fp32"`` or ``"bf16"``.
+        kind: the candidate GEMM: ``"fp32"``, ``"bf16"`` or ``"int8"`` (CPU, dot or cosine,
+            with numba: two int8 digits per item, exact int32 scores, compiled selection).
         chunk_size: items per block (``None``: from :data:`CPU_BLOCK_BYTES` /
             :data:`GPU_BLOCK_BYTES`).
         margin: candidates kept per query beyond k (default :func:`default_margin`).
@@ -648,6 +752,8 @@ def candidate_topk(
     dev = q.device
     m = default_margin(k, kind) if margin is None else int(margin)
     n_cand = min(n, k + m)
+    if kind == "int8" and (prepared is None or prepared.kind != "int8"):
+        prepared = PreparedItems.build(items, metric, "int8")
     plan = _Plan(q, items, metric, kind, prepared)
     threads = max(1, int(threads)) if dev.type == "cpu" else 1
     if chunk_size is None:
@@ -655,7 +761,11 @@ def candidate_topk(
     blocks = _chunks(n, int(chunk_size))
 
     # 1. candidates, block by block
-    vals, cand = _select_pool(plan, blocks, n_cand, threads, dev)
+    if kind == "int8":
+        vals, cand = _select_pool_int8(plan, n, n_cand, threads * max(1, blocks_per_worker),
+                                       threads)  # fmt: skip
+    else:
+        vals, cand = _select_pool(plan, blocks, n_cand, threads, dev)
 
     # 2. rescore each query's candidates down to a_k - 2e: every item that can reach its k-th
     # canonical score is there, if the pool reaches that far
@@ -725,6 +835,56 @@ def _select_pool(
     vals, pos = torch.topk(vals, min(n_cand, vals.shape[1]), dim=1, sorted=True)
     cand = torch.gather(cand, 1, pos)
     return vals, cand
+
+
+def _select_pool_int8(
+    plan: _Plan, n: int, n_cand: int, n_parts: int, threads: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase 1 of :func:`candidate_topk` on the int8 route (CPU, numba): the item range is cut
+    into ``n_parts`` tasks; each computes its int32 scores a tile (:data:`INT8_TILE` items) at
+    a time and hands the tile, still in cache, to
+    :func:`~recsys_kit.topk_kernels.select_tile`. A task starts from the highest floor the
+    finished ones reached (valid: a floor is at most some task's ``n_cand``-th largest score,
+    so at most the overall one). Returns what :func:`_select_pool` does."""
+    from recsys_kit.topk_kernels import select_tile
+
+    n_q = plan.qlow.shape[0]
+    cap = 4 * n_cand
+    shared = np.full(n_q, np.iinfo(np.int32).min, dtype=np.int32)
+    tiles = _chunks(n, INT8_TILE)
+    per = -(-len(tiles) // max(1, min(n_parts, len(tiles))))
+    parts = [tiles[i : i + per] for i in range(0, len(tiles), per)]
+    base = int(plan.prepared.base)  # type: ignore[union-attr]
+
+    def task(part: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        vals = np.empty((n_q, cap), dtype=np.int32)
+        cols = np.empty((n_q, cap), dtype=np.int64)
+        cnt = np.zeros(n_q, dtype=np.int64)
+        with plan.lock:
+            floor = shared.copy()
+        buf_a = torch.empty(n_q * INT8_TILE, dtype=torch.int32)
+        buf_b = torch.empty(n_q * INT8_TILE, dtype=torch.int32)
+        gmax = np.empty(INT8_TILE // 16 + 1, dtype=np.int32)
+        for a, b in part:
+            w = b - a
+            p = plan.prepared
+            sa = torch._int_mm(plan.qlow, p.low[a:b].T, out=buf_a[: n_q * w].view(n_q, w))
+            sb = torch._int_mm(plan.qlow, p.low2[a:b].T, out=buf_b[: n_q * w].view(n_q, w))
+            select_tile(sa.numpy(), sb.numpy(), base, a, floor, vals, cols, cnt, n_cand, gmax)
+        with plan.lock:
+            np.maximum(shared, floor, out=shared)
+        return vals, cols, cnt
+
+    found = _run([lambda p=p: task(p) for p in parts], threads, torch.device("cpu"))
+    vals = torch.cat([torch.from_numpy(f[0]) for f in found], dim=1)
+    cols = torch.cat([torch.from_numpy(f[1]) for f in found], dim=1)
+    used = torch.cat([torch.arange(cap)[None, :] < torch.from_numpy(f[2])[:, None]
+                      for f in found], dim=1)  # fmt: skip
+    fvals = plan.to_float(vals, slice(None)).masked_fill_(~used, float("-inf"))
+    # the n_cand best, sorted: every item not kept has s^ <= the last kept
+    fvals, pos = torch.topk(fvals, min(n_cand, fvals.shape[1]), dim=1, sorted=True)
+    cand = torch.gather(cols, 1, pos).masked_fill_(fvals == float("-inf"), -1)
+    return fvals, cand
 
 
 def _rescore_pool(

@@ -30,15 +30,13 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
 
-try:
-    import numba
-except ImportError:  # optional: the torch engine covers BPR without it
-    numba = None
+from recsys_kit.jit import INSTALL_HINT, numba_available
+from recsys_kit.jit import jit as _jit
 
 __all__ = [
     "INSTALL_HINT",
@@ -50,24 +48,8 @@ __all__ = [
     "bpr_sgd_fit",
 ]
 
-INSTALL_HINT = 'pip install "recsys-kit[fast]"  (or: pip install numba)'
 #: Draws per negative before taking the last one (a user who touched almost every item).
 NEGATIVE_TRIES = 20
-
-
-def numba_available() -> bool:
-    """Whether numba imports here (the compiled BPR engine needs it)."""
-    return numba is not None
-
-
-def _jit(fn: Callable) -> Callable:
-    """``numba.njit`` with an on-disk cache when possible; ``fn`` itself without numba."""
-    if numba is None:
-        return fn
-    try:
-        return numba.njit(cache=True, fastmath=False, nogil=True)(fn)
-    except RuntimeError:  # "no locator available": no writable cache folder anywhere
-        return numba.njit(cache=False, fastmath=False, nogil=True)(fn)
 
 
 @_jit
@@ -224,7 +206,7 @@ def bpr_sgd_fit(
     Returns:
         The mean triple loss of each epoch.
     """
-    if numba is None:
+    if not numba_available():
         raise ImportError(f"BPR(engine='numba') needs numba: {INSTALL_HINT}")
     indptr = matrix.indptr.astype(np.int64)
     indices = matrix.indices.astype(np.int64)

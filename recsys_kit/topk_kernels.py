@@ -1,0 +1,199 @@
+"""Compiled loops of the exact top-k engine (:mod:`recsys_kit.topk_engine`), with numba.
+
+Two hot spots that torch can only do as many small passes over memory:
+
+* :func:`select_tile`: the candidates of an int32 score tile (the int8 route's GEMM output,
+  still in cache), appended to a per-query buffer with a running floor. Strided groups of 16
+  columns give each row's group maxima in one vectorised pass; only groups whose maximum
+  reaches the floor are looked at. When the buffer fills, it shrinks to the ``keep`` largest
+  and the floor rises to the ``keep``-th largest (:func:`_shrink`).
+* :func:`canonical_pairs`: the canonical score (:func:`~recsys_kit.topk_engine.canonical_scores`)
+  of each (query, candidate) pair, gathered and summed in one pass, without materialising the
+  gathered rows. Same operations in the same order, so the same bits (checked by the tests).
+
+Both release the GIL: the engine runs them on its worker threads. Without numba
+(:func:`recsys_kit.jit.numba_available`), the engine keeps its torch routes.
+
+Example:
+    >>> import numpy as np
+    >>> out = np.empty((1, 2), np.float32)
+    >>> q, x = np.ones((1, 3), np.float32), np.arange(6, dtype=np.float32).reshape(2, 3)
+    >>> canonical_pairs(q, x, np.array([[1, 0]]), np.ones((1, 2), np.bool_), 0, out)
+    >>> out.tolist()
+    [[12.0, 3.0]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys_kit.jit import jit
+
+__all__ = ["SELECT_GROUPS", "METRIC_CODES", "select_tile", "canonical_pairs"]
+
+#: Strided groups per tile row in :func:`select_tile` (as ``topk_engine.SELECT_GROUP``).
+SELECT_GROUPS = 16
+#: ``metric`` argument of :func:`canonical_pairs`.
+METRIC_CODES = {"dot": 0, "cosine": 1, "l2": 2}
+
+
+@jit
+def _shrink(vals: np.ndarray, cols: np.ndarray, r: int, c: int, keep: int) -> tuple[int, int]:
+    """Keep the ``keep`` largest of ``vals[r, :c]`` (at a tie, the first ones) at the front of
+    row ``r``; return ``(keep, the keep-th largest value)``, the row's new floor."""
+    tv = vals[r, :c].copy()
+    tc = cols[r, :c].copy()
+    kth = np.partition(tv.copy(), c - keep)[c - keep]
+    n = 0
+    for i in range(c):
+        if tv[i] > kth:
+            vals[r, n] = tv[i]
+            cols[r, n] = tc[i]
+            n += 1
+    for i in range(c):
+        if n == keep:
+            break
+        if tv[i] == kth:
+            vals[r, n] = tv[i]
+            cols[r, n] = tc[i]
+            n += 1
+    return n, kth
+
+
+@jit
+def select_tile(
+    a: np.ndarray,
+    b: np.ndarray,
+    base: int,
+    col0: int,
+    floor: np.ndarray,
+    vals: np.ndarray,
+    cols: np.ndarray,
+    cnt: np.ndarray,
+    keep: int,
+    gmax: np.ndarray,
+) -> None:
+    """Add the columns of a score tile that may be among each row's ``keep`` largest.
+
+    The scores are ``a * base + b`` (int32, the int8 route's two digits), computed into ``a``
+    in place. Every value ``>= floor[r]`` is appended to row ``r``'s buffer (``vals``, ``cols``:
+    (R, cap), ``cnt`` (R,) entries used); a full buffer first shrinks to its ``keep`` largest
+    and raises the floor to the ``keep``-th largest. So every column left out has a value
+    ``<=`` the final floor, which is ``<=`` the row's ``keep``-th largest over all columns seen.
+
+    Args:
+        a, b: (R, W) int32 C-contiguous (``a`` is overwritten).
+        base: the first digit's weight (the sum must fit in int32: the caller's choice).
+        col0: column index of the tile's first column.
+        floor: (R,) int32 running floors, updated.
+        vals, cols, cnt: the buffers, updated; ``cap = vals.shape[1] > keep``.
+        keep: candidates wanted per row.
+        gmax: (W // 16,) int32 scratch.
+    """
+    n_rows, width = a.shape
+    cap = vals.shape[1]
+    g = SELECT_GROUPS
+    wg = width // g
+    wm = wg * g
+    mul = np.int32(base)
+    for r in range(n_rows):
+        f = floor[r]
+        c = cnt[r]
+        ar = a[r]
+        br = b[r]
+        for j in range(width):
+            ar[j] = ar[j] * mul + br[j]
+        for j in range(wg):
+            gmax[j] = ar[j]
+        for s in range(1, g):
+            off = s * wg
+            for j in range(wg):
+                v = ar[off + j]
+                if v > gmax[j]:
+                    gmax[j] = v
+        for j in range(wg):
+            if gmax[j] < f:
+                continue
+            for s in range(g):
+                t = ar[s * wg + j]
+                if t >= f:
+                    if c == cap:  # full: shrink to the keep largest, raise the floor
+                        c, f = _shrink(vals, cols, r, c, keep)
+                        if t < f:
+                            continue
+                    vals[r, c] = t
+                    cols[r, c] = col0 + s * wg + j
+                    c += 1
+        for j in range(wm, width):  # the ragged tail
+            t = ar[j]
+            if t >= f:
+                if c == cap:
+                    c, f = _shrink(vals, cols, r, c, keep)
+                    if t < f:
+                        continue
+                vals[r, c] = t
+                cols[r, c] = col0 + j
+                c += 1
+        cnt[r] = c
+        floor[r] = f
+
+
+@jit
+def canonical_pairs(
+    qx: np.ndarray,
+    items: np.ndarray,
+    cand: np.ndarray,
+    need: np.ndarray,
+    metric: int,
+    out: np.ndarray,
+) -> None:
+    """Canonical float32 scores of query ``r`` against item ``cand[r, c]`` where ``need``.
+
+    Bit for bit :func:`~recsys_kit.topk_engine.canonical_scores`: IEEE float32 products, the
+    same pairwise tree of adds (halves folded onto each other), a float64 square root rounded
+    to float32 (correctly rounded) for cosine. Pairs not needed get ``-inf``.
+
+    Args:
+        qx: (Q, d) float32 queries as scored (unit rows for cosine, doubled for l2).
+        items: (N, d) float32 C-contiguous.
+        cand: (Q, C) int64 item indices (``>= 0`` where needed).
+        need: (Q, C) bool.
+        metric: a value of :data:`METRIC_CODES`.
+        out: (Q, C) float32, written.
+    """
+    n_q, n_c = cand.shape
+    d = qx.shape[1]
+    p = np.empty(d, np.float32)
+    s2 = np.empty(d, np.float32)
+    eps = np.float32(1e-12)
+    for r in range(n_q):
+        q = qx[r]
+        for c in range(n_c):
+            if not need[r, c]:
+                out[r, c] = -np.inf
+                continue
+            x = items[cand[r, c]]
+            for j in range(d):
+                p[j] = q[j] * x[j]
+            w = d
+            while w > 1:
+                h = (w + 1) // 2
+                for j in range(w - h):
+                    p[j] += p[h + j]
+                w = h
+            if metric == 0:
+                out[r, c] = p[0]
+                continue
+            for j in range(d):
+                s2[j] = x[j] * x[j]
+            w = d
+            while w > 1:
+                h = (w + 1) // 2
+                for j in range(w - h):
+                    s2[j] += s2[h + j]
+                w = h
+            if metric == 2:
+                out[r, c] = p[0] - s2[0]
+            else:
+                root = np.float32(np.sqrt(np.float64(s2[0])))
+                out[r, c] = p[0] / max(root, eps)
