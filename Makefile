@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 CPU_KINDS ?= avx2 avx512-no-bf16 baseline
 KIND_TESTS ?= tests/test_ranking.py tests/test_ranking_fast.py tests/test_explorer.py \
 	tests/test_encoders.py tests/test_fusion.py tests/test_cf.py tests/test_scoring.py \
-	tests/test_hybrid.py tests/test_rerank.py tests/test_device.py
+	tests/test_hybrid.py tests/test_rerank.py tests/test_device.py tests/test_topk_int8.py
 
 .PHONY: help setup course test test-fast test-cpu-kinds lint format release validate bench \
 	bench-notebooks data clean-cache

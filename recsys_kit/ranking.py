@@ -296,7 +296,7 @@ def _topk_impl(
     # on CPU the parallel phases run on the engine's workers; the glue runs on one thread
     glue = single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
     if precision == "int8":
-        _check_int8(dev, metric)
+        _check_int8(dev, metric, qt.shape[1])
     with torch.inference_mode(), glue:
         if dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES and precision not in ("bf16", "int8"):
             xmax = prepared.xmax if prepared is not None and metric == "dot" else None
@@ -345,8 +345,8 @@ def _checked_inputs(
     return q2, items2, is_torch
 
 
-def _check_int8(dev: torch.device, metric: str) -> None:
-    """``precision="int8"`` needs a CPU, a dot-product metric and numba."""
+def _check_int8(dev: torch.device, metric: str, dim: int) -> None:
+    """``precision="int8"`` needs a CPU, a dot-product metric, numba and exact int8 sums."""
     from recsys_kit.jit import INSTALL_HINT, numba_available
 
     if dev.type != "cpu":
@@ -355,6 +355,11 @@ def _check_int8(dev: torch.device, metric: str) -> None:
         raise ValueError("precision='int8' ranks dot products: use metric 'dot' or 'cosine'")
     if not numba_available():
         raise ImportError(f"precision='int8' needs numba: {INSTALL_HINT}")
+    if not int8_matmul_exact(dim):
+        raise RuntimeError(
+            "precision='int8' needs exact int8 products, and this CPU's saturate (no VNNI, "
+            "or kernels forced by ONEDNN_MAX_CPU_ISA): use precision='auto'"
+        )
 
 
 def _compute_device(

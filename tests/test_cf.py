@@ -645,10 +645,10 @@ def test_bpr_engines_are_validated_and_torch_still_runs(low_rank):
 
 
 def test_bpr_numba_engine_without_numba_says_how_to_install(monkeypatch, low_rank):
-    from recsys_kit.cf import bpr_sgd
+    from recsys_kit import jit
 
     X, _, _ = cf.build_matrix(low_rank[0])
-    monkeypatch.setattr(bpr_sgd, "numba", None)
+    monkeypatch.setattr(jit, "numba", None)
     with pytest.raises(ImportError, match=r"recsys-kit\[fast\]"):
         BPR(factors=4, epochs=1, device="cpu", engine="numba").fit(X)
     auto = BPR(factors=4, epochs=1, device="cpu").fit(X)  # auto falls back to torch

@@ -17,16 +17,30 @@ from topk_checks import assert_ties_by_lower_index, assert_topk_exact, reference
 
 from recsys_kit import ranking
 from recsys_kit import topk_engine as eng
+from recsys_kit.device import int8_matmul_exact
+from recsys_kit.jit import numba_available
 from recsys_kit.ranking import topk, topk_with_stats
 
 
+def int8_runs(dim: int) -> bool:
+    """Whether the int8 route can run here (numba, and exact int8 products on this CPU: not
+    under the AVX2 / no-VNNI kernels that ``make test-cpu-kinds`` forces)."""
+    return numba_available() and int8_matmul_exact(dim)
+
+
 def _routes(q, x, k, metric, **kw):
-    """Both GEMM routes (and their stats); asserts they give the same answer, to the bit."""
+    """Every GEMM route (and the fp32 and bf16 stats); asserts they give the same answer, to
+    the bit: float32, bf16, and int8 where it runs (dot products only)."""
     s0, i0, st0 = topk_with_stats(q, x, k, metric, device="cpu", precision="fp32", **kw)
     s1, i1, st1 = topk_with_stats(q, x, k, metric, device="cpu", precision="bf16", **kw)
     assert (st0.route, st1.route) == ("fp32", "bf16")
     np.testing.assert_array_equal(i1, i0)
     np.testing.assert_array_equal(s1, s0)
+    if metric != "l2" and int8_runs(np.atleast_2d(q).shape[1]):
+        s2, i2, st2 = topk_with_stats(q, x, k, metric, device="cpu", precision="int8", **kw)
+        assert st2.route == "int8"
+        np.testing.assert_array_equal(i2, i0)
+        np.testing.assert_array_equal(s2, s0)
     return s0, i0, st0, st1
 
 
@@ -266,6 +280,7 @@ def test_index_route_follows_the_measurement_and_the_answer_does_not(monkeypatch
     queries = rng.normal(size=(ranking.BF16_MIN_QUERIES + 3, 32)).astype(np.float32)
     index = ranking.Index(items, list(range(len(items))))
     assert index.last_stats is None
+    monkeypatch.setattr(ranking, "_int8_pays", lambda metric, dim, k: False)  # test_topk_int8
     results = {}
     for speedup in (0.5, 4.0):
         monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev, s=speedup: s)

@@ -1,0 +1,233 @@
+"""The int8 candidate route of the top-k engine and its compiled kernels.
+
+The route proposes candidates from exact int32 sums of two int8 digits per item; its answer must
+be the float32 route's, bit for bit, and its error bound must hold for every pair. Its kernels
+(``recsys_kit.topk_kernels``) are checked against plain numpy / the torch canonical score.
+Tests of the route itself skip where it cannot run (no numba; int8 products that saturate, as
+under the AVX2 kernels ``make test-cpu-kinds`` forces, where the route-choice tests check that
+it is not taken).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from topk_checks import assert_ties_by_lower_index, assert_topk_exact
+
+from recsys_kit import device, ranking
+from recsys_kit import topk_engine as eng
+from recsys_kit.jit import numba_available
+from recsys_kit.ranking import Index, topk, topk_with_stats
+
+pytestmark = pytest.mark.skipif(not numba_available(), reason="numba (the fast extra) missing")
+
+
+def _runs(dim: int) -> None:
+    if not device.int8_matmul_exact(dim):
+        pytest.skip("int8 products saturate on this CPU / these kernels: the route is off")
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    v = rng.standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------
+# kernels
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["dot", "cosine", "l2"])
+@pytest.mark.parametrize("dim", [1, 3, 64, 385])
+def test_compiled_canonical_scores_are_the_same_bits(metric, dim):
+    from recsys_kit.topk_kernels import METRIC_CODES, canonical_pairs
+
+    rng = np.random.default_rng(dim)
+    x = (rng.standard_normal((300, dim)) * rng.uniform(0.01, 30, (300, 1))).astype(np.float32)
+    x[7] = 0.0  # a zero row (cosine: clamped norm)
+    q = rng.standard_normal((9, dim)).astype(np.float32)
+    cand = rng.integers(0, 300, (9, 50))
+    cand[:, 0] = 7
+    need = rng.random((9, 50)) < 0.7
+    need[:, 0] = True
+    out = np.empty((9, 50), np.float32)
+    canonical_pairs(q, x, cand, need, METRIC_CODES[metric], out)
+    rows = torch.from_numpy(x)[torch.from_numpy(cand)]
+    want = eng.canonical_scores(rows, torch.from_numpy(q)[:, None, :], metric).numpy()
+    want[~need] = -np.inf
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed):
+    from recsys_kit.topk_kernels import select_tile
+
+    rng = np.random.default_rng(seed)
+    rows, keep = 6, int(rng.integers(1, 80))
+    width = int(rng.integers(1, 5000))
+    spread = int(rng.choice([3, 50, 10**6]))  # 3: ties everywhere
+    a = rng.integers(-spread, spread, (rows, width)).astype(np.int32)
+    b = rng.integers(-127, 128, (rows, width)).astype(np.int32)
+    full = a.astype(np.int64) * 254 + b
+    cap = 4 * keep
+    vals = np.empty((rows, cap), np.int32)
+    cols = np.empty((rows, cap), np.int64)
+    cnt = np.zeros(rows, np.int64)
+    floor = np.full(rows, np.iinfo(np.int32).min, np.int32)
+    gmax = np.empty(width // 16 + 1, np.int32)
+    cuts = sorted({0, width, *rng.integers(0, width, 3).tolist()})
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):  # several tiles, one running state
+        select_tile(a[:, lo:hi].copy(), b[:, lo:hi].copy(), 254, lo, floor, vals, cols, cnt,
+                    keep, gmax)  # fmt: skip
+    for r in range(rows):
+        v, c = vals[r, : cnt[r]], cols[r, : cnt[r]]
+        np.testing.assert_array_equal(full[r, c], v)  # the right column with each value
+        assert len(set(c.tolist())) == len(c)  # no column twice
+        top = np.sort(full[r])[::-1][: min(keep, width)]
+        np.testing.assert_array_equal(np.sort(v)[::-1][: len(top)], top)
+        left = np.setdiff1d(np.arange(width), c)
+        assert (full[r, left] <= top[-1]).all() and (full[r, left] <= floor[r]).all()
+
+
+# --------------------------------------------------------------------------------------------
+# the error bound
+# --------------------------------------------------------------------------------------------
+def test_int8_error_bound_holds_for_every_pair():
+    """|approximate - canonical| <= eps for every pair, on rows built to round badly (every
+    coordinate near a half step of both digits) and on random rows of very different norms."""
+    _runs(96)
+    rng = np.random.default_rng(11)
+    d = 96
+    x = (rng.standard_normal((400, d)) * rng.uniform(0.001, 5, (400, 1))).astype(np.float32)
+    step = float(np.abs(x).max()) / 127
+    x[:40] = step * (np.round(rng.uniform(-100, 100, (40, d))) + 0.5 - 1 / 1024)
+    q = (rng.standard_normal((30, d)) * rng.uniform(0.01, 9, (30, 1))).astype(np.float32)
+    q[:5] = np.round(q[:5] * 3) / 3 + 1 / 7  # far from the query grid, all the same way
+    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
+    prep = eng.PreparedItems.build(xt, "dot", "int8")
+    plan = eng._Plan(qt, xt, "dot", "int8", prep)
+    approx = plan.approx(slice(None), 0, len(x))
+    canon = eng.canonical_scores(xt[None], qt[:, None, :], "dot")
+    eps = torch.stack([
+        eng.error_bound(plan.norms, d, prep.xmax, prep.dmax, approx[:, j].abs(), "dot", "int8")
+        for j in range(len(x))
+    ], dim=1)  # fmt: skip
+    err = (approx - canon).abs()
+    assert (err <= eps).all()
+    assert float((err / eps).max()) > 0.05  # not vacuous
+
+
+def test_large_dimensions_shrink_the_digit_base_instead_of_overflowing():
+    for d, base in ((384, 254), (522, 254), (1024, 128), (4096, 32)):
+        got = eng.int8_base(d)
+        assert 127 * (127 * got + got / 2) * d < 2**31 and got <= base + 2
+    _runs(1500)
+    rng = np.random.default_rng(12)
+    d = 1500
+    x = np.sign(rng.standard_normal((700, d))).astype(np.float32)  # every coordinate at max
+    x[:300] *= rng.uniform(0.99, 1.0, (300, d)).astype(np.float32)
+    q = np.sign(rng.standard_normal((40, d))).astype(np.float32)
+    q[:3] = x[:3]  # scores at the int32 limit of the digits
+    s0, i0 = topk(q, x, 7, "dot", device="cpu", precision="fp32")
+    s1, i1, st = topk_with_stats(q, x, 7, "dot", device="cpu", precision="int8")
+    assert st.route == "int8"
+    np.testing.assert_array_equal(i1, i0)
+    np.testing.assert_array_equal(s1, s0)
+
+
+# --------------------------------------------------------------------------------------------
+# the route
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["dot", "cosine"])
+@pytest.mark.parametrize("k", [1, 10, 64])
+def test_int8_route_gives_the_float32_answer_on_clustered_data(metric, k):
+    _runs(48)
+    rng = np.random.default_rng(k)
+    centres = _unit(rng, 12, 48)
+    x = centres[rng.integers(0, 12, 6000)] + 0.05 * rng.standard_normal((6000, 48))
+    x = (x * rng.uniform(0.5, 2.0, (6000, 1))).astype(np.float32)
+    x[100:160] = x[5]  # 61 copies of one item: ties across tiles
+    q = centres[rng.integers(0, 12, 70)] + 0.1 * rng.standard_normal((70, 48))
+    q = q.astype(np.float32)
+    q[0] = x[5]
+    s0, i0 = topk(q, x, k, metric, device="cpu", precision="fp32")
+    s1, i1, st = topk_with_stats(q, x, k, metric, device="cpu", precision="int8")
+    assert st.route == "int8" and st.n_candidates == k + eng.default_margin(k, "int8")
+    np.testing.assert_array_equal(i1, i0)
+    np.testing.assert_array_equal(s1, s0)
+    assert_topk_exact(s1, i1, q, x, metric)
+    assert_ties_by_lower_index(s1, i1, x)
+
+
+def test_index_takes_int8_where_it_pays_and_the_answer_does_not_change(monkeypatch):
+    _runs(32)
+    rng = np.random.default_rng(13)
+    items = rng.normal(size=(ranking.BF16_MIN_ITEMS + 700, 32)).astype(np.float32)
+    queries = rng.normal(size=(ranking.BF16_MIN_QUERIES + 5, 32)).astype(np.float32)
+    monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev: 0.6)
+    monkeypatch.setattr(ranking, "int8_matmul_speedup", lambda: 4.0)
+    index = Index(items, list(range(len(items))))
+    s, i = index.search_arrays(queries, k=10)
+    assert index.last_stats.route == "int8"
+    assert set(index._prepared_items) == {"int8"}
+    assert_topk_exact(s, i, queries, items, "cosine")
+    # larger k, slower int8, bf16 faster, saturating int8 products: other routes, same answer
+    _, _ = index.search_arrays(queries, k=ranking.INT8_MAX_K + 1)
+    assert index.last_stats.route == "fp32"
+    cases = [("int8_matmul_speedup", lambda: 2.0, "fp32"),
+             ("int8_matmul_exact", lambda dim: False, "fp32"),
+             ("bf16_matmul_speedup", lambda dev: 3.0, "bf16")]  # fmt: skip
+    for name, fake, route in cases:
+        with monkeypatch.context() as m:
+            m.setattr(ranking, name, fake)
+            s2, i2 = index.search_arrays(queries, k=10)
+            assert index.last_stats.route == route, name
+            np.testing.assert_array_equal(i2, i)
+            np.testing.assert_array_equal(s2, s)
+    # l2 ranks 2 q.x - ||x||^2, not a dot product: never int8
+    l2 = Index(items, list(range(len(items))), metric="l2")
+    l2.search_arrays(queries, k=10)
+    assert l2.last_stats.route == "fp32"
+
+
+def test_auto_takes_int8_only_where_the_products_are_exact(monkeypatch):
+    """On every CPU (and under every kernel ``make test-cpu-kinds`` forces): an Index whose
+    int8 route would pay takes it exactly when this CPU's int8 products are exact."""
+    rng = np.random.default_rng(14)
+    items = rng.normal(size=(ranking.BF16_MIN_ITEMS + 100, 24)).astype(np.float32)
+    queries = rng.normal(size=(ranking.BF16_MIN_QUERIES, 24)).astype(np.float32)
+    monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev: 0.6)
+    monkeypatch.setattr(ranking, "int8_matmul_speedup", lambda: 4.0)
+    index = Index(items, list(range(len(items))))
+    s, i = index.search_arrays(queries, k=5)
+    assert (index.last_stats.route == "int8") == device.int8_matmul_exact(24)
+    assert_topk_exact(s, i, queries, items, "cosine")
+
+
+def test_int8_precision_errors_name_the_fix(monkeypatch):
+    x = np.eye(8, dtype=np.float32)
+    with pytest.raises(ValueError, match="metric 'dot' or 'cosine'"):
+        topk(x, x, 1, "l2", device="cpu", precision="int8")
+    monkeypatch.setattr(ranking, "int8_matmul_exact", lambda dim: False)
+    with pytest.raises(RuntimeError, match="saturate.*precision='auto'"):
+        topk(x, x, 1, "dot", device="cpu", precision="int8")
+    monkeypatch.setattr("recsys_kit.jit.numba_available", lambda: False)
+    with pytest.raises(ImportError, match="pip install"):
+        topk(x, x, 1, "dot", device="cpu", precision="int8")
+
+
+def test_the_exactness_probe_catches_saturating_products(monkeypatch):
+    probe = device.int8_matmul_exact.__wrapped__
+    real = torch._int_mm
+
+    def saturating(a, b, **kw):
+        """What oneDNN does without VNNI: a + 128 as u8 times b, adjacent products summed into
+        int16 with saturation (vpmaddubsw), then 128 * sum(b) subtracted."""
+        u, w = a.to(torch.int64) + 128, b.to(torch.int64)
+        pairs = torch.nn.functional.pad(u[:, None, :] * w.T[None, :, :], (0, a.shape[1] % 2))
+        summed = (pairs[..., 0::2] + pairs[..., 1::2]).clamp(-32768, 32767).sum(-1)
+        return (summed - 128 * w.sum(0)[None, :]).to(torch.int32)
+
+    assert probe(24) is True or not device.int8_matmul_exact(24)  # the real one, either way
+    monkeypatch.setattr(torch, "_int_mm", saturating)
+    assert probe(24) is False
+    monkeypatch.setattr(torch, "_int_mm", real)
