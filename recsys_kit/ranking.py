@@ -27,14 +27,18 @@ canonically); otherwise GEMM candidates in ``"fp32"``, or in ``"bf16"`` where a 
 really is faster: on a CUDA GPU with bf16 tensor cores, and, for an :class:`Index`, on a CPU
 where :func:`recsys_kit.device.bf16_matmul_speedup` *measures* it (once per process) at least
 :data:`BF16_MIN_SPEEDUP` times faster than float32 (AMX: 3.5x; not AVX512-BF16 alone on the
-Sapphire Rapids VM this was tested on: 0.6x; not AVX2, where bf16 is emulated). On CPU the
+Sapphire Rapids VM this was tested on: 0.6x; not AVX2, where bf16 is emulated). Where bf16 does
+not pay, an :class:`Index` takes ``"int8"`` for small k (:data:`INT8_MAX_K`) on a CPU whose int8
+products are exact and fast (VNNI: Ice Lake and later, Zen 4 and later; measured once per
+process) when numba is installed: exact int32 sums of two int8 digits per item. On CPU the
 work runs on ``torch.get_num_threads()`` single-threaded workers that take blocks of items as
 they go, smaller ones when :func:`recsys_kit.device.compute_threads` finds cores busy.
 
 Memory bound: besides the inputs, one call holds one block of approximate scores per worker
 (:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 32 MiB, or 256 MiB on a GPU), the candidates
 (``n_queries x (k + margin)`` scores and indices), and a ~1 MiB CPU (64 MiB GPU) rescoring
-buffer per worker; :class:`Index` adds its bf16 copy (half the float32 items) where it uses one.
+buffer per worker; :class:`Index` adds its bf16 copy or its int8 digits (half the float32
+items) where it uses them.
 
 Example:
     >>> import numpy as np
