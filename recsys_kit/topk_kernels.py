@@ -139,6 +139,19 @@ def select_tile(
 
 
 @jit
+def _tree_sum(p: np.ndarray) -> np.float32:
+    """``topk_engine.fixed_sum`` of ``p`` (float32, overwritten): halves folded onto each
+    other, ``w -> ceil(w / 2)``, one IEEE add per element per fold."""
+    w = p.shape[0]
+    while w > 1:
+        h = (w + 1) // 2
+        for j in range(w - h):
+            p[j] += p[h + j]
+        w = h
+    return p[0]
+
+
+@jit
 def canonical_pairs(
     qx: np.ndarray,
     items: np.ndarray,
@@ -164,7 +177,6 @@ def canonical_pairs(
     n_q, n_c = cand.shape
     d = qx.shape[1]
     p = np.empty(d, np.float32)
-    s2 = np.empty(d, np.float32)
     eps = np.float32(1e-12)
     for r in range(n_q):
         q = qx[r]
@@ -175,25 +187,15 @@ def canonical_pairs(
             x = items[cand[r, c]]
             for j in range(d):
                 p[j] = q[j] * x[j]
-            w = d
-            while w > 1:
-                h = (w + 1) // 2
-                for j in range(w - h):
-                    p[j] += p[h + j]
-                w = h
+            sc = _tree_sum(p)
             if metric == 0:
-                out[r, c] = p[0]
+                out[r, c] = sc
                 continue
             for j in range(d):
-                s2[j] = x[j] * x[j]
-            w = d
-            while w > 1:
-                h = (w + 1) // 2
-                for j in range(w - h):
-                    s2[j] += s2[h + j]
-                w = h
+                p[j] = x[j] * x[j]
+            sq = _tree_sum(p)
             if metric == 2:
-                out[r, c] = p[0] - s2[0]
+                out[r, c] = sc - sq
             else:
-                root = np.float32(np.sqrt(np.float64(s2[0])))
-                out[r, c] = p[0] / max(root, eps)
+                root = np.float32(np.sqrt(np.float64(sq)))
+                out[r, c] = sc / max(root, eps)
