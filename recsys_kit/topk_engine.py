@@ -841,8 +841,8 @@ def _select_pool_int8(
     plan: _Plan, n: int, n_cand: int, n_parts: int, threads: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Phase 1 of :func:`candidate_topk` on the int8 route (CPU, numba): the item range is cut
-    into ``n_parts`` tasks; each computes its int32 scores a tile (:data:`INT8_TILE` items) at
-    a time and hands the tile, still in cache, to
+    into ``n_parts`` tasks; each computes its int32 scores a tile (:data:`INT8_TILE` items,
+    fewer for thousands of queries) at a time and hands the tile, still in cache, to
     :func:`~recsys_kit.topk_kernels.select_tile`. A task starts from the highest floor the
     finished ones reached (valid: a floor is at most some task's ``n_cand``-th largest score,
     so at most the overall one). Returns what :func:`_select_pool` does."""
@@ -851,7 +851,9 @@ def _select_pool_int8(
     n_q = plan.qlow.shape[0]
     cap = 4 * n_cand
     shared = np.full(n_q, np.iinfo(np.int32).min, dtype=np.int32)
-    tiles = _chunks(n, INT8_TILE)
+    # narrower tiles for many queries: two int32 tiles per task within the block budget
+    tile = max(256, min(INT8_TILE, CPU_BLOCK_BYTES // (8 * n_q)) // 16 * 16)
+    tiles = _chunks(n, tile)
     per = -(-len(tiles) // max(1, min(n_parts, len(tiles))))
     parts = [tiles[i : i + per] for i in range(0, len(tiles), per)]
     base = int(plan.prepared.base)  # type: ignore[union-attr]
@@ -862,9 +864,9 @@ def _select_pool_int8(
         cnt = np.zeros(n_q, dtype=np.int64)
         with plan.lock:
             floor = shared.copy()
-        buf_a = torch.empty(n_q * INT8_TILE, dtype=torch.int32)
-        buf_b = torch.empty(n_q * INT8_TILE, dtype=torch.int32)
-        gmax = np.empty(INT8_TILE // 16 + 1, dtype=np.int32)
+        buf_a = torch.empty(n_q * tile, dtype=torch.int32)
+        buf_b = torch.empty(n_q * tile, dtype=torch.int32)
+        gmax = np.empty(tile // 16 + 1, dtype=np.int32)
         for a, b in part:
             w = b - a
             p = plan.prepared

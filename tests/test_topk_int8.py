@@ -231,3 +231,14 @@ def test_the_exactness_probe_catches_saturating_products(monkeypatch):
     monkeypatch.setattr(torch, "_int_mm", saturating)
     assert probe(24) is False
     monkeypatch.setattr(torch, "_int_mm", real)
+
+
+def test_many_queries_take_narrower_tiles_and_the_same_answer():
+    _runs(16)
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3000, 16)).astype(np.float32)
+    q = rng.standard_normal((5000, 16)).astype(np.float32)  # tiles of 832 items, not 2048
+    s0, i0 = topk(q, x, 3, "dot", device="cpu", precision="fp32")
+    s1, i1 = topk(q, x, 3, "dot", device="cpu", precision="int8")
+    np.testing.assert_array_equal(i1, i0)
+    np.testing.assert_array_equal(s1, s0)
