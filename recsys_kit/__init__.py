@@ -2,12 +2,13 @@
 
 Notebooks teach; this package computes. One module per concept, layers importing downward:
 
-* foundations: ``constants``, ``paths``, ``device``, ``threads``, ``progress``, ``cache``;
+* foundations: ``constants``, ``paths``, ``device``, ``threads``, ``progress``, ``cache``,
+  ``jit`` (numba, optional: compiled loops);
 * data: ``datasets`` (loaders, splitters, shared samples), ``runs`` (the run type, its
   builders and the one tie rule);
 * representations: ``encoders``, ``embedding_map``;
 * retrieval and ranking: ``ranking`` (exact top-k; its engine
-  ``topk_engine``), ``lexical`` (BM25), ``retrieval``
+  ``topk_engine`` and compiled kernels ``topk_kernels``), ``lexical`` (BM25), ``retrieval``
   (first-stage runs), ``hybrid`` (fusion of runs), ``rerank`` (cross-encoder), ``scoring``
   (pair features, learned and multi-task rankers), ``fusion`` (cross-modal);
 * recommendation: ``cf`` (collaborative filtering);

@@ -34,6 +34,10 @@ process) when numba is installed: exact int32 sums of two int8 digits per item. 
 work runs on ``torch.get_num_threads()`` single-threaded workers that take blocks of items as
 they go, smaller ones when :func:`recsys_kit.device.compute_threads` finds cores busy.
 
+This module is over 600 lines because the two public entry points (:func:`topk`,
+:class:`Index`) share one validation and one route choice (scan, float32, bf16, int8), which
+read best next to them; the engine itself is :mod:`recsys_kit.topk_engine`.
+
 Memory bound: besides the inputs, one call holds one block of approximate scores per worker
 (:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 32 MiB, or 256 MiB on a GPU), the candidates
 (``n_queries x (k + margin)`` scores and indices), and a ~1 MiB CPU (64 MiB GPU) rescoring
