@@ -762,8 +762,9 @@ def candidate_topk(
 
     # 1. candidates, block by block
     if kind == "int8":
-        vals, cand = _select_pool_int8(plan, n, n_cand, threads * max(1, blocks_per_worker),
-                                       threads)  # fmt: skip
+        # one selection state per worker: fewer, larger tasks than the float routes' blocks
+        parts = threads * max(1, blocks_per_worker // 2)
+        vals, cand = _select_pool_int8(plan, n, n_cand, parts, threads)
     else:
         vals, cand = _select_pool(plan, blocks, n_cand, threads, dev)
 
@@ -843,50 +844,58 @@ def _select_pool_int8(
     """Phase 1 of :func:`candidate_topk` on the int8 route (CPU, numba): the item range is cut
     into ``n_parts`` tasks; each computes its int32 scores a tile (:data:`INT8_TILE` items,
     fewer for thousands of queries) at a time and hands the tile, still in cache, to
-    :func:`~recsys_kit.topk_kernels.select_tile`. A task starts from the highest floor the
-    finished ones reached (valid: a floor is at most some task's ``n_cand``-th largest score,
-    so at most the overall one). Returns what :func:`_select_pool` does."""
+    :func:`~recsys_kit.topk_kernels.select_tile`. Each worker keeps one selection state (its
+    buffers and floors) across the tasks it takes, so that more, smaller tasks (a busy
+    machine) do not restart from a low floor: the candidates are a set, whatever the order.
+    Returns what :func:`_select_pool` does."""
     from recsys_kit.topk_kernels import select_tile
 
     n_q = plan.qlow.shape[0]
     cap = 4 * n_cand
-    shared = np.full(n_q, np.iinfo(np.int32).min, dtype=np.int32)
-    # narrower tiles for many queries: two int32 tiles per task within the block budget
+    # narrower tiles for many queries: two int32 tiles per worker within the block budget
     tile = max(256, min(INT8_TILE, CPU_BLOCK_BYTES // (8 * n_q)) // 16 * 16)
     tiles = _chunks(n, tile)
     per = -(-len(tiles) // max(1, min(n_parts, len(tiles))))
     parts = [tiles[i : i + per] for i in range(0, len(tiles), per)]
-    base = int(plan.prepared.base)  # type: ignore[union-attr]
+    p = plan.prepared
+    assert p is not None and p.low2 is not None
+    states: dict[int, _Int8State] = {}
 
-    def task(part: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        vals = np.empty((n_q, cap), dtype=np.int32)
-        cols = np.empty((n_q, cap), dtype=np.int64)
-        cnt = np.zeros(n_q, dtype=np.int64)
-        with plan.lock:
-            floor = shared.copy()
-        buf_a = torch.empty(n_q * tile, dtype=torch.int32)
-        buf_b = torch.empty(n_q * tile, dtype=torch.int32)
-        gmax = np.empty(tile // 16 + 1, dtype=np.int32)
+    def task(part: list[tuple[int, int]]) -> None:
+        with plan.lock:  # one state per worker thread, made on its first task
+            st = states.setdefault(threading.get_ident(), _Int8State(n_q, cap, tile))
         for a, b in part:
             w = b - a
-            p = plan.prepared
-            sa = torch._int_mm(plan.qlow, p.low[a:b].T, out=buf_a[: n_q * w].view(n_q, w))
-            sb = torch._int_mm(plan.qlow, p.low2[a:b].T, out=buf_b[: n_q * w].view(n_q, w))
-            select_tile(sa.numpy(), sb.numpy(), base, a, floor, vals, cols, cnt, n_cand, gmax)
-        with plan.lock:
-            np.maximum(shared, floor, out=shared)
-        return vals, cols, cnt
+            sa = torch._int_mm(plan.qlow, p.low[a:b].T, out=st.buf_a[: n_q * w].view(n_q, w))
+            sb = torch._int_mm(plan.qlow, p.low2[a:b].T, out=st.buf_b[: n_q * w].view(n_q, w))
+            select_tile(sa.numpy(), sb.numpy(), p.base, a, st.floor, st.vals, st.cols, st.cnt,
+                        n_cand, st.gmax)  # fmt: skip
 
-    found = _run([lambda p=p: task(p) for p in parts], threads, torch.device("cpu"))
-    vals = torch.cat([torch.from_numpy(f[0]) for f in found], dim=1)
-    cols = torch.cat([torch.from_numpy(f[1]) for f in found], dim=1)
-    used = torch.cat([torch.arange(cap)[None, :] < torch.from_numpy(f[2])[:, None]
+    _run([lambda part=part: task(part) for part in parts], threads, torch.device("cpu"))
+    found = list(states.values())
+    vals = torch.cat([torch.from_numpy(f.vals) for f in found], dim=1)
+    cols = torch.cat([torch.from_numpy(f.cols) for f in found], dim=1)
+    used = torch.cat([torch.arange(cap)[None, :] < torch.from_numpy(f.cnt)[:, None]
                       for f in found], dim=1)  # fmt: skip
     fvals = plan.to_float(vals, slice(None)).masked_fill_(~used, float("-inf"))
     # the n_cand best, sorted: every item not kept has s^ <= the last kept
     fvals, pos = torch.topk(fvals, min(n_cand, fvals.shape[1]), dim=1, sorted=True)
     cand = torch.gather(cols, 1, pos).masked_fill_(fvals == float("-inf"), -1)
     return fvals, cand
+
+
+class _Int8State:
+    """One worker's selection state on the int8 route: per query a buffer of candidates
+    (``vals``, ``cols``, ``cnt`` used) and a floor, plus its two int32 tiles and scratch."""
+
+    def __init__(self, n_q: int, cap: int, tile: int) -> None:
+        self.vals = np.empty((n_q, cap), dtype=np.int32)
+        self.cols = np.empty((n_q, cap), dtype=np.int64)
+        self.cnt = np.zeros(n_q, dtype=np.int64)
+        self.floor = np.full(n_q, np.iinfo(np.int32).min, dtype=np.int32)
+        self.buf_a = torch.empty(n_q * tile, dtype=torch.int32)
+        self.buf_b = torch.empty(n_q * tile, dtype=torch.int32)
+        self.gmax = np.empty(tile // 16 + 1, dtype=np.int32)
 
 
 def _rescore_pool(
