@@ -58,6 +58,7 @@ __all__ = [
     "GPU_BLOCK_BYTES",
     "CPU_GATHER_BYTES",
     "GPU_GATHER_BYTES",
+    "COMPILED_MIN_WORK",
     "KINDS",
     "default_margin",
     "QueryNorms",
@@ -544,9 +545,16 @@ def block_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     return order_rows(vals, idx)
 
 
-def _compiled_rescoring(qx: torch.Tensor, items: torch.Tensor) -> bool:
-    """Whether :func:`recsys_kit.topk_kernels.canonical_pairs` can score these (CPU float32
-    tensors, items C-contiguous, numba installed)."""
+#: Products below which candidates are rescored by torch even with numba installed: a small
+#: search (a notebook's few queries) then never imports numba (~0.3 s) or compiles (~1 s).
+COMPILED_MIN_WORK = 2**22
+
+
+def _compiled_rescoring(qx: torch.Tensor, items: torch.Tensor, n_pairs: int) -> bool:
+    """Whether :func:`recsys_kit.topk_kernels.canonical_pairs` should score ``n_pairs``
+    (query, candidate) pairs (large enough, CPU float32 tensors, items C-contiguous, numba)."""
+    if n_pairs * qx.shape[-1] < COMPILED_MIN_WORK:
+        return False
     from recsys_kit.jit import numba_available
 
     return (
@@ -570,7 +578,7 @@ def _score_candidates(
     """
     n_q, n_c = cand.shape
     dim = qx.shape[1]
-    if _compiled_rescoring(qx, items):  # same bits, one pass, no gathered copy
+    if _compiled_rescoring(qx, items, n_q * n_c):  # same bits, one pass, no gathered copy
         from recsys_kit.topk_kernels import METRIC_CODES, canonical_pairs
 
         res = np.empty((n_q, n_c), dtype=np.float32)

@@ -242,3 +242,17 @@ def test_many_queries_take_narrower_tiles_and_the_same_answer():
     s1, i1 = topk(q, x, 3, "dot", device="cpu", precision="int8")
     np.testing.assert_array_equal(i1, i0)
     np.testing.assert_array_equal(s1, s0)
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine", "l2"])
+def test_compiled_and_torch_rescoring_give_the_same_answer(metric, monkeypatch):
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((4000, 40)).astype(np.float32)
+    x[50:90] = x[3]  # ties
+    q = rng.standard_normal((45, 40)).astype(np.float32)
+    answers = []
+    for work in (0, 2**62):  # every rescoring compiled, then none
+        monkeypatch.setattr(eng, "COMPILED_MIN_WORK", work)
+        answers.append(topk(q, x, 12, metric, device="cpu", precision="fp32"))
+    for a, b in zip(*answers, strict=True):
+        np.testing.assert_array_equal(a, b)
