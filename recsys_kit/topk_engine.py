@@ -697,16 +697,13 @@ class _Plan:
             s = s.float() * 2.0 - sq
         return s
 
-    def int_scores(
-        self, q1: torch.Tensor, start: int, stop: int, out: tuple[torch.Tensor, ...] = ()
-    ) -> torch.Tensor:
+    def int_scores(self, q1: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """int8 route: the exact int32 scores ``base (q1 . x1) + q1 . x2`` of int8 queries
-        against items ``start:stop`` (into the two buffers ``out`` if given)."""
+        against items ``start:stop`` (:func:`int8_base` keeps them within int32)."""
         p = self.prepared
         assert p is not None and p.low2 is not None
-        a = torch._int_mm(q1, p.low[start:stop].T, **({"out": out[0]} if out else {}))
-        b = torch._int_mm(q1, p.low2[start:stop].T, **({"out": out[1]} if out else {}))
-        return a.mul_(p.base).add_(b)
+        a = torch._int_mm(q1, p.low[start:stop].T)
+        return a.mul_(p.base).add_(torch._int_mm(q1, p.low2[start:stop].T))
 
     def to_float(self, s: torch.Tensor, rows: torch.Tensor | slice) -> torch.Tensor:
         """int8 route: int scores of queries ``rows`` as float32 approximate scores."""
