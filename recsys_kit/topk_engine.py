@@ -568,12 +568,19 @@ def _compiled_rescoring(qx: torch.Tensor, items: torch.Tensor, n_pairs: int) -> 
 
 
 def _score_candidates(
-    qx: torch.Tensor, items: torch.Tensor, cand: torch.Tensor, metric: str, compiled: bool
+    qx: torch.Tensor,
+    items: torch.Tensor,
+    cand: torch.Tensor,
+    need: torch.Tensor,
+    metric: str,
+    compiled: bool,
 ) -> torch.Tensor:
-    """Canonical scores of each query's candidate rows (Q, C); ``cand`` >= 0.
+    """Canonical scores of each query's candidate rows (Q, C) where ``need`` (-inf elsewhere);
+    ``cand`` >= 0.
 
     ``compiled`` (from :func:`_compiled_rescoring`, decided once per search):
-    :func:`recsys_kit.topk_kernels.canonical_pairs`, the same bits in one pass. Else torch:
+    :func:`recsys_kit.topk_kernels.canonical_pairs`, the same bits in one pass, only for the
+    pairs needed. Else torch:
     the rows are gathered (``index_select``: row memcpy, ~4x faster than fancy indexing) into
     one reused buffer, a block of queries at a time, sized (~1 MiB on CPU) to stay in the L2
     cache for the product and the sum that follow (2x faster than 4 MiB blocks).
@@ -584,9 +591,8 @@ def _score_candidates(
         from recsys_kit.topk_kernels import METRIC_CODES, canonical_pairs
 
         res = np.empty((n_q, n_c), dtype=np.float32)
-        need = np.ones((n_q, n_c), dtype=np.bool_)
         canonical_pairs(qx.contiguous().numpy(), items.numpy(), cand.contiguous().numpy(),
-                        need, METRIC_CODES[metric], res)  # fmt: skip
+                        need.contiguous().numpy(), METRIC_CODES[metric], res)  # fmt: skip
         return torch.from_numpy(res)
     out = torch.empty((n_q, n_c), dtype=torch.float32, device=qx.device)
     block = CPU_GATHER_BYTES if qx.device.type == "cpu" else GPU_GATHER_BYTES
@@ -602,7 +608,7 @@ def _score_candidates(
             rows.view(blk.shape[0], n_c, dim), qx[s : s + step, None, :], metric,
             work[:p].view(blk.shape[0], n_c, dim),
         )  # fmt: skip
-    return out
+    return out.masked_fill_(~need, float("-inf"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -902,7 +908,7 @@ class _Int8State:
         self.floor = np.full(n_q, np.iinfo(np.int32).min, dtype=np.int32)
         self.buf_a = torch.empty(n_q * tile, dtype=torch.int32)
         self.buf_b = torch.empty(n_q * tile, dtype=torch.int32)
-        self.gmax = np.empty(tile // 16 + 1, dtype=np.int32)
+        self.gmax = np.empty(tile // 16 + 1, dtype=np.int32)  # topk_kernels.SELECT_GROUPS
 
 
 def _rescore_pool(
@@ -924,9 +930,8 @@ def _rescore_pool(
     q_blocks = _chunks(n_q, max(1, -(-n_q // (4 * threads))))
 
     def rescore(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ex = _score_candidates(plan.qx[a:b], plan.exact, cand_w[a:b].clamp_min(0), plan.metric,
-                               compiled)  # fmt: skip
-        ex.masked_fill_(~need_w[a:b], float("-inf"))
+        ex = _score_candidates(plan.qx[a:b], plan.exact, cand_w[a:b].clamp_min(0), need_w[a:b],
+                               plan.metric, compiled)  # fmt: skip
         v, i = order_rows(ex, cand_w[a:b])
         return v[:, :k], i[:, :k]
 

@@ -31,7 +31,8 @@ from recsys_kit.jit import jit
 
 __all__ = ["SELECT_GROUPS", "METRIC_CODES", "select_tile", "canonical_pairs"]
 
-#: Strided groups per tile row in :func:`select_tile` (as ``topk_engine.SELECT_GROUP``).
+#: Strided groups per tile row in :func:`select_tile` (as ``topk_engine.SELECT_GROUP``; the
+#: engine imports this module, not the other way round).
 SELECT_GROUPS = 16
 #: ``metric`` argument of :func:`canonical_pairs`.
 METRIC_CODES = {"dot": 0, "cosine": 1, "l2": 2}
@@ -43,7 +44,7 @@ def _shrink(vals: np.ndarray, cols: np.ndarray, r: int, c: int, keep: int) -> tu
     row ``r``; return ``(keep, the keep-th largest value)``, the row's new floor."""
     tv = vals[r, :c].copy()
     tc = cols[r, :c].copy()
-    kth = np.partition(tv.copy(), c - keep)[c - keep]
+    kth = np.partition(tv, c - keep)[c - keep]  # a sorted-around copy; tv keeps its order
     n = 0
     for i in range(c):
         if tv[i] > kth:
@@ -88,7 +89,7 @@ def select_tile(
         floor: (R,) int32 running floors, updated.
         vals, cols, cnt: the buffers, updated; ``cap = vals.shape[1] > keep``.
         keep: candidates wanted per row.
-        gmax: (W // 16,) int32 scratch.
+        gmax: (W // SELECT_GROUPS,) int32 scratch.
     """
     n_rows, width = a.shape
     cap = vals.shape[1]
