@@ -27,13 +27,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys_kit.jit import jit
+from recsys_kit.jit import jit, prefetch
 
-__all__ = ["SELECT_GROUPS", "METRIC_CODES", "select_tile", "canonical_pairs"]
+__all__ = [
+    "SELECT_GROUPS",
+    "PREFETCH_AHEAD",
+    "METRIC_CODES",
+    "select_tile",
+    "merge_best",
+    "best_pairs",
+    "canonical_pairs",
+]
 
 #: Strided groups per tile row in :func:`select_tile` (as ``topk_engine.SELECT_GROUP``; the
 #: engine imports this module, not the other way round).
 SELECT_GROUPS = 16
+#: Pairs ahead whose item row :func:`canonical_pairs` asks for (4: measured best of 2-16).
+PREFETCH_AHEAD = 4
 #: ``metric`` argument of :func:`canonical_pairs`.
 METRIC_CODES = {"dot": 0, "cosine": 1, "l2": 2}
 
@@ -140,6 +150,104 @@ def select_tile(
 
 
 @jit
+def _top_keys(keys: np.ndarray, c: int, keep: int) -> np.ndarray:
+    """The ``min(c, keep)`` largest of the distinct ``keys[:c]`` (int64, overwritten),
+    sorted descending."""
+    part = keys[:c]
+    if c > keep:  # distinct: exactly keep of them are >= the keep-th largest
+        kth = np.partition(part, c - keep)[c - keep]
+        n = 0
+        for i in range(c):
+            if part[i] >= kth:
+                part[n] = part[i]
+                n += 1
+        c = keep
+    return np.sort(keys[:c])[::-1]
+
+
+_LOW = np.int64(0xFFFFFFFF)
+
+
+@jit
+def merge_best(
+    vals3: np.ndarray,
+    cols3: np.ndarray,
+    cnt2: np.ndarray,
+    r0: int,
+    r1: int,
+    keep: int,
+    out_vals: np.ndarray,
+    out_cols: np.ndarray,
+) -> None:
+    """Rows ``r0:r1``: the ``keep`` largest entries of the row's buffers in every state,
+    sorted (value descending, then column ascending), as :func:`select_tile` left them.
+
+    Args:
+        vals3, cols3: (S, R, cap) int32 values and int64 columns (``< 2^32``) of S states.
+        cnt2: (S, R) entries used.
+        r0, r1: the rows to merge (a worker's share).
+        keep: entries wanted per row.
+        out_vals, out_cols: (R, keep) int32 / int64, written; padding ``INT32_MIN`` / -1.
+    """
+    n_s, _, cap = vals3.shape
+    keys = np.empty(n_s * cap, np.int64)
+    for r in range(r0, r1):
+        c = 0
+        for s in range(n_s):
+            for i in range(cnt2[s, r]):  # one int64 key: the value, then the lower column
+                keys[c] = (np.int64(vals3[s, r, i]) << 32) | (_LOW - cols3[s, r, i])
+                c += 1
+        best = _top_keys(keys, c, keep)
+        for i in range(best.shape[0]):
+            out_vals[r, i] = np.int32(best[i] >> 32)
+            out_cols[r, i] = _LOW - (best[i] & _LOW)
+        for i in range(best.shape[0], keep):
+            out_vals[r, i] = np.iinfo(np.int32).min
+            out_cols[r, i] = -1
+
+
+@jit
+def best_pairs(
+    scores: np.ndarray, cols: np.ndarray, keep: int, out_vals: np.ndarray, out_cols: np.ndarray
+) -> None:
+    """Per row, the ``keep`` best (score descending, then column ascending) of float32
+    ``scores`` (R, C) with int64 ``cols`` (``0 <= col < 2^32``; at least ``keep`` per row):
+    ``topk_engine.order_rows`` cut to ``keep``, in one pass (-0.0 ties +0.0, as there).
+
+    Args:
+        scores, cols: (R, C).
+        keep: entries wanted per row.
+        out_vals, out_cols: (R, keep) float32 / int64, written.
+    """
+    n_r, n_c = scores.shape
+    keys = np.empty(n_c, np.int64)
+    word = np.empty(1, np.float32)  # float32 <-> int32 bits
+    bits = word.view(np.int32)
+    for r in range(n_r):
+        for c in range(n_c):
+            word[0] = scores[r, c]
+            b = bits[0]
+            if b == np.int32(-(2**31)):  # -0.0 orders as +0.0
+                b = np.int32(0)
+            elif b < 0:  # negative floats: larger magnitude, smaller key
+                b ^= np.int32(0x7FFFFFFF)
+            keys[c] = (np.int64(b) << 32) | (_LOW - cols[r, c])
+        best = _top_keys(keys, n_c, keep)
+        for i in range(keep):
+            col = _LOW - (best[i] & _LOW)
+            out_cols[r, i] = col
+            b = np.int32(best[i] >> 32)
+            if b == 0:  # +0.0 or -0.0: the score as it was
+                for c in range(n_c):
+                    if cols[r, c] == col and scores[r, c] == 0:
+                        out_vals[r, i] = scores[r, c]
+                        break
+                continue
+            bits[0] = b ^ np.int32(0x7FFFFFFF) if b < 0 else b
+            out_vals[r, i] = word[0]
+
+
+@jit
 def _tree_sum(p: np.ndarray) -> np.float32:
     """``topk_engine.fixed_sum`` of ``p`` (float32, overwritten): halves folded onto each
     other, ``w -> ceil(w / 2)``, one IEEE add per element per fold."""
@@ -150,6 +258,21 @@ def _tree_sum(p: np.ndarray) -> np.float32:
             p[j] += p[h + j]
         w = h
     return p[0]
+
+
+@jit
+def _prefetch_pair(flat: np.ndarray, d: int, cand: np.ndarray, need: np.ndarray, at: int) -> None:
+    """Ask for the item row (of ``d`` floats in ``flat``) of flat pair ``at``, if any and
+    needed, to be brought into cache: one 64-byte line per 16 floats."""
+    n_q, n_c = cand.shape
+    if at >= n_q * n_c:
+        return
+    r = at // n_c
+    c = at - r * n_c
+    if need[r, c]:
+        start = cand[r, c] * d
+        for o in range(0, d, 16):
+            prefetch(flat, start + o)
 
 
 @jit
@@ -165,7 +288,9 @@ def canonical_pairs(
 
     Bit for bit :func:`~recsys_kit.topk_engine.canonical_scores`: IEEE float32 products, the
     same pairwise tree of adds (halves folded onto each other), a float64 square root rounded
-    to float32 (correctly rounded) for cosine. Pairs not needed get ``-inf``.
+    to float32 (correctly rounded) for cosine. Pairs not needed get ``-inf``. The rows are
+    gathered at random addresses, so the kernel waits on memory more than it computes: it asks
+    for the row :data:`PREFETCH_AHEAD` pairs ahead while scoring this one.
 
     Args:
         qx: (Q, d) float32 queries as scored (unit rows for cosine, doubled for l2).
@@ -179,9 +304,13 @@ def canonical_pairs(
     d = qx.shape[1]
     p = np.empty(d, np.float32)
     eps = np.float32(1e-12)
+    flat = items.reshape(-1)
+    for at in range(PREFETCH_AHEAD):
+        _prefetch_pair(flat, d, cand, need, at)
     for r in range(n_q):
         q = qx[r]
         for c in range(n_c):
+            _prefetch_pair(flat, d, cand, need, r * n_c + c + PREFETCH_AHEAD)
             if not need[r, c]:
                 out[r, c] = -np.inf
                 continue
