@@ -126,10 +126,10 @@ BF16_AUTO_CPU = False
 #: (:func:`recsys_kit.device.int8_matmul_exact`: VNNI), measures at least this many times
 #: faster than float32 (it runs two products per block) and numba is installed...
 INT8_MIN_SPEEDUP = 3.0
-#: ... for k up to this: its error bound (~1.6x bf16's) means ~2.6-3k candidates per query,
-#: and their selection outgrows the GEMM's gain for larger k (Q=256, N=100k on the test
-#: machine's 2 cores: int8 61-62 ms vs float32 83 ms at k=10, 104 ms vs 96 ms at k=100).
-INT8_MAX_K = 32
+#: ... for k up to this (the largest measured: at Q=256, N=100k on the test machine's 2
+#: cores, the int8 route took 59 / 64 / 71 / 101 / 146 ms against float32's 111 / 107 / 108 /
+#: 150 / 207 ms at k = 10 / 32 / 100 / 300 / 1000).
+INT8_MAX_K = 1000
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ __all__ = [
     "PREFETCH_AHEAD",
     "METRIC_CODES",
     "select_tile",
-    "merge_best",
+    "union_rows",
+    "keep_above",
     "best_pairs",
     "canonical_pairs",
 ]
@@ -165,45 +166,60 @@ def _top_keys(keys: np.ndarray, c: int, keep: int) -> np.ndarray:
     return np.sort(keys[:c])[::-1]
 
 
-_LOW = np.int64(0xFFFFFFFF)
+_LOW = np.int64(0xFFFFFFFF)  # the low 32 bits of a key: 2^32 - 1 - column
 
 
 @jit
-def merge_best(
+def union_rows(
     vals3: np.ndarray,
     cols3: np.ndarray,
     cnt2: np.ndarray,
     r0: int,
     r1: int,
-    keep: int,
     out_vals: np.ndarray,
     out_cols: np.ndarray,
 ) -> None:
-    """Rows ``r0:r1``: the ``keep`` largest entries of the row's buffers in every state,
-    sorted (value descending, then column ascending), as :func:`select_tile` left them.
+    """Rows ``r0:r1``: every state's entries (as :func:`select_tile` left them), one after
+    the other, then padding (``INT32_MIN`` / -1).
 
     Args:
-        vals3, cols3: (S, R, cap) int32 values and int64 columns (``< 2^32``) of S states.
+        vals3, cols3: (S, R, cap) int32 values and int64 columns of S states.
         cnt2: (S, R) entries used.
-        r0, r1: the rows to merge (a worker's share).
-        keep: entries wanted per row.
-        out_vals, out_cols: (R, keep) int32 / int64, written; padding ``INT32_MIN`` / -1.
+        r0, r1: the rows to write (a worker's share).
+        out_vals, out_cols: (R, W) with ``W >= cnt2[:, r].sum()``, written.
     """
-    n_s, _, cap = vals3.shape
-    keys = np.empty(n_s * cap, np.int64)
+    lowest = np.iinfo(np.int32).min
     for r in range(r0, r1):
         c = 0
-        for s in range(n_s):
-            for i in range(cnt2[s, r]):  # one int64 key: the value, then the lower column
-                keys[c] = (np.int64(vals3[s, r, i]) << 32) | (_LOW - cols3[s, r, i])
+        for s in range(vals3.shape[0]):
+            for i in range(cnt2[s, r]):
+                out_vals[r, c] = vals3[s, r, i]
+                out_cols[r, c] = cols3[s, r, i]
                 c += 1
-        best = _top_keys(keys, c, keep)
-        for i in range(best.shape[0]):
-            out_vals[r, i] = np.int32(best[i] >> 32)
-            out_cols[r, i] = _LOW - (best[i] & _LOW)
-        for i in range(best.shape[0], keep):
-            out_vals[r, i] = np.iinfo(np.int32).min
+        for i in range(c, out_vals.shape[1]):
+            out_vals[r, i] = lowest
             out_cols[r, i] = -1
+
+
+@jit
+def keep_above(
+    vals: np.ndarray, cols: np.ndarray, thr: np.ndarray, r0: int, r1: int, cnt: np.ndarray
+) -> None:
+    """Rows ``r0:r1`` of ``vals`` (R, W) int32 / ``cols`` (R, W) int64 (-1: padding): the
+    entries with ``vals >= thr[r]`` moved to the front, in order, the rest of the row set to
+    ``INT32_MIN`` / -1; ``cnt[r]`` the number kept."""
+    lowest = np.iinfo(np.int32).min
+    for r in range(r0, r1):
+        n = 0
+        for i in range(vals.shape[1]):
+            if cols[r, i] >= 0 and vals[r, i] >= thr[r]:
+                vals[r, n] = vals[r, i]
+                cols[r, n] = cols[r, i]
+                n += 1
+        cnt[r] = n
+        for i in range(n, vals.shape[1]):
+            vals[r, i] = lowest
+            cols[r, i] = -1
 
 
 @jit
@@ -224,15 +240,22 @@ def best_pairs(
     word = np.empty(1, np.float32)  # float32 <-> int32 bits
     bits = word.view(np.int32)
     for r in range(n_r):
+        finite = 0
         for c in range(n_c):
+            finite += scores[r, c] > -np.inf
+        m = 0
+        for c in range(n_c):
+            if finite >= keep and scores[r, c] == -np.inf:  # not scored: cannot be kept
+                continue
             word[0] = scores[r, c]
             b = bits[0]
             if b == np.int32(-(2**31)):  # -0.0 orders as +0.0
                 b = np.int32(0)
             elif b < 0:  # negative floats: larger magnitude, smaller key
                 b ^= np.int32(0x7FFFFFFF)
-            keys[c] = (np.int64(b) << 32) | (_LOW - cols[r, c])
-        best = _top_keys(keys, n_c, keep)
+            keys[m] = (np.int64(b) << 32) | (_LOW - cols[r, c])
+            m += 1
+        best = _top_keys(keys, m, keep)
         for i in range(keep):
             col = _LOW - (best[i] & _LOW)
             out_cols[r, i] = col
@@ -261,18 +284,12 @@ def _tree_sum(p: np.ndarray) -> np.float32:
 
 
 @jit
-def _prefetch_pair(flat: np.ndarray, d: int, cand: np.ndarray, need: np.ndarray, at: int) -> None:
-    """Ask for the item row (of ``d`` floats in ``flat``) of flat pair ``at``, if any and
-    needed, to be brought into cache: one 64-byte line per 16 floats."""
-    n_q, n_c = cand.shape
-    if at >= n_q * n_c:
-        return
-    r = at // n_c
-    c = at - r * n_c
-    if need[r, c]:
-        start = cand[r, c] * d
-        for o in range(0, d, 16):
-            prefetch(flat, start + o)
+def _prefetch_row(flat: np.ndarray, d: int, cand: np.ndarray, at: int) -> None:
+    """Ask for the item row (``d`` floats in ``flat``) of flat pair ``at`` of ``cand`` to be
+    brought into cache: one 64-byte line per 16 floats."""
+    start = cand.flat[at] * d
+    for o in range(0, d, 16):
+        prefetch(flat, start + o)
 
 
 @jit
@@ -290,7 +307,7 @@ def canonical_pairs(
     same pairwise tree of adds (halves folded onto each other), a float64 square root rounded
     to float32 (correctly rounded) for cosine. Pairs not needed get ``-inf``. The rows are
     gathered at random addresses, so the kernel waits on memory more than it computes: it asks
-    for the row :data:`PREFETCH_AHEAD` pairs ahead while scoring this one.
+    for the row :data:`PREFETCH_AHEAD` needed pairs ahead while scoring this one.
 
     Args:
         qx: (Q, d) float32 queries as scored (unit rows for cosine, doubled for l2).
@@ -305,27 +322,35 @@ def canonical_pairs(
     p = np.empty(d, np.float32)
     eps = np.float32(1e-12)
     flat = items.reshape(-1)
-    for at in range(PREFETCH_AHEAD):
-        _prefetch_pair(flat, d, cand, need, at)
+    todo = np.empty(n_q * n_c, np.int64)  # the needed pairs, flat (r * n_c + c), in order
+    n = 0
     for r in range(n_q):
-        q = qx[r]
         for c in range(n_c):
-            _prefetch_pair(flat, d, cand, need, r * n_c + c + PREFETCH_AHEAD)
-            if not need[r, c]:
-                out[r, c] = -np.inf
-                continue
-            x = items[cand[r, c]]
-            for j in range(d):
-                p[j] = q[j] * x[j]
-            sc = _tree_sum(p)
-            if metric == 0:
-                out[r, c] = sc
-                continue
-            for j in range(d):
-                p[j] = x[j] * x[j]
-            sq = _tree_sum(p)
-            if metric == 2:
-                out[r, c] = sc - sq
+            if need[r, c]:
+                todo[n] = r * n_c + c
+                n += 1
             else:
-                root = np.float32(np.sqrt(np.float64(sq)))
-                out[r, c] = sc / max(root, eps)
+                out[r, c] = -np.inf
+    for i in range(min(n, PREFETCH_AHEAD)):
+        _prefetch_row(flat, d, cand, todo[i])
+    for i in range(n):
+        if i + PREFETCH_AHEAD < n:
+            _prefetch_row(flat, d, cand, todo[i + PREFETCH_AHEAD])
+        r = todo[i] // n_c
+        c = todo[i] - r * n_c
+        q = qx[r]
+        x = items[cand[r, c]]
+        for j in range(d):
+            p[j] = q[j] * x[j]
+        sc = _tree_sum(p)
+        if metric == 0:
+            out[r, c] = sc
+            continue
+        for j in range(d):
+            p[j] = x[j] * x[j]
+        sq = _tree_sum(p)
+        if metric == 2:
+            out[r, c] = sc - sq
+        else:
+            root = np.float32(np.sqrt(np.float64(sq)))
+            out[r, c] = sc / max(root, eps)

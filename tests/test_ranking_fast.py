@@ -37,10 +37,14 @@ def _routes(q, x, k, metric, **kw):
     np.testing.assert_array_equal(i1, i0)
     np.testing.assert_array_equal(s1, s0)
     if metric != "l2" and int8_runs(np.atleast_2d(q).shape[1]):
-        s2, i2, st2 = topk_with_stats(q, x, k, metric, device="cpu", precision="int8", **kw)
-        assert st2.route == "int8"
-        np.testing.assert_array_equal(i2, i0)
-        np.testing.assert_array_equal(s2, s0)
+        for sample in (eng.INT8_SAMPLE, 16):  # 16: the sampled starting floor runs here too
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(eng, "INT8_SAMPLE", sample)
+                s2, i2, st2 = topk_with_stats(q, x, k, metric, device="cpu", precision="int8",
+                                              **kw)  # fmt: skip
+            assert st2.route == "int8"
+            np.testing.assert_array_equal(i2, i0)
+            np.testing.assert_array_equal(s2, s0)
     return s0, i0, st0, st1
 
 

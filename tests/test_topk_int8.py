@@ -88,6 +88,59 @@ def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed):
         assert (full[r, left] <= top[-1]).all() and (full[r, left] <= floor[r]).all()
 
 
+def test_union_and_keep_above_move_the_right_entries():
+    from recsys_kit.topk_kernels import keep_above, union_rows
+
+    rng = np.random.default_rng(21)
+    states, rows, cap = 3, 7, 40
+    vals3 = rng.integers(-50, 50, (states, rows, cap)).astype(np.int32)
+    cols3 = rng.integers(0, 10**6, (states, rows, cap)).astype(np.int64)
+    cnt2 = rng.integers(0, cap + 1, (states, rows)).astype(np.int64)
+    width = int(cnt2.sum(axis=0).max()) + 3
+    v = np.empty((rows, width), np.int32)
+    c = np.empty((rows, width), np.int64)
+    union_rows(vals3, cols3, cnt2, 0, 4, v, c)
+    union_rows(vals3, cols3, cnt2, 4, rows, v, c)  # two shares, as on two workers
+    thr = rng.integers(-60, 60, rows).astype(np.int32)
+    kept = np.zeros(rows, np.int64)
+    want = []
+    for r in range(rows):
+        ev = np.concatenate([vals3[s, r, : cnt2[s, r]] for s in range(states)])
+        ec = np.concatenate([cols3[s, r, : cnt2[s, r]] for s in range(states)])
+        np.testing.assert_array_equal(v[r, : len(ev)], ev)
+        np.testing.assert_array_equal(c[r, : len(ec)], ec)
+        assert (c[r, len(ec) :] == -1).all() and (v[r, len(ev) :] == np.iinfo(np.int32).min).all()
+        want.append((ev[ev >= thr[r]], ec[ev >= thr[r]]))
+    keep_above(v, c, thr, 0, rows, kept)
+    for r, (wv, wc) in enumerate(want):
+        assert kept[r] == len(wv)
+        np.testing.assert_array_equal(v[r, : len(wv)], wv)  # in order
+        np.testing.assert_array_equal(c[r, : len(wc)], wc)
+        assert (c[r, len(wc) :] == -1).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_best_pairs_orders_as_order_rows_does(seed):
+    """Score descending, then lower column; -0.0 ties +0.0 and keeps its sign; -inf (not
+    scored) only when a row has too few scored entries."""
+    from recsys_kit.topk_kernels import best_pairs
+
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        rows, width = 4, int(rng.integers(1, 70))
+        keep = int(rng.integers(1, width + 1))
+        pool = np.array([0.0, -0.0, 1.5, -1.5, -np.inf, 2.0, -3e-39, 3e-39, 7.0], np.float32)
+        s = (rng.choice(pool, (rows, width)) if seed % 2 else
+             rng.standard_normal((rows, width)).astype(np.float32))  # fmt: skip
+        cols = np.stack([rng.permutation(10**6)[:width] for _ in range(rows)]).astype(np.int64)
+        out_v = np.empty((rows, keep), np.float32)
+        out_i = np.empty((rows, keep), np.int64)
+        best_pairs(s, cols, keep, out_v, out_i)
+        v, i = eng.order_rows(torch.from_numpy(s), torch.from_numpy(cols))
+        np.testing.assert_array_equal(out_i, i[:, :keep].numpy())
+        np.testing.assert_array_equal(out_v.view(np.int32), v[:, :keep].numpy().view(np.int32))
+
+
 # --------------------------------------------------------------------------------------------
 # the error bound
 # --------------------------------------------------------------------------------------------
@@ -158,6 +211,75 @@ def test_int8_route_gives_the_float32_answer_on_clustered_data(metric, k):
     assert_ties_by_lower_index(s1, i1, x)
 
 
+def _clustered(rng: np.random.Generator, n: int, d: int, n_q: int):
+    """Items in 12 clusters of different norms, 61 copies of one item, queries near the
+    clusters (one equal to the copied item)."""
+    centres = _unit(rng, 12, d)
+    x = centres[rng.integers(0, 12, n)] + 0.05 * rng.standard_normal((n, d))
+    x = (x * rng.uniform(0.5, 2.0, (n, 1))).astype(np.float32)
+    x[100:161] = x[5]
+    q = (centres[rng.integers(0, 12, n_q)] + 0.1 * rng.standard_normal((n_q, d))).astype(np.float32)
+    q[0] = x[5]
+    return q, x
+
+
+@pytest.mark.parametrize("k", [1, 10, 64])
+def test_the_sampled_floor_path_gives_the_float32_answer(k, monkeypatch):
+    """Large searches start each query from a floor estimated on a sample (here a sample of
+    64 items, so that it runs): the answer is the float32 route's, and more tasks
+    than workers (a busy machine) change nothing."""
+    _runs(48)
+    monkeypatch.setattr(eng, "INT8_SAMPLE", 64)
+    rng = np.random.default_rng(k + 100)
+    q, x = _clustered(rng, ranking.BF16_MIN_ITEMS + 500, 48, 70)  # enough for an Index
+    s0, i0 = topk(q, x, k, "cosine", device="cpu", precision="fp32")
+    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
+    prep = eng.PreparedItems.build(xt, "cosine", "int8")
+    for blocks in (2, 9):
+        r = eng.candidate_topk(qt, xt, k, "cosine", kind="int8", prepared=prep, threads=2,
+                               blocks_per_worker=blocks)  # fmt: skip
+        np.testing.assert_array_equal(r.indices.numpy(), i0)
+        np.testing.assert_array_equal(r.scores.numpy(), s0)
+    # and through an Index, which searches under torch.inference_mode
+    monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev: 0.6)
+    monkeypatch.setattr(ranking, "int8_matmul_speedup", lambda: 4.0)
+    index = Index(x, list(range(len(x))))
+    s1, i1 = index.search_arrays(q, k)
+    assert index.last_stats.route == "int8"
+    monkeypatch.setattr(ranking, "int8_matmul_speedup", lambda: 1.0)
+    s2, i2 = index.search_arrays(q, k)  # the same index on its float32 route
+    assert index.last_stats.route == "fp32"
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(s1, s2)
+
+
+@pytest.mark.parametrize("miss", ["above_everything", "between_a_k_and_its_reach", "mixed"])
+def test_a_floor_estimate_that_misses_costs_time_not_exactness(miss, monkeypatch):
+    """The sampled floor is an estimate. Too high for a query: fewer than k candidates, the
+    query is selected again without it; between a_k - 2e and a_k: the settle test fails and
+    the threshold pass finishes it. Either way the answer does not change."""
+    _runs(32)
+    rng = np.random.default_rng(17)
+    q, x = _clustered(rng, 5000, 32, 40)
+    k = 10
+    s0, i0 = topk(q, x, k, "dot", device="cpu", precision="fp32")
+    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
+    prep = eng.PreparedItems.build(xt, "dot", "int8")
+    plan = eng._Plan(qt, xt, "dot", "int8", prep)
+    exact_int = plan.int_scores(plan.qlow, 0, len(x)).numpy()
+    a_k = np.sort(exact_int, axis=1)[:, -k]  # the k-th int32 score of each query
+    high = np.full(len(q), np.iinfo(np.int32).max - 1, np.int32)
+    between = (a_k - 1).astype(np.int32)  # k candidates or so: the pool does not reach a_k - 2e
+    floor = {"above_everything": high, "between_a_k_and_its_reach": between,
+             "mixed": np.where(np.arange(len(q)) % 2 == 0, high, between)}[miss]  # fmt: skip
+    monkeypatch.setattr(eng, "_int8_floor", lambda *a: torch.from_numpy(floor.copy()))
+    r = eng.candidate_topk(qt, xt, k, "dot", kind="int8", prepared=prep, threads=2)
+    np.testing.assert_array_equal(r.indices.numpy(), i0)
+    np.testing.assert_array_equal(r.scores.numpy(), s0)
+    if miss != "above_everything":
+        assert r.n_threshold > 0  # the settle test caught the floor
+
+
 def test_index_takes_int8_where_it_pays_and_the_answer_does_not_change(monkeypatch):
     _runs(32)
     rng = np.random.default_rng(13)
@@ -171,8 +293,10 @@ def test_index_takes_int8_where_it_pays_and_the_answer_does_not_change(monkeypat
     assert set(index._prepared_items) == {"int8"}
     assert_topk_exact(s, i, queries, items, "cosine")
     # larger k, slower int8, bf16 faster, saturating int8 products: other routes, same answer
-    _, _ = index.search_arrays(queries, k=ranking.INT8_MAX_K + 1)
-    assert index.last_stats.route == "fp32"
+    with monkeypatch.context() as m:
+        m.setattr(ranking, "INT8_MAX_K", 8)
+        _, _ = index.search_arrays(queries, k=9)
+        assert index.last_stats.route == "fp32"
     cases = [("int8_matmul_speedup", lambda: 2.0, "fp32"),
              ("int8_matmul_exact", lambda dim: False, "fp32"),
              ("bf16_matmul_speedup", lambda dev: 3.0, "bf16")]  # fmt: skip
