@@ -277,6 +277,7 @@ class PreparedItems:
     low2: torch.Tensor | None = None  # int8: the second digit (N, d)
     scale: float = 1.0  # int8: x^ = scale * (low + low2 / base)
     base: int = 0  # int8: the first digit's weight
+    x2max: float = 0.0  # int8: an upper bound of the second digits' norms ||x2||
 
     @classmethod
     def build(cls, items: torch.Tensor, metric: str, kind: str = "bf16") -> PreparedItems:
@@ -292,9 +293,10 @@ class PreparedItems:
 
 def int8_base(dim: int) -> int:
     """The int8 route's first-digit weight for ``dim``: :data:`INT8_BASE`, smaller where the
-    int32 score ``base * (q1 . x1) + q1 . x2`` could overflow (``|.| <= 127 (127 base +
-    base / 2) dim < 2^31``: 254 up to d = 522)."""
-    fit = int((2**31 - 1) // (127 * 127.5 * max(1, dim)))
+    int32 score ``base * (q1 . x1) + q1 . x2`` could come within 2^24 of the int32 limits
+    (``|.| <= 127 (127 base + base / 2) dim <= 2^31 - 2^24``: 254 up to d = 518; the engine
+    marks "no score" below that)."""
+    fit = int((2**31 - 2**24) // (127 * 127.5 * max(1, dim)))
     return max(2, min(INT8_BASE, fit - fit % 2))
 
 
@@ -312,7 +314,7 @@ def _int8_items(exact: torch.Tensor, metric: str, block: int = 8192) -> Prepared
     base = int8_base(dim)
     x1 = torch.empty((n, dim), dtype=torch.int8)
     x2 = torch.empty((n, dim), dtype=torch.int8)
-    xmax = dmax = 0.0
+    xmax = dmax = x2max = 0.0
     for a in range(0, n, block):
         xd = x[a : a + block].double()
         xs = xd / scale
@@ -323,7 +325,9 @@ def _int8_items(exact: torch.Tensor, metric: str, block: int = 8192) -> Prepared
         xhat = (d1 + d2 / base) * scale
         xmax = max(xmax, float(xd.norm(dim=1).max()))
         dmax = max(dmax, float((xhat - xd).norm(dim=1).max()))
-    return PreparedItems("int8", x1, exact, xmax * infl, dmax * infl, None, x2, scale, base)
+        x2max = max(x2max, float(d2.norm(dim=1).max()))  # integers: exact sums, one sqrt
+    return PreparedItems("int8", x1, exact, xmax * infl, dmax * infl, None, x2, scale, base,
+                         x2max * (1 + 2.0**-40))  # fmt: skip
 
 
 def _approx_rows(
@@ -672,6 +676,8 @@ class _Plan:
             self.qlow = q1.to(torch.int8).contiguous()
             self.norms = QueryNorms.of(self.qa, q1 * s_q[:, None])
             self.scale = s_q * prepared.scale / prepared.base  # score = scale * int32 score
+            # |q1 . x2| <= ||q1|| max ||x2|| (Cauchy-Schwarz), as an integer
+            self.bq = torch.ceil(q1.norm(dim=1) * prepared.x2max * (1 + 2.0**-40)).long()
         else:
             self.qlow, self.norms = self.qa, QueryNorms.of(self.qa, None)
         self.items = items
@@ -856,13 +862,16 @@ def _select_pool(
 def _select_pool_int8(
     plan: _Plan, n: int, k: int, n_cand: int, n_parts: int, threads: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Phase 1 of :func:`candidate_topk` on the int8 route (CPU, numba).
+    """Phase 1 of :func:`candidate_topk` on the int8 route (CPU, numba), in int32 units:
+    ``s = base a + b`` with ``a = q1 . x1`` and ``b = q1 . x2``.
 
-    With enough items, each query starts from the floor :func:`_int8_floor` estimates, so that
-    the first tiles do not append most of their items. The estimate is checked afterwards: a
-    query with fewer than ``k`` candidates at or above it is selected again without it (exact
-    either way; rare, see :func:`_int8_floor`). Of the candidates, only those that can be
-    rescored are kept (``s^ >= a_k - 2e``, :func:`_rescore_pool`), unsorted.
+    For k up to :data:`INT8_ONE_PRODUCT_MAX_K`, one product per tile and the second digit
+    for the few candidates that can matter (:func:`_one_product_pool`); above it, both
+    products per tile (:func:`_int8_select`). Either way a query starts from the floor
+    :func:`_int8_floor` estimates (large searches); a query the first pass cannot settle (the
+    estimate missed, see there) is selected again, both digits per tile and no estimate.
+    Exact either way; rare. Of the candidates, only those that can be rescored are kept
+    (``s >= a_k - 2e``, :func:`_rescore_pool`), unsorted.
 
     Returns:
         ``(vals, cand, a_k, left)``: the candidates' approximate scores (Q, W) (padding:
@@ -870,26 +879,120 @@ def _select_pool_int8(
         ``left`` (Q,) a bound of the approximate scores of the items never kept (``-inf``:
         none).
     """
-    floor0 = _int8_floor(plan, n, k, threads) if n_cand < n else None
-    vals, cols, left = _int8_select(plan, plan.qlow, floor0, n, n_cand, n_parts, threads)
-    count = (cols >= 0).sum(dim=1)
-    redo = torch.nonzero(count < k).flatten()
-    if floor0 is not None and redo.numel():
-        rv, rc, rl = _int8_select(plan, plan.qlow[redo], None, n, n_cand, n_parts, threads)
-        width = max(vals.shape[1], rv.shape[1])
-        vals = torch.nn.functional.pad(vals, (0, width - vals.shape[1]), value=_INT32_MIN)
-        cols = torch.nn.functional.pad(cols, (0, width - cols.shape[1]), value=-1)
-        vals[redo], cols[redo] = _pad_to(rv, width, _INT32_MIN), _pad_to(rc, width, -1)
-        left[redo] = rl
-    w = vals.shape[1]
-    kth = torch.from_numpy(np.partition(vals.numpy(), w - k, axis=1)[:, w - k].copy())
-    a_k = plan.to_float(kth[:, None], slice(None))[:, 0]
-    reach = plan.threshold(slice(None), a_k, n_eps=2)
-    thr = torch.floor(reach.double() / plan.scale).sub_(1).clamp_(_INT32_MIN, -_INT32_MIN - 1)
-    vals, cols = _keep_above(vals, cols, thr.to(torch.int32), threads)
-    fvals = plan.to_float(vals, slice(None)).masked_fill_(cols < 0, float("-inf"))
-    fleft = plan.to_float(left[:, None], slice(None))[:, 0]
-    return fvals, cols, a_k, fleft.masked_fill_(left == _INT32_MIN, float("-inf"))
+    floor_s = _int8_floor(plan, n, k, threads) if n_cand < n else None
+    if k <= INT8_ONE_PRODUCT_MAX_K:
+        s, cols, left, a_k = _one_product_pool(plan, floor_s, n, k, n_cand, n_parts, threads)
+    else:
+        st, ct, lt = _int8_select(plan, plan.qlow, floor_s, n, n_cand, n_parts, threads)
+        s, cols, left = st.numpy(), ct.numpy(), lt.numpy().astype(np.int64)
+        a_k = _kth_int(s, k)
+    redo = torch.from_numpy(np.nonzero(((cols >= 0).sum(axis=1) < k) | (a_k <= left))[0])
+    st, ct, left = torch.from_numpy(s), torch.from_numpy(cols), torch.from_numpy(left)
+    if redo.numel():
+        rs, rc, rl = _int8_select(plan, plan.qlow[redo], None, n, n_cand, n_parts, threads)
+        width = max(st.shape[1], rs.shape[1])
+        st, ct = _pad_to(st, width, _INT32_MIN), _pad_to(ct, width, -1)
+        st[redo], ct[redo] = _pad_to(rs, width, _INT32_MIN), _pad_to(rc, width, -1)
+        left[redo] = rl.long()
+        a_k[redo.numpy()] = _kth_int(st[redo].numpy(), k)
+    fa_k = plan.to_float(torch.from_numpy(a_k)[:, None], slice(None))[:, 0]
+    reach = plan.threshold(slice(None), fa_k, n_eps=2)
+    thr = _clamp32(torch.floor(reach.double() / plan.scale).long() - 1)
+    vals, ct = _keep_above(st, ct, thr, threads)
+    fvals = plan.to_float(vals, slice(None)).masked_fill_(ct < 0, float("-inf"))
+    fleft = plan.to_float(_clamp32(left)[:, None], slice(None))[:, 0]
+    return fvals, ct, fa_k, fleft.masked_fill_(left <= _INT32_MIN, float("-inf"))
+
+
+#: The int8 route computes one product per tile (and the second digit for its candidates)
+#: for k up to this; above, both. At Q=256, N=100k on the test machine: see INT8 notes in
+#: bench/RESULTS.md.
+INT8_ONE_PRODUCT_MAX_K = 64
+
+
+def _one_product_pool(
+    plan: _Plan,
+    floor_s: torch.Tensor | None,
+    n: int,
+    k: int,
+    n_cand: int,
+    n_parts: int,
+    threads: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates of :func:`_select_pool_int8` from one product per tile
+    (``|b| <= B = ||q1|| max ||x2||``, Cauchy-Schwarz, so ``base a - B <= s <= base a + B``).
+
+    1. Every item with ``base a + B`` at or above the query's floor is a candidate
+       (:func:`_int8_select`, ``digits=1``). Every item left out has ``s <= left``.
+    2. ``s`` of the candidates that can matter, by one int8 row each
+       (:func:`~recsys_kit.topk_kernels.second_digit`): first the k best by ``a``, whose k-th
+       ``s`` is a lower bound ``L`` of the true k-th ``a_k``; then every candidate with
+       ``base a + B >= L - 2e`` (``e`` the error bound). A candidate without ``s`` has
+       ``s < L - 2e <= a_k - 2e``: below anything :func:`_rescore_pool` looks at.
+    3. So the k-th ``s`` found is ``a_k`` where it is above ``left`` (the caller checks).
+
+    Half the GEMM work of both digits, for ~1 + 5k int8 rows gathered per query (measured
+    at Q=256, N=100k: ~100 at k=10, ~640 at k=100).
+
+    Returns:
+        ``(s, cols, left, a_k)``: int32 scores (``INT32_MIN + column`` where not computed),
+        items (-1: none), the int64 bound of the items left out, the k-th ``s`` found.
+    """
+    p = plan.prepared
+    assert p is not None and p.low2 is not None
+    base, bq = p.base, plan.bq.numpy()[:, None]
+    floor_a = None if floor_s is None else _clamp32(torch.div(floor_s - plan.bq, base,
+                                                              rounding_mode="floor"))  # fmt: skip
+    ta, tc, left_a = _int8_select(plan, plan.qlow, floor_a, n, n_cand, n_parts, threads, 1)
+    a, cols, la = ta.numpy(), tc.numpy(), left_a.numpy().astype(np.int64)
+    left = np.where(la == _INT32_MIN, _INT32_MIN, base * la + bq[:, 0])
+    real = cols >= 0
+    s = np.broadcast_to(_INT32_MIN + np.arange(a.shape[1], dtype=np.int32), a.shape).copy()
+    top = (a >= _kth_int(a, k)[:, None]) & real
+    _second_digits(plan, cols, top, a, s, threads)
+    low = plan.threshold(slice(None), plan.to_float(torch.from_numpy(_kth_int(s, k))[:, None],
+                                                    slice(None))[:, 0], 2)  # fmt: skip
+    reach = np.floor(low.double().numpy() / plan.scale.numpy()).astype(np.int64) - 1
+    more = (base * a.astype(np.int64) + bq >= reach[:, None]) & real & ~top
+    _second_digits(plan, cols, more, a, s, threads)
+    cols[~(top | more)] = -1
+    return s, cols, left, _kth_int(s, k)
+
+
+def _clamp32(x: torch.Tensor) -> torch.Tensor:
+    """int64 values clamped to the int32 range, as int32."""
+    return x.clamp(_INT32_MIN, -_INT32_MIN - 1).to(torch.int32)
+
+
+def _kth_int(x: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k-th largest of int32 ``x`` (numpy's SIMD partition; ``INT32_MIN`` when a
+    row has fewer than k columns). Entries without a score should be distinct, below every
+    score (``INT32_MIN + column``: :func:`int8_base` keeps 2^24 of headroom): many equal keys
+    make the partition ~15x slower."""
+    w = x.shape[1]
+    if w < k:
+        return np.full(x.shape[0], _INT32_MIN, dtype=np.int32)
+    return np.partition(x, w - k, axis=1)[:, w - k].copy()
+
+
+def _second_digits(
+    plan: _Plan,
+    cols: np.ndarray,
+    need: np.ndarray,
+    a: np.ndarray,
+    out: np.ndarray,
+    threads: int,
+) -> None:
+    """``out = base a + q1 . x2`` where ``need`` (:func:`~recsys_kit.topk_kernels.second_digit`,
+    rows on the workers)."""
+    from recsys_kit.topk_kernels import second_digit
+
+    p = plan.prepared
+    assert p is not None and p.low2 is not None
+    q1, x2 = plan.qlow.numpy(), p.low2.numpy()
+    _run([lambda r0=r0, r1=r1: second_digit(q1[r0:r1], x2, cols[r0:r1], need[r0:r1],
+                                            a[r0:r1], p.base, out[r0:r1])
+          for r0, r1 in _row_blocks(len(cols), threads)], threads, torch.device("cpu"))  # fmt: skip
 
 
 def _pad_to(x: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -918,6 +1021,19 @@ _INT32_MIN = int(np.iinfo(np.int32).min)
 INT8_SAMPLE = 4096
 
 
+_SCRATCH = threading.local()
+
+
+def _int32_tiles(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """This thread's two int32 scratch tiles of at least ``size`` elements, kept between
+    searches: fresh multi-MiB buffers cost page faults on every search (~1 ms each)."""
+    got = getattr(_SCRATCH, "tiles", None)
+    if got is None or got[0].numel() < size:
+        got = (torch.empty(size, dtype=torch.int32), torch.empty(size, dtype=torch.int32))
+        _SCRATCH.tiles = got
+    return got
+
+
 def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | None:
     """int8 route: per query, an int32 floor below which no item is likely to matter.
 
@@ -935,20 +1051,22 @@ def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | Non
     if n < 8 * m or p is None or p.low2 is None:
         return None
     idx = torch.arange(m, dtype=torch.int64) * n // m
-    s1, s2 = torch.index_select(p.low, 0, idx), torch.index_select(p.low2, 0, idx)
     lam = k * m / n
     j = min(m, int(np.ceil(lam + 4.0 * np.sqrt(lam) + 4.0)))
     n_q = plan.qlow.shape[0]
-    kth = np.empty(n_q, dtype=np.int32)  # numpy: the workers may not write a main-thread
-    # tensor made under torch.inference_mode
 
-    def sample(a: int, b: int) -> None:
-        s = torch._int_mm(plan.qlow[a:b], s1.T).mul_(p.base)
-        s.add_(torch._int_mm(plan.qlow[a:b], s2.T))
-        kth[a:b] = np.partition(s.numpy(), m - j, axis=1)[:, m - j]
+    def sample(a: int, b: int) -> np.ndarray:
+        """Each query's j best scores among sampled items a:b (all queries: the GEMM's shape)."""
+        rows, w = idx[a:b], b - a
+        ta, tb = (t[: n_q * w].view(n_q, w) for t in _int32_tiles(n_q * w))
+        s = torch._int_mm(plan.qlow, torch.index_select(p.low, 0, rows).T, out=ta).mul_(p.base)
+        s.add_(torch._int_mm(plan.qlow, torch.index_select(p.low2, 0, rows).T, out=tb))
+        return np.partition(s.numpy(), w - j, axis=1)[:, w - j :] if w > j else s.numpy()
 
-    _run([lambda a=a, b=b: sample(a, b) for a, b in _chunks(n_q, max(1, -(-n_q // threads)))],
-         threads, torch.device("cpu"))  # fmt: skip
+    parts = _chunks(m, max(j, -(-m // threads)))
+    best = np.concatenate(_run([lambda a=a, b=b: sample(a, b) for a, b in parts], threads,
+                               torch.device("cpu")), axis=1)  # fmt: skip
+    kth = np.partition(best, best.shape[1] - j, axis=1)[:, best.shape[1] - j]
     value = plan.to_float(torch.from_numpy(kth)[:, None], slice(None))[:, 0]
     reach = plan.threshold(slice(None), value, 2)
     f = torch.floor(reach.double() / plan.scale).clamp_(_INT32_MIN, -_INT32_MIN - 1)
@@ -963,14 +1081,16 @@ def _int8_select(
     n_cand: int,
     n_parts: int,
     threads: int,
+    digits: int = 2,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each int8 query row's candidates (int32 scores, items: every state's buffer side by
     side, unsorted; padding ``INT32_MIN``, item -1), and an int32 bound of the scores of the
     items left out (``INT32_MIN``: none was); each state keeps at least its ``n_cand`` best
     (or every item above ``floor0``), so the k-th largest candidate is the k-th largest
     score for ``k <= n_cand`` when a row has k candidates. The item range is cut into
-    ``n_parts`` tasks; each computes its int32 scores a tile (:data:`INT8_TILE` items, fewer
-    for thousands of queries) at a time and hands the tile, still in cache, to
+    ``n_parts`` tasks; each computes its int32 scores (both digits, or with ``digits=1`` the
+    first one alone: ``q1 . x1``) a tile (:data:`INT8_TILE` items, fewer for thousands of
+    queries) at a time and hands the tile, still in cache, to
     :func:`~recsys_kit.topk_kernels.select_tile`, from ``floor0`` when given. Each worker keeps
     one selection state (its buffers and floors) across the tasks it takes, so that more,
     smaller tasks (a busy machine) do not restart from a low floor: the candidates are a set,
@@ -978,7 +1098,7 @@ def _int8_select(
     from recsys_kit.topk_kernels import select_tile, union_rows
 
     n_q = q1.shape[0]
-    cap = 2 * n_cand
+    cap = 4 * n_cand
     # narrower tiles for many queries: two int32 tiles per worker within the block budget
     tile = max(256, min(INT8_TILE, CPU_BLOCK_BYTES // (8 * n_q)) // 16 * 16)
     tiles = _chunks(n, tile)
@@ -997,10 +1117,11 @@ def _int8_select(
             st = states[me]
         for a, b in part:
             w = b - a
-            sa = torch._int_mm(q1, p.low[a:b].T, out=st.buf_a[: n_q * w].view(n_q, w))
-            sb = torch._int_mm(q1, p.low2[a:b].T, out=st.buf_b[: n_q * w].view(n_q, w))
-            select_tile(sa.numpy(), sb.numpy(), p.base, a, st.floor, st.vals, st.cols, st.cnt,
-                        n_cand, st.gmax)  # fmt: skip
+            ta, tb = (t[: n_q * w].view(n_q, w) for t in _int32_tiles(n_q * tile))
+            sa = torch._int_mm(q1, p.low[a:b].T, out=ta)
+            sb = torch._int_mm(q1, p.low2[a:b].T, out=tb) if digits == 2 else tb
+            select_tile(sa.numpy(), sb.numpy(), p.base if digits == 2 else 0, a, st.floor,
+                        st.vals, st.cols, st.cnt, n_cand, st.gmax)  # fmt: skip
 
     _run([lambda part=part: task(part) for part in parts], threads, torch.device("cpu"))
     # every state's entries, one row per query (padded): every item left out is <= a floor
@@ -1033,25 +1154,17 @@ class _Int8Pool:
     def state(self, slot: int) -> _Int8State:
         """Slot ``slot``'s state (views), with its own int32 tiles and scratch."""
         return _Int8State(self.vals[slot], self.cols[slot], self.cnt[slot], self.floor[slot],
-                          self.n_q, self.tile)  # fmt: skip
+                          self.tile)  # fmt: skip
 
 
 class _Int8State:
-    """One worker's selection state (views into an :class:`_Int8Pool`), plus its two int32
-    tiles and scratch."""
+    """One worker's selection state (views into an :class:`_Int8Pool`) and its scratch (its
+    int32 tiles: :func:`_int32_tiles`)."""
 
     def __init__(
-        self,
-        vals: np.ndarray,
-        cols: np.ndarray,
-        cnt: np.ndarray,
-        floor: np.ndarray,
-        n_q: int,
-        tile: int,
+        self, vals: np.ndarray, cols: np.ndarray, cnt: np.ndarray, floor: np.ndarray, tile: int
     ) -> None:
         self.vals, self.cols, self.cnt, self.floor = vals, cols, cnt, floor
-        self.buf_a = torch.empty(n_q * tile, dtype=torch.int32)
-        self.buf_b = torch.empty(n_q * tile, dtype=torch.int32)
         self.gmax = np.empty(tile // 16 + 1, dtype=np.int32)  # topk_kernels.SELECT_GROUPS
 
 
@@ -1078,42 +1191,79 @@ def _rescore_pool(
         The top k (scores, items: (Q, k)) and ``t_A`` (Q,): every candidate at or above it was
         scored.
     """
-    n_q = vals.shape[0]
     real = cand >= 0
     reach = plan.threshold(slice(None), a_k, n_eps=2)  # t_A >= reach
     compiled = _compiled_rescoring(plan.qx, plan.exact, vals.numel())
-    q_blocks = _chunks(n_q, max(1, -(-n_q // (2 * threads))))
+    top = (vals >= a_k[:, None]) & real
+    ex = _score_rows(plan, cand, top, None, compiled, threads, dev)
+    t_floor = torch.maximum(plan.threshold(slice(None), kth_largest(ex, k), n_eps=1), reach)
+    ex = _score_rows(plan, cand, (vals >= t_floor[:, None]) & real & ~top, ex, compiled,
+                     threads, dev)  # fmt: skip
+    out_v, out_i = _best_k(ex, cand, k, compiled, threads, dev)
+    return out_v, out_i, t_floor
 
-    def score(rows: slice, need: torch.Tensor, into: torch.Tensor) -> None:
-        """Canonical scores where ``need``, written into ``into`` there (same shape)."""
-        used = torch.nonzero(need.any(dim=0)).flatten()
+
+def _row_blocks(n_rows: int, threads: int) -> list[tuple[int, int]]:
+    """Rows cut into two blocks per worker (a held-up worker delays one of them)."""
+    return _chunks(n_rows, max(1, -(-n_rows // (2 * threads))))
+
+
+def _score_rows(
+    plan: _Plan,
+    cand: torch.Tensor,
+    need: torch.Tensor,
+    into: torch.Tensor | None,
+    compiled: bool,
+    threads: int,
+    dev: torch.device,
+) -> torch.Tensor:
+    """Canonical scores of the pairs ``need`` of ``cand`` (Q, W), the rest from ``into``
+    (``-inf`` when ``None``); blocks of rows on the workers. Compiled: each task is the
+    kernel alone, its arrays cut beforehand (Python in a task holds the GIL, and a worker
+    waiting for it measured 2-3 ms idle per block). Else each block over the columns that
+    hold its needed pairs."""
+    blocks = _row_blocks(need.shape[0], threads)
+    if compiled:
+        from recsys_kit.topk_kernels import METRIC_CODES, canonical_pairs
+
+        code, items = METRIC_CODES[plan.metric], plan.exact.numpy()
+        qx, c, nd = plan.qx.contiguous().numpy(), cand.clamp_min(0).numpy(), need.numpy()
+        got = np.empty(need.shape, dtype=np.float32)
+        _run([lambda a=a, b=b: canonical_pairs(qx[a:b], items, c[a:b], nd[a:b], code, got[a:b])
+              for a, b in blocks], threads, dev)  # fmt: skip
+        if into is not None:
+            np.copyto(got, into.numpy(), where=~nd)
+        return torch.from_numpy(got)
+
+    def block(a: int, b: int) -> tuple[int, int, torch.Tensor] | None:
+        used = torch.nonzero(need[a:b].any(dim=0)).flatten()
         if not used.numel():
-            return
-        lo, hi = int(used[0]), int(used[-1]) + 1  # the columns that hold needed pairs
-        got = _score_candidates(plan.qx[rows], plan.exact, cand[rows, lo:hi].clamp_min(0),
-                                need[:, lo:hi], plan.metric, compiled)  # fmt: skip
-        into[:, lo:hi] = torch.where(need[:, lo:hi], got, into[:, lo:hi])
+            return None
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        got = _score_candidates(plan.qx[a:b], plan.exact, cand[a:b, lo:hi].clamp_min(0),
+                                need[a:b, lo:hi], plan.metric, compiled)  # fmt: skip
+        return lo, hi, got
 
-    def rescore(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rows = slice(a, b)
-        v, r = vals[rows], real[rows]
-        top = (v >= a_k[rows, None]) & r
-        ex = torch.full(v.shape, float("-inf"), dtype=torch.float32, device=dev)
-        score(rows, top, ex)
-        c_a = kth_largest(ex, k)
-        t_floor = torch.maximum(plan.threshold(rows, c_a, n_eps=1), reach[rows])
-        score(rows, (v >= t_floor[:, None]) & r & ~top, ex)
-        return (*_best_k(ex, cand[rows], k, compiled), t_floor)
-
-    parts = _run([lambda a=a, b=b: rescore(a, b) for a, b in q_blocks], threads, dev)
-    return tuple(torch.cat([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+    out = torch.full(need.shape, float("-inf"), device=dev) if into is None else into.clone()
+    found = _run([lambda a=a, b=b: block(a, b) for a, b in blocks], threads, dev)
+    for (a, b), got in zip(blocks, found, strict=True):
+        if got is not None:
+            lo, hi, scores = got
+            out[a:b, lo:hi] = torch.where(need[a:b, lo:hi], scores, out[a:b, lo:hi])
+    return out
 
 
 def _best_k(
-    scores: torch.Tensor, cols: torch.Tensor, k: int, compiled: bool
+    scores: torch.Tensor,
+    cols: torch.Tensor,
+    k: int,
+    compiled: bool,
+    threads: int,
+    dev: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's k best (score descending, then lower column): :func:`order_rows` cut to k,
-    or :func:`~recsys_kit.topk_kernels.best_pairs` (one pass, no full sort) when compiled."""
+    or :func:`~recsys_kit.topk_kernels.best_pairs` (one pass, no full sort; on the workers)
+    when compiled."""
     if not compiled:
         v, i = order_rows(scores, cols)
         return v[:, :k], i[:, :k]
@@ -1121,7 +1271,9 @@ def _best_k(
 
     out_v = np.empty((scores.shape[0], k), dtype=np.float32)
     out_i = np.empty((scores.shape[0], k), dtype=np.int64)
-    best_pairs(scores.numpy(), cols.clamp_min(0).numpy(), k, out_v, out_i)
+    s, c = scores.contiguous().numpy(), cols.clamp_min(0).numpy()
+    _run([lambda a=a, b=b: best_pairs(s[a:b], c[a:b], k, out_v[a:b], out_i[a:b])
+          for a, b in _row_blocks(len(s), threads)], threads, dev)  # fmt: skip
     return torch.from_numpy(out_v), torch.from_numpy(out_i)
 
 

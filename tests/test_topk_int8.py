@@ -109,7 +109,8 @@ def test_union_and_keep_above_move_the_right_entries():
         ec = np.concatenate([cols3[s, r, : cnt2[s, r]] for s in range(states)])
         np.testing.assert_array_equal(v[r, : len(ev)], ev)
         np.testing.assert_array_equal(c[r, : len(ec)], ec)
-        assert (c[r, len(ec) :] == -1).all() and (v[r, len(ev) :] == np.iinfo(np.int32).min).all()
+        pads = np.iinfo(np.int32).min + np.arange(len(ev), width)  # distinct padding
+        assert (c[r, len(ec) :] == -1).all() and (v[r, len(ev) :] == pads).all()
         want.append((ev[ev >= thr[r]], ec[ev >= thr[r]]))
     keep_above(v, c, thr, 0, rows, kept)
     for r, (wv, wc) in enumerate(want):
