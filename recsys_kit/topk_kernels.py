@@ -292,21 +292,26 @@ def second_digit(
     q1: np.ndarray,
     x2: np.ndarray,
     cols: np.ndarray,
-    need: np.ndarray,
     a: np.ndarray,
     base: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    drop: bool,
     out: np.ndarray,
 ) -> None:
-    """The int8 route's full int32 score ``base * a + q1[r] . x2[cols[r, c]]`` where ``need``
-    (the first digit's product ``a`` already known): one int8 row per pair, asked for
-    :data:`PREFETCH_AHEAD` pairs ahead.
+    """The int8 route's full int32 score ``base * a + q1[r] . x2[cols[r, c]]`` of the
+    candidates with ``lo[r] <= a[r, c] < hi[r]`` (the first digit's product ``a`` already
+    known): one int8 row each, asked for :data:`PREFETCH_AHEAD` columns ahead. With ``drop``,
+    candidates below ``lo`` are dropped (``cols`` set to -1).
 
     Args:
         q1: (Q, d) int8 queries.
         x2: (N, d) int8 second digits of the items, C-contiguous.
-        cols, need, a: (Q, C) items (``>= 0`` where needed), mask, first-digit products.
+        cols, a: (Q, C) items (-1: none) and first-digit products.
         base: the first digit's weight.
-        out: (Q, C) int32, written where ``need``.
+        lo, hi: (Q,) int32 range of ``a`` to complete.
+        drop: drop the candidates below ``lo``.
+        out: (Q, C) int32, written for the candidates completed.
     """
     n_q, n_c = cols.shape
     d = q1.shape[1]
@@ -314,10 +319,14 @@ def second_digit(
     for r in range(n_q):
         for c in range(n_c):
             ahead = c + PREFETCH_AHEAD  # inline: a call here measured 2x slower
-            if ahead < n_c and need[r, ahead]:
+            if ahead < n_c and cols[r, ahead] >= 0 and lo[r] <= a[r, ahead] < hi[r]:
                 for o in range(0, d, 64):  # int8: 64 per 64-byte line
                     prefetch(flat, cols[r, ahead] * d + o)
-            if not need[r, c]:
+            if cols[r, c] < 0 or a[r, c] >= hi[r]:
+                continue
+            if a[r, c] < lo[r]:
+                if drop:
+                    cols[r, c] = -1
                 continue
             row = x2[cols[r, c]]
             acc = np.int32(0)
@@ -328,7 +337,7 @@ def second_digit(
     # vectorising the dot product (2.3x slower, measured)
     for r in range(n_q):
         for c in range(n_c):
-            if need[r, c]:
+            if cols[r, c] >= 0 and lo[r] <= a[r, c] < hi[r]:
                 out[r, c] += a[r, c] * np.int32(base)
 
 
