@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import mmap
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -312,8 +313,7 @@ def _int8_items(exact: torch.Tensor, metric: str, block: int = 8192) -> Prepared
     top = float(x.abs().max()) if x.numel() else 0.0
     scale = top / 127.0 if top > 0 else 1.0
     base = int8_base(dim)
-    x1 = torch.empty((n, dim), dtype=torch.int8)
-    x2 = torch.empty((n, dim), dtype=torch.int8)
+    x1, x2 = _huge_page_empty(n * dim).view(n, dim), _huge_page_empty(n * dim).view(n, dim)
     xmax = dmax = x2max = 0.0
     for a in range(0, n, block):
         xd = x[a : a + block].double()
@@ -328,6 +328,20 @@ def _int8_items(exact: torch.Tensor, metric: str, block: int = 8192) -> Prepared
         x2max = max(x2max, float(d2.norm(dim=1).max()))  # integers: exact sums, one sqrt
     return PreparedItems("int8", x1, exact, xmax * infl, dmax * infl, None, x2, scale, base,
                          x2max * (1 + 2.0**-40))  # fmt: skip
+
+
+def _huge_page_empty(size: int) -> torch.Tensor:
+    """An int8 tensor of ``size`` elements in memory the kernel may back with 2 MiB pages
+    (``MADV_HUGEPAGE``, where Linux has transparent huge pages set to ``madvise``): rows read
+    at random addresses (the second digits) then miss the TLB far less (measured ~20 % faster
+    gathers). Plain memory elsewhere."""
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is None or size < 2**21:
+        return torch.empty(size, dtype=torch.int8)
+    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(OSError):  # advice refused: plain pages
+        buf.madvise(advice)
+    return torch.from_numpy(np.frombuffer(buf, dtype=np.int8))  # keeps buf alive
 
 
 def _approx_rows(
@@ -944,19 +958,33 @@ def _one_product_pool(
     floor_a = None if floor_s is None else _clamp32(torch.div(floor_s - plan.bq, base,
                                                               rounding_mode="floor"))  # fmt: skip
     ta, tc, left_a = _int8_select(plan, plan.qlow, floor_a, n, n_cand, n_parts, threads, 1)
-    a, cols, la = ta.numpy(), tc.numpy(), left_a.numpy().astype(np.int64)
+    la = left_a.numpy().astype(np.int64)
     left = np.where(la == _INT32_MIN, _INT32_MIN, base * la + bq[:, 0])
+    top = _kth_int(ta.numpy(), k)  # stage A: the k best by a (and ties)
+    # a_k >= base top - B, so a candidate with base a + B below that's reach cannot matter:
+    # dropped before the stages read the rows
+    floor_k = torch.from_numpy(base * top.astype(np.int64) - bq[:, 0])
+    first = plan.threshold(slice(None), plan.to_float(floor_k[:, None], slice(None))[:, 0], 2)
+    ta, tc = _keep_above(ta, tc, _a_floor(plan, first), threads)
+    a, cols = ta.numpy(), tc.numpy()
     s = np.broadcast_to(_INT32_MIN + np.arange(a.shape[1], dtype=np.int32), a.shape).copy()
-    top = _kth_int(a, k)  # stage A: the k best by a (and ties)
     high = np.full(len(a), np.iinfo(np.int32).max, dtype=np.int32)
     _second_digits(plan, cols, a, top, high, False, s, threads)
     low = plan.threshold(slice(None), plan.to_float(torch.from_numpy(_kth_int(s, k))[:, None],
                                                     slice(None))[:, 0], 2)  # fmt: skip
-    reach = np.floor(low.double().numpy() / plan.scale.numpy()).astype(np.int64) - 1
-    # stage B: base a + B >= reach, i.e. a >= ceil((reach - B) / base); the rest dropped
-    lo_b = np.clip(-((bq[:, 0] - reach) // base), _INT32_MIN, top).astype(np.int32)
+    # stage B: base a + B >= L's reach; the rest dropped
+    lo_b = np.minimum(_a_floor(plan, low).numpy(), top)
     _second_digits(plan, cols, a, lo_b, top, True, s, threads)
     return s, cols, left, _kth_int(s, k)
+
+
+def _a_floor(plan: _Plan, reach: torch.Tensor) -> torch.Tensor:
+    """int8 route, per query: the least first-digit product ``a`` with ``base a + B`` at or
+    above the float score ``reach`` (``B``: the bound of the second digit's part)."""
+    p = plan.prepared
+    assert p is not None
+    s_int = torch.floor(reach.double() / plan.scale).long() - 1  # at or below reach
+    return _clamp32(-torch.div(plan.bq - s_int, p.base, rounding_mode="floor"))  # the ceiling
 
 
 def _clamp32(x: torch.Tensor) -> torch.Tensor:
