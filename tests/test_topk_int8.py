@@ -10,6 +10,8 @@ it is not taken).
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,40 @@ def test_union_and_keep_above_move_the_right_entries():
         assert (c[r, len(wc) :] == -1).all()
 
 
+def test_second_digit_completes_the_scores_in_its_range():
+    from recsys_kit.topk_kernels import second_digit
+
+    rng = np.random.default_rng(22)
+    q1 = rng.integers(-127, 128, (9, 37)).astype(np.int8)
+    x2 = rng.integers(-127, 128, (500, 37)).astype(np.int8)
+    cols = rng.integers(-1, 500, (9, 60)).astype(np.int64)  # -1: no candidate
+    a = rng.integers(-5000, 5000, (9, 60)).astype(np.int32)
+    lo, hi = (np.sort(rng.integers(-6000, 6000, (2, 9)), axis=0)).astype(np.int32)
+    for drop in (False, True):
+        out = np.full((9, 60), 7, np.int32)
+        c = cols.copy()
+        second_digit(q1, x2, c, a, 254, lo, hi, drop, out)
+        inside = (cols >= 0) & (a >= lo[:, None]) & (a < hi[:, None])
+        full = 254 * a.astype(np.int64) + np.einsum(
+            "rd,rcd->rc", q1.astype(np.int64), x2[cols.clip(0)].astype(np.int64)
+        )
+        np.testing.assert_array_equal(out[inside], full[inside])
+        assert (out[~inside] == 7).all()  # untouched elsewhere
+        dropped = (cols >= 0) & (a < lo[:, None])
+        np.testing.assert_array_equal(c, np.where(dropped, -1, cols) if drop else cols)
+
+
+def test_int8_digits_live_in_huge_page_memory_where_linux_allows():
+    t = eng._huge_page_empty(3 * 2**20)
+    assert t.dtype == torch.int8 and t.numel() == 3 * 2**20
+    t.fill_(5)
+    assert int(t[-1]) == 5 and int(t.sum()) == 5 * 3 * 2**20
+    x = torch.randn(9000, 384)  # 3.5 MB of digits each: the huge-page path
+    prep = eng.PreparedItems.build(x, "dot", "int8")
+    again = pickle.loads(pickle.dumps(prep))
+    assert torch.equal(again.low, prep.low) and torch.equal(again.low2, prep.low2)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_best_pairs_orders_as_order_rows_does(seed):
     """Score descending, then lower column; -0.0 ties +0.0 and keeps its sign; -inf (not
@@ -224,7 +260,7 @@ def _clustered(rng: np.random.Generator, n: int, d: int, n_q: int):
     return q, x
 
 
-@pytest.mark.parametrize("k", [1, 10, 64])
+@pytest.mark.parametrize("k", [1, 10, 64, 100])  # 100: both products per tile
 def test_the_sampled_floor_path_gives_the_float32_answer(k, monkeypatch):
     """Large searches start each query from a floor estimated on a sample (here a sample of
     64 items, so that it runs): the answer is the float32 route's, and more tasks
@@ -254,8 +290,9 @@ def test_the_sampled_floor_path_gives_the_float32_answer(k, monkeypatch):
     np.testing.assert_array_equal(s1, s2)
 
 
+@pytest.mark.parametrize("one_max", [64, 0])  # one product per tile, or both
 @pytest.mark.parametrize("miss", ["above_everything", "between_a_k_and_its_reach", "mixed"])
-def test_a_floor_estimate_that_misses_costs_time_not_exactness(miss, monkeypatch):
+def test_a_floor_estimate_that_misses_costs_time_not_exactness(miss, one_max, monkeypatch):
     """The sampled floor is an estimate. Too high for a query: fewer than k candidates, the
     query is selected again without it; between a_k - 2e and a_k: the settle test fails and
     the threshold pass finishes it. Either way the answer does not change."""
@@ -274,6 +311,7 @@ def test_a_floor_estimate_that_misses_costs_time_not_exactness(miss, monkeypatch
     floor = {"above_everything": high, "between_a_k_and_its_reach": between,
              "mixed": np.where(np.arange(len(q)) % 2 == 0, high, between)}[miss]  # fmt: skip
     monkeypatch.setattr(eng, "_int8_floor", lambda *a: torch.from_numpy(floor.copy()))
+    monkeypatch.setattr(eng, "INT8_ONE_PRODUCT_MAX_K", one_max)
     r = eng.candidate_topk(qt, xt, k, "dot", kind="int8", prepared=prep, threads=2)
     np.testing.assert_array_equal(r.indices.numpy(), i0)
     np.testing.assert_array_equal(r.scores.numpy(), s0)
