@@ -88,15 +88,16 @@ def select_tile(
 ) -> None:
     """Add the columns of a score tile that may be among each row's ``keep`` largest.
 
-    The scores are ``a * base + b`` (int32, the int8 route's two digits), computed into ``a``
-    in place, or ``a`` itself when ``base`` is 0 (``b`` is not read). Every value ``>=
+    The scores are ``a * base + b`` (int32, the int8 route's two digits), computed where they
+    are read (writing them back measured slower), or ``a`` itself when ``base`` is 0 (``b``
+    is not read). Every value ``>=
     floor[r]`` is appended to row ``r``'s buffer (``vals``, ``cols``: (R, cap), ``cnt`` (R,)
     entries used); a full buffer first shrinks to its ``keep`` largest
     and raises the floor to the ``keep``-th largest. So every column left out has a value
     ``<=`` the final floor, which is ``<=`` the row's ``keep``-th largest over all columns seen.
 
     Args:
-        a, b: (R, W) int32 C-contiguous (``a`` is overwritten).
+        a, b: (R, W) int32 C-contiguous.
         base: the first digit's weight (the sum must fit in int32: the caller's choice), or
             0: the scores are ``a``.
         col0: column index of the tile's first column.
@@ -111,37 +112,36 @@ def select_tile(
     wg = width // g
     wm = wg * g
     mul = np.int32(base)
+    one = mul == 0  # the scores are a itself
     for r in range(n_rows):
         f = floor[r]
         c = cnt[r]
         ar = a[r]
-        br = b[r]
-        if mul != 0:
-            for j in range(width):
-                ar[j] = ar[j] * mul + br[j]
+        br = b[r] if not one else a[r]
         for j in range(wg):
-            gmax[j] = ar[j]
+            gmax[j] = ar[j] if one else ar[j] * mul + br[j]
         for s in range(1, g):
             off = s * wg
             for j in range(wg):
-                v = ar[off + j]
+                v = ar[off + j] if one else ar[off + j] * mul + br[off + j]
                 if v > gmax[j]:
                     gmax[j] = v
         for j in range(wg):
             if gmax[j] < f:
                 continue
             for s in range(g):
-                t = ar[s * wg + j]
+                i = s * wg + j
+                t = ar[i] if one else ar[i] * mul + br[i]
                 if t >= f:
                     if c == cap:  # full: shrink to the keep largest, raise the floor
                         c, f = _shrink(vals, cols, r, c, keep)
                         if t < f:
                             continue
                     vals[r, c] = t
-                    cols[r, c] = col0 + s * wg + j
+                    cols[r, c] = col0 + i
                     c += 1
         for j in range(wm, width):  # the ragged tail
-            t = ar[j]
+            t = ar[j] if one else ar[j] * mul + br[j]
             if t >= f:
                 if c == cap:
                     c, f = _shrink(vals, cols, r, c, keep)

@@ -59,8 +59,9 @@ def test_compiled_canonical_scores_are_the_same_bits(metric, dim):
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("base", [254, 0])  # 0: one digit, the scores are a itself
 @pytest.mark.parametrize("seed", range(6))
-def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed):
+def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed, base):
     from recsys_kit.topk_kernels import select_tile
 
     rng = np.random.default_rng(seed)
@@ -69,7 +70,7 @@ def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed):
     spread = int(rng.choice([3, 50, 10**6]))  # 3: ties everywhere
     a = rng.integers(-spread, spread, (rows, width)).astype(np.int32)
     b = rng.integers(-127, 128, (rows, width)).astype(np.int32)
-    full = a.astype(np.int64) * 254 + b
+    full = a.astype(np.int64) * base + b if base else a.astype(np.int64)
     cap = 4 * keep
     vals = np.empty((rows, cap), np.int32)
     cols = np.empty((rows, cap), np.int64)
@@ -78,8 +79,9 @@ def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed):
     gmax = np.empty(width // 16 + 1, np.int32)
     cuts = sorted({0, width, *rng.integers(0, width, 3).tolist()})
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):  # several tiles, one running state
-        select_tile(a[:, lo:hi].copy(), b[:, lo:hi].copy(), 254, lo, floor, vals, cols, cnt,
-                    keep, gmax)  # fmt: skip
+        ta, tb = a[:, lo:hi].copy(), b[:, lo:hi].copy()
+        select_tile(ta, tb, base, lo, floor, vals, cols, cnt, keep, gmax)
+        np.testing.assert_array_equal(ta, a[:, lo:hi])  # the tiles are only read
     for r in range(rows):
         v, c = vals[r, : cnt[r]], cols[r, : cnt[r]]
         np.testing.assert_array_equal(full[r, c], v)  # the right column with each value
