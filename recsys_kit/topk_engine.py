@@ -897,13 +897,15 @@ def _select_pool_int8(
     if k <= INT8_ONE_PRODUCT_MAX_K:
         s, cols, left, a_k = _one_product_pool(plan, floor_s, n, k, n_cand, n_parts, threads)
     else:
-        st, ct, lt = _int8_select(plan, plan.qlow, floor_s, n, n_cand, n_parts, threads)
+        st, ct, lt = _int8_select(plan, plan.qlow, floor_s, n, n_cand, n_parts, threads, k,
+                                  slice(None))  # fmt: skip
         s, cols, left = st.numpy(), ct.numpy(), lt.numpy().astype(np.int64)
         a_k = _kth_int(s, k)
     redo = torch.from_numpy(np.nonzero(((cols >= 0).sum(axis=1) < k) | (a_k <= left))[0])
     st, ct, left = torch.from_numpy(s), torch.from_numpy(cols), torch.from_numpy(left)
     if redo.numel():
-        rs, rc, rl = _int8_select(plan, plan.qlow[redo], None, n, n_cand, n_parts, threads)
+        rs, rc, rl = _int8_select(plan, plan.qlow[redo], None, n, n_cand, n_parts, threads, k,
+                                  redo)  # fmt: skip
         width = max(st.shape[1], rs.shape[1])
         st, ct = _pad_to(st, width, _INT32_MIN), _pad_to(ct, width, -1)
         st[redo], ct[redo] = _pad_to(rs, width, _INT32_MIN), _pad_to(rc, width, -1)
@@ -957,7 +959,8 @@ def _one_product_pool(
     base, bq = p.base, plan.bq.numpy()[:, None]
     floor_a = None if floor_s is None else _clamp32(torch.div(floor_s - plan.bq, base,
                                                               rounding_mode="floor"))  # fmt: skip
-    ta, tc, left_a = _int8_select(plan, plan.qlow, floor_a, n, n_cand, n_parts, threads, 1)
+    ta, tc, left_a = _int8_select(plan, plan.qlow, floor_a, n, n_cand, n_parts, threads, k,
+                                  slice(None), 1)  # fmt: skip
     la = left_a.numpy().astype(np.int64)
     left = np.where(la == _INT32_MIN, _INT32_MIN, base * la + bq[:, 0])
     top = _kth_int(ta.numpy(), k)  # stage A: the k best by a (and ties)
@@ -971,11 +974,20 @@ def _one_product_pool(
     high = np.full(len(a), np.iinfo(np.int32).max, dtype=np.int32)
     _second_digits(plan, cols, a, top, high, False, s, threads)
     low = plan.threshold(slice(None), plan.to_float(torch.from_numpy(_kth_int(s, k))[:, None],
-                                                    slice(None))[:, 0], 2)  # fmt: skip
-    # stage B: base a + B >= L's reach; the rest dropped
+                                                    slice(None))[:, 0], INT8_CUT)  # fmt: skip
+    # stage B: base a + B >= L - INT8_CUT e; the rest dropped, so they count as left out
     lo_b = np.minimum(_a_floor(plan, low).numpy(), top)
     _second_digits(plan, cols, a, lo_b, top, True, s, threads)
-    return s, cols, left, _kth_int(s, k)
+    cut = base * lo_b.astype(np.int64) + bq[:, 0]  # a dropped candidate has s below this
+    return s, cols, np.maximum(left, cut), _kth_int(s, k)
+
+
+#: Stage B of :func:`_one_product_pool` completes the candidates within this many error bounds
+#: ``e`` below ``L`` (a lower bound of ``a_k``). Anything the rescoring can need is within
+#: ``2e`` of ``a_k``, but in practice within ``e`` and a little (the settle test sees
+#: ``c_k - e`` with the k-th canonical score ``c_k`` within rounding of ``a_k``): 1.25 drops
+#: ~20 % of the second digits; a query it cuts short is settled by the threshold pass.
+INT8_CUT = 1.25
 
 
 def _a_floor(plan: _Plan, reach: torch.Tensor) -> torch.Tensor:
@@ -1104,6 +1116,26 @@ def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | Non
     return f.to(torch.int32)
 
 
+#: Buffer entries per query and worker at least (int8 route): room for the candidates of
+#: dense clusters, which must all be kept (:func:`~recsys_kit.topk_kernels.select_tile`).
+INT8_MIN_CAP = 2048
+
+
+def _int8_reach(plan: _Plan, rows: torch.Tensor | slice, digits: int) -> np.ndarray:
+    """Per query (``rows``), how far below a query's k-th score so far a candidate can still
+    matter, in the units the selection compares (int64): ``2e`` at the largest possible
+    score (``||q|| max ||x||``, where the bound is widest), and with one digit (first-digit
+    products ``a``) also twice the second digit's bound ``B``, over ``base``."""
+    p = plan.prepared
+    assert p is not None
+    top = plan.norms.qn[rows] * plan.xmax
+    gap = (top.double() - plan.threshold(rows, top, 2).double()) / plan.scale[rows]
+    e2 = torch.ceil(gap).long() + 2
+    if digits == 1:
+        e2 = torch.div(e2 + 2 * plan.bq[rows] + p.base - 1, p.base, rounding_mode="floor") + 1
+    return e2.numpy()
+
+
 def _int8_select(
     plan: _Plan,
     q1: torch.Tensor,
@@ -1112,6 +1144,8 @@ def _int8_select(
     n_cand: int,
     n_parts: int,
     threads: int,
+    k: int,
+    rows: torch.Tensor | slice,
     digits: int = 2,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each int8 query row's candidates (int32 scores, items: every state's buffer side by
@@ -1129,7 +1163,8 @@ def _int8_select(
     from recsys_kit.topk_kernels import select_tile, union_rows
 
     n_q = q1.shape[0]
-    cap = 4 * n_cand
+    cap = max(4 * n_cand, INT8_MIN_CAP)
+    reach = _int8_reach(plan, rows, digits)
     # narrower tiles for many queries: two int32 tiles per worker within the block budget
     tile = max(256, min(INT8_TILE, CPU_BLOCK_BYTES // (8 * n_q)) // 16 * 16)
     tiles = _chunks(n, tile)
@@ -1152,7 +1187,7 @@ def _int8_select(
             sa = torch._int_mm(q1, p.low[a:b].T, out=ta)
             sb = torch._int_mm(q1, p.low2[a:b].T, out=tb) if digits == 2 else tb
             select_tile(sa.numpy(), sb.numpy(), p.base if digits == 2 else 0, a, st.floor,
-                        st.vals, st.cols, st.cnt, n_cand, st.gmax)  # fmt: skip
+                        st.vals, st.cols, st.cnt, n_cand, st.gmax, k, reach)  # fmt: skip
 
     _run([lambda part=part: task(part) for part in parts], threads, torch.device("cpu"))
     # every state's entries, one row per query (padded): every item left out is <= a floor

@@ -51,26 +51,47 @@ METRIC_CODES = {"dot": 0, "cosine": 1, "l2": 2}
 
 
 @jit
-def _shrink(vals: np.ndarray, cols: np.ndarray, r: int, c: int, keep: int) -> tuple[int, int]:
-    """Keep the ``keep`` largest of ``vals[r, :c]`` (at a tie, the first ones) at the front of
-    row ``r``; return ``(keep, the keep-th largest value)``, the row's new floor."""
+def _shrink(
+    vals: np.ndarray, cols: np.ndarray, r: int, c: int, keep: int, kth: int, reach: int
+) -> tuple[int, int]:
+    """Make room in row ``r``'s full buffer (``c`` entries); return ``(entries left, the
+    row's new floor)``.
+
+    First choice: every entry at or above ``v_k - reach``, ``v_k`` the ``kth`` largest: no
+    item below it can matter (the caller's ``reach`` covers its error bounds), so dense rows
+    keep every candidate they need. When that frees less than half the buffer, the ``keep``
+    largest (at a tie, the first ones) and their ``keep``-th largest: the settle test then
+    decides (and the threshold pass finishes a query cut too short).
+    """
     tv = vals[r, :c].copy()
     tc = cols[r, :c].copy()
-    kth = np.partition(tv, c - keep)[c - keep]  # a sorted-around copy; tv keeps its order
     n = 0
+    if kth <= c:
+        f = max(np.int64(np.partition(tv, c - kth)[c - kth]) - reach, np.iinfo(np.int32).min)
+        m = 0
+        for i in range(c):
+            m += tv[i] >= f
+        if 2 * m <= c:
+            for i in range(c):
+                if tv[i] >= f:
+                    vals[r, n] = tv[i]
+                    cols[r, n] = tc[i]
+                    n += 1
+            return n, np.int32(f)
+    kv = np.partition(tv, c - keep)[c - keep]  # a sorted-around copy; tv keeps its order
     for i in range(c):
-        if tv[i] > kth:
+        if tv[i] > kv:
             vals[r, n] = tv[i]
             cols[r, n] = tc[i]
             n += 1
     for i in range(c):
         if n == keep:
             break
-        if tv[i] == kth:
+        if tv[i] == kv:
             vals[r, n] = tv[i]
             cols[r, n] = tc[i]
             n += 1
-    return n, kth
+    return n, kv
 
 
 @jit
@@ -85,6 +106,8 @@ def select_tile(
     cnt: np.ndarray,
     keep: int,
     gmax: np.ndarray,
+    kth: int,
+    reach: np.ndarray,
 ) -> None:
     """Add the columns of a score tile that may be among each row's ``keep`` largest.
 
@@ -92,9 +115,11 @@ def select_tile(
     are read (writing them back measured slower), or ``a`` itself when ``base`` is 0 (``b``
     is not read). Every value ``>=
     floor[r]`` is appended to row ``r``'s buffer (``vals``, ``cols``: (R, cap), ``cnt`` (R,)
-    entries used); a full buffer first shrinks to its ``keep`` largest
-    and raises the floor to the ``keep``-th largest. So every column left out has a value
-    ``<=`` the final floor, which is ``<=`` the row's ``keep``-th largest over all columns seen.
+    entries used); a full buffer first shrinks (:func:`_shrink`): to the entries at or above
+    its ``kth`` largest minus ``reach[r]`` where that frees half of it, else to its ``keep``
+    largest; the floor rises to match. So every column left out has a value ``<=`` the final
+    floor, which is ``<=`` the row's ``keep``-th largest over all columns seen, or ``<`` its
+    ``kth`` largest minus ``reach``.
 
     Args:
         a, b: (R, W) int32 C-contiguous.
@@ -105,6 +130,9 @@ def select_tile(
         vals, cols, cnt: the buffers, updated; ``cap = vals.shape[1] > keep``.
         keep: candidates wanted per row.
         gmax: (W // SELECT_GROUPS,) int32 scratch.
+        kth, reach: the rank and the (R,) int64 distances of the first choice of
+            :func:`_shrink` (``kth = keep`` and ``reach = 0``: keep the ``keep`` largest and
+            their ties).
     """
     n_rows, width = a.shape
     cap = vals.shape[1]
@@ -134,7 +162,7 @@ def select_tile(
                 t = ar[i] if one else ar[i] * mul + br[i]
                 if t >= f:
                     if c == cap:  # full: shrink to the keep largest, raise the floor
-                        c, f = _shrink(vals, cols, r, c, keep)
+                        c, f = _shrink(vals, cols, r, c, keep, kth, reach[r])
                         if t < f:
                             continue
                     vals[r, c] = t
@@ -144,7 +172,7 @@ def select_tile(
             t = ar[j] if one else ar[j] * mul + br[j]
             if t >= f:
                 if c == cap:
-                    c, f = _shrink(vals, cols, r, c, keep)
+                    c, f = _shrink(vals, cols, r, c, keep, kth, reach[r])
                     if t < f:
                         continue
                 vals[r, c] = t

@@ -80,7 +80,9 @@ def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed, base):
     cuts = sorted({0, width, *rng.integers(0, width, 3).tolist()})
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):  # several tiles, one running state
         ta, tb = a[:, lo:hi].copy(), b[:, lo:hi].copy()
-        select_tile(ta, tb, base, lo, floor, vals, cols, cnt, keep, gmax)
+        select_tile(
+            ta, tb, base, lo, floor, vals, cols, cnt, keep, gmax, keep, np.zeros(rows, np.int64)
+        )
         np.testing.assert_array_equal(ta, a[:, lo:hi])  # the tiles are only read
     for r in range(rows):
         v, c = vals[r, : cnt[r]], cols[r, : cnt[r]]
@@ -421,3 +423,29 @@ def test_compiled_and_torch_rescoring_give_the_same_answer(metric, monkeypatch):
         answers.append(topk(q, x, 12, metric, device="cpu", precision="fp32"))
     for a, b in zip(*answers, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_dense_clusters_keep_every_candidate_instead_of_falling_back():
+    """Hundreds of items within the int8 bound of the k-th score (tight clusters, as real
+    embeddings of similar products): the buffers keep every candidate that can matter (the
+    k-th so far minus the bound), so no query needs the threshold pass (a full GEMM row
+    each). Truncated to the k + margin largest instead (reach 0), most queries would."""
+    _runs(64)
+    rng = np.random.default_rng(23)
+    centres = _unit(rng, 20, 64)
+    x = (centres[rng.integers(0, 20, 20000)] + 0.3 * _unit(rng, 20000, 64)).astype(np.float32)
+    q = (centres[rng.integers(0, 20, 48)] + 0.3 * _unit(rng, 48, 64)).astype(np.float32)
+    s0, i0 = topk(q, x, 10, "cosine", device="cpu", precision="fp32")
+    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
+    prep = eng.PreparedItems.build(xt, "cosine", "int8")
+    passes = []
+    for truncate in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            if truncate:
+                mp.setattr(eng, "_int8_reach", lambda plan, rows, digits: np.zeros(
+                    plan.qlow[rows].shape[0], np.int64))  # fmt: skip
+            r = eng.candidate_topk(qt, xt, 10, "cosine", kind="int8", prepared=prep, threads=2)
+        np.testing.assert_array_equal(r.indices.numpy(), i0)
+        np.testing.assert_array_equal(r.scores.numpy(), s0)
+        passes.append(r.n_threshold)
+    assert passes[0] == 0 and passes[1] > len(q) // 4
