@@ -28,7 +28,7 @@ really is faster: on a CUDA GPU with bf16 tensor cores, and, for an :class:`Inde
 where :func:`recsys_kit.device.bf16_matmul_speedup` *measures* it (once per process) at least
 :data:`BF16_MIN_SPEEDUP` times faster than float32 (AMX: 3.5x; not AVX512-BF16 alone on the
 Sapphire Rapids VM this was tested on: 0.6x; not AVX2, where bf16 is emulated). Where bf16 does
-not pay, an :class:`Index` takes ``"int8"`` for small k (:data:`INT8_MAX_K`) on a CPU whose int8
+not pay, an :class:`Index` takes ``"int8"`` (k up to :data:`INT8_MAX_K`) on a CPU whose int8
 products are exact and fast (VNNI: Ice Lake and later, Zen 4 and later; measured once per
 process) when numba is installed: exact int32 sums of two int8 digits per item. On CPU the
 work runs on ``torch.get_num_threads()`` single-threaded workers that take blocks of items as
@@ -127,8 +127,9 @@ BF16_AUTO_CPU = False
 #: faster than float32 (it runs two products per block) and numba is installed...
 INT8_MIN_SPEEDUP = 3.0
 #: ... for k up to this (the largest measured: at Q=256, N=100k on the test machine's 2
-#: cores, the int8 route took 59 / 64 / 71 / 101 / 146 ms against float32's 111 / 107 / 108 /
-#: 150 / 207 ms at k = 10 / 32 / 100 / 300 / 1000).
+#: cores, the int8 route took 41 / 47 / 64 / 86 / 143 ms against float32's 89 / 91 / 99 /
+#: 129 / 211 ms at k = 10 / 32 / 100 / 300 / 1000; on tight clusters of 2,000 items 90 ms
+#: against 99 ms at k=10, 115 against 109 ms at k=100).
 INT8_MAX_K = 1000
 
 

@@ -23,6 +23,16 @@ for one query), the threads and the blocks change the speed, never the result.
    *threshold pass*: one more GEMM row over all items, keeping every item with ``s^ >= T``,
    scored canonically. Exact by construction, however many items tie.
 
+**The int8 route** (CPU with exact int8 products, numba) computes ``s^`` as exact int32 sums
+of int8 digits, in tiles that a compiled kernel selects from while they are in cache
+(:func:`_select_pool_int8`). Each query starts from a floor estimated on a sample of items
+(:func:`_int8_floor`, checked afterwards); its buffers keep every candidate within the bound
+of its k-th score so far, so dense clusters settle without the threshold pass; for small k
+one product per tile suffices, the second digit gathered for the few candidates that can
+matter (:func:`_one_product_pool`). Rescoring runs in two steps, the top k by ``s^`` first,
+so that only candidates within about ``e`` (not ``2e``) of ``a_k`` are scored
+(:func:`_rescore_pool`).
+
 **Threads** (CPU): the blocks run as tasks on single-threaded workers
 (:func:`recsys_kit.device.run_tasks`) that take the next block when done: few, large parallel
 regions, and no barrier per small op that a descheduled thread would hold up when another
@@ -114,7 +124,9 @@ INT8_TILE = 2048
 
 def default_margin(k: int, kind: str = "bf16") -> int:
     """Candidates kept per query beyond k, by GEMM kind: ``max(16, k/4)`` after float32,
-    ``max(32, 3k/4)`` after bf16, ``max(48, 2k)`` after int8 (its bound is ~1.6x bf16's).
+    ``max(32, 3k/4)`` after bf16, ``max(48, 2k)`` after int8 (its bound is ~1.6x bf16's;
+    there the buffers keep every candidate within the bound of the k-th score anyway, and the
+    margin only decides what a full buffer keeps when that is more than half of it).
 
     Why: a query is settled by its candidates when the K-th kept approximate score lies below
     ``a_k - 2e`` (``a_k`` the k-th approximate score, ``e`` the error bound: ~3e-4 for unit
@@ -921,8 +933,9 @@ def _select_pool_int8(
 
 
 #: The int8 route computes one product per tile (and the second digit for its candidates)
-#: for k up to this; above, both. At Q=256, N=100k on the test machine: see INT8 notes in
-#: bench/RESULTS.md.
+#: for k up to this; above, both. At Q=256, N=100k on the test machine's 2 cores, interleaved:
+#: one product 37-40 / 53-56 / 62 / 74 ms, both 50-54 / 58-63 / 62-63 / 71 ms at k = 10 / 64 /
+#: 100 / 150 (the second digits' gathers grow with k).
 INT8_ONE_PRODUCT_MAX_K = 64
 
 
