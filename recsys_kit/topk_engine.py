@@ -956,8 +956,9 @@ def _one_product_pool(
     2. ``s`` of the candidates that can matter, by one int8 row each
        (:func:`~recsys_kit.topk_kernels.second_digit`): first the k best by ``a``, whose k-th
        ``s`` is a lower bound ``L`` of the true k-th ``a_k``; then every candidate with
-       ``base a + B >= L - 2e`` (``e`` the error bound). A candidate without ``s`` has
-       ``s < L - 2e <= a_k - 2e``: below anything :func:`_rescore_pool` looks at.
+       ``base a + B >= L - c e`` (``e`` the error bound, ``c`` :data:`INT8_CUT`). A candidate
+       without ``s`` has ``s < L - c e``; ``left`` rises to that, so the settle test covers
+       it like an item never kept.
     3. So the k-th ``s`` found is ``a_k`` where it is above ``left`` (the caller checks).
 
     Half the GEMM work of both digits, for ~1 + 5k int8 rows gathered per query (measured

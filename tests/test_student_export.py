@@ -24,8 +24,9 @@ TORCH_PIN = re.search(r"(?m)^TORCH_SPEC \?= *(\S+)", (REPO_ROOT / "Makefile").re
 
 #: Modules of optional extras the kit imports lazily: llm (llama_cpp), cluster (distributed),
 #: ``implicit`` (only ``cf.ImplicitALS``, the comparison with the C++ library), fast (numba:
-#: BPR's compiled engine; without it BPR runs on torch).
-OPTIONAL_IMPORTS = {"llama_cpp", "distributed", "implicit", "numba"}
+#: BPR's compiled engine and the top-k engine's int8 kernels; without it both run on torch;
+#: llvmlite is numba's own dependency, imported by ``recsys_kit.jit`` only after numba).
+OPTIONAL_IMPORTS = {"llama_cpp", "distributed", "implicit", "numba", "llvmlite"}
 
 # Run by the student's Python: third-party modules imported anywhere in recsys_kit, not installed.
 _IMPORTS_PROBE = """

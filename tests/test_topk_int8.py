@@ -433,8 +433,8 @@ def test_dense_clusters_keep_every_candidate_instead_of_falling_back():
     _runs(64)
     rng = np.random.default_rng(23)
     centres = _unit(rng, 20, 64)
-    x = (centres[rng.integers(0, 20, 20000)] + 0.3 * _unit(rng, 20000, 64)).astype(np.float32)
-    q = (centres[rng.integers(0, 20, 48)] + 0.3 * _unit(rng, 48, 64)).astype(np.float32)
+    x = (centres[rng.integers(0, 20, 20000)] + 0.2 * _unit(rng, 20000, 64)).astype(np.float32)
+    q = (centres[rng.integers(0, 20, 48)] + 0.2 * _unit(rng, 48, 64)).astype(np.float32)
     s0, i0 = topk(q, x, 10, "cosine", device="cpu", precision="fp32")
     qt, xt = torch.from_numpy(q), torch.from_numpy(x)
     prep = eng.PreparedItems.build(xt, "cosine", "int8")
@@ -448,4 +448,4 @@ def test_dense_clusters_keep_every_candidate_instead_of_falling_back():
         np.testing.assert_array_equal(r.indices.numpy(), i0)
         np.testing.assert_array_equal(r.scores.numpy(), s0)
         passes.append(r.n_threshold)
-    assert passes[0] == 0 and passes[1] > len(q) // 4
+    assert passes[0] == 0 and passes[1] > len(q) // 2  # measured 37-46 of 48 truncated
