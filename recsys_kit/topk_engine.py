@@ -1164,9 +1164,10 @@ def _int8_select(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each int8 query row's candidates (int32 scores, items: every state's buffer side by
     side, unsorted; padding ``INT32_MIN``, item -1), and an int32 bound of the scores of the
-    items left out (``INT32_MIN``: none was); each state keeps at least its ``n_cand`` best
-    (or every item above ``floor0``), so the k-th largest candidate is the k-th largest
-    score for ``k <= n_cand`` when a row has k candidates. The item range is cut into
+    items left out (``INT32_MIN``: none was); each state keeps every candidate within
+    :func:`_int8_reach` of its k-th largest so far (or, when that overflows its buffer, its
+    ``n_cand`` best), from ``floor0`` up when given, so the k-th largest candidate is the
+    k-th largest score when a row has k candidates. The item range is cut into
     ``n_parts`` tasks; each computes its int32 scores (both digits, or with ``digits=1`` the
     first one alone: ``q1 . x1``) a tile (:data:`INT8_TILE` items, fewer for thousands of
     queries) at a time and hands the tile, still in cache, to
