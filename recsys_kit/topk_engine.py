@@ -795,6 +795,14 @@ def candidate_topk(
     """
     n_q, n = q.shape[0], items.shape[0]
     dev = q.device
+    if kind == "int8" and n_q > INT8_MAX_QUERIES:  # bounded buffers: queries in turns
+        parts = [candidate_topk(q[a:b], items, k, metric, kind=kind, chunk_size=chunk_size,
+                                margin=margin, prepared=prepared, threads=threads,
+                                blocks_per_worker=blocks_per_worker)
+                 for a, b in _chunks(n_q, INT8_MAX_QUERIES)]  # fmt: skip
+        return EngineResult(torch.cat([r.scores for r in parts]),
+                            torch.cat([r.indices for r in parts]), parts[0].n_candidates,
+                            sum(r.n_threshold for r in parts), parts[0].threads)  # fmt: skip
     m = default_margin(k, kind) if margin is None else int(margin)
     n_cand = min(n, k + m)
     if kind == "int8" and (prepared is None or prepared.kind != "int8"):
@@ -1112,18 +1120,20 @@ def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | Non
     j = min(m, int(np.ceil(lam + 3.0 * np.sqrt(lam) + 3.0)))
     n_q = plan.qlow.shape[0]
 
-    def sample(a: int, b: int) -> np.ndarray:
-        """Each query's j best scores among sampled items a:b (all queries: the GEMM's shape)."""
-        rows, w = idx[a:b], b - a
-        ta, tb = (t[: n_q * w].view(n_q, w) for t in _int32_tiles(n_q * w))
-        s = torch._int_mm(plan.qlow, torch.index_select(p.low, 0, rows).T, out=ta).mul_(p.base)
-        s.add_(torch._int_mm(plan.qlow, torch.index_select(p.low2, 0, rows).T, out=tb))
-        return np.partition(s.numpy(), w - j, axis=1)[:, w - j :] if w > j else s.numpy()
+    s1, s2 = torch.index_select(p.low, 0, idx), torch.index_select(p.low2, 0, idx)
+    kth = np.empty(n_q, dtype=np.int32)  # numpy: the workers may not write a main-thread
+    # tensor made under torch.inference_mode
 
-    parts = _chunks(m, max(j, -(-m // threads)))
-    best = np.concatenate(_run([lambda a=a, b=b: sample(a, b) for a, b in parts], threads,
-                               torch.device("cpu")), axis=1)  # fmt: skip
-    kth = np.partition(best, best.shape[1] - j, axis=1)[:, best.shape[1] - j]
+    def sample(a: int, b: int) -> None:
+        """The j-th best sampled score of queries a:b."""
+        ta, tb = (t[: (b - a) * m].view(b - a, m) for t in _int32_tiles((b - a) * m))
+        s = torch._int_mm(plan.qlow[a:b], s1.T, out=ta).mul_(p.base)
+        s.add_(torch._int_mm(plan.qlow[a:b], s2.T, out=tb))
+        kth[a:b] = np.partition(s.numpy(), m - j, axis=1)[:, m - j]
+
+    rows = max(1, min(-(-n_q // threads), CPU_BLOCK_BYTES // (8 * m)))
+    _run([lambda a=a, b=b: sample(a, b) for a, b in _chunks(n_q, rows)], threads,
+         torch.device("cpu"))  # fmt: skip
     value = plan.to_float(torch.from_numpy(kth)[:, None], slice(None))[:, 0]
     reach = plan.threshold(slice(None), value, 2)
     f = torch.floor(reach.double() / plan.scale).clamp_(_INT32_MIN, -_INT32_MIN - 1)
@@ -1133,6 +1143,9 @@ def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | Non
 #: Buffer entries per query and worker at least (int8 route): room for the candidates of
 #: dense clusters, which must all be kept (:func:`~recsys_kit.topk_kernels.select_tile`).
 INT8_MIN_CAP = 2048
+#: Queries per int8 search at most (more are searched in turns): the per-query buffers and
+#: candidate pools (~50 KiB per query and worker at most) stay bounded.
+INT8_MAX_QUERIES = 4096
 
 
 def _int8_reach(plan: _Plan, rows: torch.Tensor | slice, digits: int) -> np.ndarray:

@@ -449,3 +449,21 @@ def test_dense_clusters_keep_every_candidate_instead_of_falling_back():
         np.testing.assert_array_equal(r.scores.numpy(), s0)
         passes.append(r.n_threshold)
     assert passes[0] == 0 and passes[1] > len(q) // 2  # measured 37-46 of 48 truncated
+
+
+def test_many_queries_are_searched_in_turns_with_bounded_buffers(monkeypatch):
+    """More queries than INT8_MAX_QUERIES (here 7 of 50): searched in turns, the same
+    answer."""
+    _runs(24)
+    rng = np.random.default_rng(24)
+    x = rng.standard_normal((3000, 24)).astype(np.float32)
+    x[10:40] = x[3]  # ties
+    q = rng.standard_normal((50, 24)).astype(np.float32)
+    q[0] = x[3]
+    s0, i0, st0 = topk_with_stats(q, x, 8, "dot", device="cpu", precision="int8")
+    monkeypatch.setattr(eng, "INT8_MAX_QUERIES", 7)
+    monkeypatch.setattr(eng, "INT8_SAMPLE", 16)  # and the sampled floor in every turn
+    s1, i1, st1 = topk_with_stats(q, x, 8, "dot", device="cpu", precision="int8")
+    np.testing.assert_array_equal(i1, i0)
+    np.testing.assert_array_equal(s1, s0)
+    assert st0.route == st1.route == "int8"
