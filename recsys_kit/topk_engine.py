@@ -603,27 +603,16 @@ def _score_candidates(
     cand: torch.Tensor,
     need: torch.Tensor,
     metric: str,
-    compiled: bool,
 ) -> torch.Tensor:
-    """Canonical scores of each query's candidate rows (Q, C) where ``need`` (-inf elsewhere);
-    ``cand`` >= 0.
+    """Canonical scores of each query's candidate rows (Q, C) where ``need`` (-inf elsewhere),
+    by torch; ``cand`` >= 0 (the compiled route: :func:`_score_rows`).
 
-    ``compiled`` (from :func:`_compiled_rescoring`, decided once per search):
-    :func:`recsys_kit.topk_kernels.canonical_pairs`, the same bits in one pass, only for the
-    pairs needed. Else torch:
-    the rows are gathered (``index_select``: row memcpy, ~4x faster than fancy indexing) into
+    The rows are gathered (``index_select``: row memcpy, ~4x faster than fancy indexing) into
     one reused buffer, a block of queries at a time, sized (~1 MiB on CPU) to stay in the L2
     cache for the product and the sum that follow (2x faster than 4 MiB blocks).
     """
     n_q, n_c = cand.shape
     dim = qx.shape[1]
-    if compiled:
-        from recsys_kit.topk_kernels import METRIC_CODES, canonical_pairs
-
-        res = np.empty((n_q, n_c), dtype=np.float32)
-        canonical_pairs(qx.contiguous().numpy(), items.numpy(), cand.contiguous().numpy(),
-                        need.contiguous().numpy(), METRIC_CODES[metric], res)  # fmt: skip
-        return torch.from_numpy(res)
     out = torch.empty((n_q, n_c), dtype=torch.float32, device=qx.device)
     block = CPU_GATHER_BYTES if qx.device.type == "cpu" else GPU_GATHER_BYTES
     step = max(1, block // max(1, n_c * dim * 4))
@@ -746,6 +735,14 @@ class _Plan:
     def to_float(self, s: torch.Tensor, rows: torch.Tensor | slice) -> torch.Tensor:
         """int8 route: int scores of queries ``rows`` as float32 approximate scores."""
         return (s.double() * self.scale[rows, None]).float()
+
+    def float_of(self, s: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """int8 route: one int score per query (Q,) as float32 approximate scores."""
+        return self.to_float(torch.as_tensor(s)[:, None], slice(None))[:, 0]
+
+    def int_below(self, value: torch.Tensor) -> torch.Tensor:
+        """int8 route: per query, an int64 score whose float is at or below ``value`` (Q,)."""
+        return torch.floor(value.double() / self.scale).long() - 1
 
     def threshold(
         self, rows: torch.Tensor | slice, value: torch.Tensor, n_eps: int
@@ -931,12 +928,11 @@ def _select_pool_int8(
         st[redo], ct[redo] = _pad_to(rs, width, _INT32_MIN), _pad_to(rc, width, -1)
         left[redo] = rl.long()
         a_k[redo.numpy()] = _kth_int(st[redo].numpy(), k)
-    fa_k = plan.to_float(torch.from_numpy(a_k)[:, None], slice(None))[:, 0]
-    reach = plan.threshold(slice(None), fa_k, n_eps=2)
-    thr = _clamp32(torch.floor(reach.double() / plan.scale).long() - 1)
+    fa_k = plan.float_of(a_k)
+    thr = _clamp32(plan.int_below(plan.threshold(slice(None), fa_k, n_eps=2)))
     vals, ct = _keep_above(st, ct, thr, threads)
     fvals = plan.to_float(vals, slice(None)).masked_fill_(ct < 0, float("-inf"))
-    fleft = plan.to_float(_clamp32(left)[:, None], slice(None))[:, 0]
+    fleft = plan.float_of(_clamp32(left))
     return fvals, ct, fa_k, fleft.masked_fill_(left <= _INT32_MIN, float("-inf"))
 
 
@@ -988,17 +984,15 @@ def _one_product_pool(
     top = _kth_int(ta.numpy(), k)  # stage A: the k best by a (and ties)
     # a_k >= base top - B, so a candidate with base a + B below that's reach cannot matter:
     # dropped before the stages read the rows
-    floor_k = torch.from_numpy(base * top.astype(np.int64) - bq[:, 0])
-    first = plan.threshold(slice(None), plan.to_float(floor_k[:, None], slice(None))[:, 0], 2)
-    ta, tc = _keep_above(ta, tc, _a_floor(plan, first), threads)
+    first = plan.threshold(slice(None), plan.float_of(base * top.astype(np.int64) - bq[:, 0]), 2)
+    ta, tc = _keep_above(ta, tc, _a_of(plan, plan.int_below(first)), threads)
     a, cols = ta.numpy(), tc.numpy()
     s = np.broadcast_to(_INT32_MIN + np.arange(a.shape[1], dtype=np.int32), a.shape).copy()
     high = np.full(len(a), np.iinfo(np.int32).max, dtype=np.int32)
     _second_digits(plan, cols, a, top, high, False, s, threads)
-    low = plan.threshold(slice(None), plan.to_float(torch.from_numpy(_kth_int(s, k))[:, None],
-                                                    slice(None))[:, 0], INT8_CUT)  # fmt: skip
+    low = plan.threshold(slice(None), plan.float_of(_kth_int(s, k)), INT8_CUT)
     # stage B: base a + B >= L - INT8_CUT e; the rest dropped, so they count as left out
-    lo_b = np.minimum(_a_floor(plan, low).numpy(), top)
+    lo_b = np.minimum(_a_of(plan, plan.int_below(low)).numpy(), top)
     _second_digits(plan, cols, a, lo_b, top, True, s, threads)
     cut = base * lo_b.astype(np.int64) + bq[:, 0]  # a dropped candidate has s below this
     return s, cols, np.maximum(left, cut), _kth_int(s, k)
@@ -1012,12 +1006,11 @@ def _one_product_pool(
 INT8_CUT = 1.25
 
 
-def _a_floor(plan: _Plan, reach: torch.Tensor) -> torch.Tensor:
+def _a_of(plan: _Plan, s_int: torch.Tensor) -> torch.Tensor:
     """int8 route, per query: the least first-digit product ``a`` with ``base a + B`` at or
-    above the float score ``reach`` (``B``: the bound of the second digit's part)."""
+    above the int64 score ``s_int`` (``B``: the bound of the second digit's part), int32."""
     p = plan.prepared
     assert p is not None
-    s_int = torch.floor(reach.double() / plan.scale).long() - 1  # at or below reach
     return _clamp32(-torch.div(plan.bq - s_int, p.base, rounding_mode="floor"))  # the ceiling
 
 
@@ -1134,10 +1127,7 @@ def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | Non
     rows = max(1, min(-(-n_q // threads), CPU_BLOCK_BYTES // (8 * m)))
     _run([lambda a=a, b=b: sample(a, b) for a, b in _chunks(n_q, rows)], threads,
          torch.device("cpu"))  # fmt: skip
-    value = plan.to_float(torch.from_numpy(kth)[:, None], slice(None))[:, 0]
-    reach = plan.threshold(slice(None), value, 2)
-    f = torch.floor(reach.double() / plan.scale).clamp_(_INT32_MIN, -_INT32_MIN - 1)
-    return f.to(torch.int32)
+    return _clamp32(plan.int_below(plan.threshold(slice(None), plan.float_of(kth), 2)))
 
 
 #: Buffer entries per query and worker at least (int8 route): room for the candidates of
@@ -1243,17 +1233,17 @@ class _Int8Pool:
         self.floor = np.full((slots, n_q), _INT32_MIN, dtype=np.int32)
         if floor0 is not None:
             self.floor[:] = floor0.numpy()[None, :]
-        self.n_q, self.tile = n_q, tile
+        self.tile = tile
 
     def state(self, slot: int) -> _Int8State:
-        """Slot ``slot``'s state (views), with its own int32 tiles and scratch."""
+        """Slot ``slot``'s state (views) and its own scratch."""
         return _Int8State(self.vals[slot], self.cols[slot], self.cnt[slot], self.floor[slot],
                           self.tile)  # fmt: skip
 
 
 class _Int8State:
-    """One worker's selection state (views into an :class:`_Int8Pool`) and its scratch (its
-    int32 tiles: :func:`_int32_tiles`)."""
+    """One worker's selection state (views into an :class:`_Int8Pool`) and its group-maxima
+    scratch (its int32 tiles are the thread's: :func:`_int32_tiles`)."""
 
     def __init__(
         self, vals: np.ndarray, cols: np.ndarray, cnt: np.ndarray, floor: np.ndarray, tile: int
@@ -1335,7 +1325,7 @@ def _score_rows(
             return None
         lo, hi = int(used[0]), int(used[-1]) + 1
         got = _score_candidates(plan.qx[a:b], plan.exact, cand[a:b, lo:hi].clamp_min(0),
-                                need[a:b, lo:hi], plan.metric, compiled)  # fmt: skip
+                                need[a:b, lo:hi], plan.metric)  # fmt: skip
         return lo, hi, got
 
     out = torch.full(need.shape, float("-inf"), device=dev) if into is None else into.clone()

@@ -202,6 +202,15 @@ _LOW = np.int64(0xFFFFFFFF)  # the low 32 bits of a key: 2^32 - 1 - column
 
 
 @jit
+def _pad_row(vals: np.ndarray, cols: np.ndarray, r: int, start: int) -> None:
+    """Row ``r`` from ``start`` on: no entry (``INT32_MIN + column`` / -1; distinct values:
+    numpy's partition slows ~15x on many equal keys)."""
+    for i in range(start, vals.shape[1]):
+        vals[r, i] = np.iinfo(np.int32).min + i
+        cols[r, i] = -1
+
+
+@jit
 def union_rows(
     vals3: np.ndarray,
     cols3: np.ndarray,
@@ -220,7 +229,6 @@ def union_rows(
         r0, r1: the rows to write (a worker's share).
         out_vals, out_cols: (R, W) with ``W >= cnt2[:, r].sum()``, written.
     """
-    lowest = np.iinfo(np.int32).min
     for r in range(r0, r1):
         c = 0
         for s in range(vals3.shape[0]):
@@ -228,9 +236,7 @@ def union_rows(
                 out_vals[r, c] = vals3[s, r, i]
                 out_cols[r, c] = cols3[s, r, i]
                 c += 1
-        for i in range(c, out_vals.shape[1]):
-            out_vals[r, i] = lowest + i  # distinct: numpy's partition slows on equal keys
-            out_cols[r, i] = -1
+        _pad_row(out_vals, out_cols, r, c)
 
 
 @jit
@@ -240,7 +246,6 @@ def keep_above(
     """Rows ``r0:r1`` of ``vals`` (R, W) int32 / ``cols`` (R, W) int64 (-1: padding): the
     entries with ``vals >= thr[r]`` moved to the front, in order, the rest of the row set to
     ``INT32_MIN + column`` / -1; ``cnt[r]`` the number kept."""
-    lowest = np.iinfo(np.int32).min
     for r in range(r0, r1):
         n = 0
         for i in range(vals.shape[1]):
@@ -249,9 +254,7 @@ def keep_above(
                 cols[r, n] = cols[r, i]
                 n += 1
         cnt[r] = n
-        for i in range(n, vals.shape[1]):
-            vals[r, i] = lowest + i
-            cols[r, i] = -1
+        _pad_row(vals, cols, r, n)
 
 
 @jit
