@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 # `make test` runs these again with the kernels of other CPUs forced (README, "CPU variety"):
 # every test whose numbers go through torch's, MKL's, oneDNN's, OpenBLAS's or numpy's kernels.
-CPU_KINDS ?= avx2 avx512-no-bf16 baseline
+CPU_KINDS ?= avx2 avx512-no-bf16 avx512-bf16 baseline
 KIND_TESTS ?= tests/test_ranking.py tests/test_ranking_fast.py tests/test_explorer.py \
 	tests/test_encoders.py tests/test_fusion.py tests/test_cf.py tests/test_scoring.py \
 	tests/test_hybrid.py tests/test_rerank.py tests/test_device.py tests/test_topk_int8.py

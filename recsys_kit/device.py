@@ -76,6 +76,15 @@ CPU_KINDS: dict[str, dict[str, str]] = {
         "OPENBLAS_CORETYPE": "SkylakeX",
         "NPY_DISABLE_CPU_FEATURES": "AVX512_SPR",
     },
+    # AVX-512 with bf16 and VNNI, no AMX: AMD Zen 4 / Zen 5 (issue 10's EPYC), Intel Cooper
+    # Lake. oneDNN's bf16 GEMMs then use AVX512-BF16 dot products (other accumulation order
+    # than AMX tiles); MKL gives CPUs not made by Intel its AVX2 code path.
+    "avx512-bf16": {
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16",
+        "OPENBLAS_CORETYPE": "SkylakeX",
+        "NPY_DISABLE_CPU_FEATURES": "AVX512_SPR",
+    },
     # the oldest kernels everywhere: x86-64-v2 (SSE4.2), and MKL's vendor-neutral code path
     # (MKL_CBWR=COMPATIBLE: the rounding MKL gives where it does not tune for the CPU; on the
     # AMD EPYC of issue 10 it reproduces another CPU's tie order)
