@@ -54,7 +54,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a plain checkout
 
 from recsys_kit import ranking  # noqa: E402
-from recsys_kit.device import CPU_KINDS, bf16_matmul_speedup, cpu_kind_env  # noqa: E402
+from recsys_kit.device import (  # noqa: E402
+    CPU_KINDS,
+    bf16_matmul_speedup,
+    compute_threads,
+    cpu_kind_env,
+)
 from recsys_kit.metrics import evaluate  # noqa: E402
 from recsys_kit.ranking import Index, topk, topk_with_stats  # noqa: E402
 
@@ -312,7 +317,7 @@ def core_times(n: int, ks: tuple[int, ...], repeat: int) -> dict[str, float | st
             faiss.omp_set_num_threads(n_thr)
 
     def fair_share(k: int) -> object:  # as many workers as cores left free by the others
-        torch.set_num_threads(ranking.compute_threads())
+        torch.set_num_threads(compute_threads())
         try:
             return ours.search_arrays(q, k)
         finally:

@@ -45,6 +45,7 @@ __all__ = [
     "BUSY_WINDOW_S",
     "busy_cores",
     "compute_threads",
+    "free_cores",
     "single_threaded",
     "run_tasks",
     "bf16_matmul_speedup",
@@ -276,8 +277,17 @@ def compute_threads(limit: int | None = None) -> int:
         True
     """
     limit = torch.get_num_threads() if limit is None else limit
-    free = len(_our_cpus()) - busy_cores()
-    return max(1, min(int(limit), int(free + 0.5)))
+    return max(1, min(int(limit), int(free_cores() + 0.5)))
+
+
+def free_cores() -> float:
+    """Cores' worth of our CPUs that other processes left free lately (:func:`busy_cores`).
+
+    Example:
+        >>> 0.0 <= free_cores() <= os.cpu_count()
+        True
+    """
+    return max(0.0, len(_our_cpus()) - busy_cores())
 
 
 @contextlib.contextmanager

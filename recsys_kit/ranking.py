@@ -32,7 +32,8 @@ not pay, an :class:`Index` takes ``"int8"`` (k up to :data:`INT8_MAX_K`) on a CP
 products are exact and fast (VNNI: Ice Lake and later, Zen 4 and later; measured once per
 process) when numba is installed: exact int32 sums of two int8 digits per item. On CPU the
 work runs on ``torch.get_num_threads()`` single-threaded workers that take blocks of items as
-they go, smaller ones when :func:`recsys_kit.device.compute_threads` finds cores busy.
+they go, smaller ones when :func:`recsys_kit.device.free_cores` finds cores busy (on the AMX
+bf16 route, only as many workers as cores are free).
 
 This module is over 600 lines because the two public entry points (:func:`topk`,
 :class:`Index`) share one validation and one route choice (scan, float32, bf16, int8), which
@@ -68,7 +69,7 @@ from recsys_kit import topk_engine as engine
 from recsys_kit.constants import DEFAULT_BATCH_SIZE, DEFAULT_K
 from recsys_kit.device import (
     bf16_matmul_speedup,
-    compute_threads,
+    free_cores,
     int8_matmul_exact,
     int8_matmul_speedup,
     single_threaded,
@@ -301,9 +302,10 @@ def _topk_impl(
     # CPU: every thread the user allows, as workers that take blocks as they go; when other
     # processes hold cores (fewer free than workers), smaller blocks, so that the work moves to
     # whichever worker runs. Measured on the loaded test machine: 1.7-2x faster than fitting
-    # the worker count to the free cores (bench/RESULTS.md, "shared machine").
+    # the worker count to the free cores (bench/RESULTS.md, "shared machine"); AMX is the
+    # exception (_candidate_route).
     threads = torch.get_num_threads() if dev.type == "cpu" else 1
-    busy = dev.type == "cpu" and compute_threads(threads) < threads
+    free = free_cores() if dev.type == "cpu" else 1.0
     # on CPU the parallel phases run on the engine's workers; the glue runs on one thread
     glue = single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
     if precision == "int8":
@@ -315,7 +317,7 @@ def _topk_impl(
             stats = TopkStats("scan", n_q, threads=threads)
         else:
             vals, idx, stats = _candidate_route(
-                qt, it, k, metric, dev, chunk_size, precision, margin, prepared, threads, busy
+                qt, it, k, metric, dev, chunk_size, precision, margin, prepared, threads, free
             )
     if is_torch:
         return vals, idx, stats
@@ -400,11 +402,12 @@ def _candidate_route(
     margin: int | None,
     prepared: engine.PreparedItems | None,
     threads: int,
-    busy: bool,
+    free: float,
 ) -> tuple[torch.Tensor, torch.Tensor, TopkStats]:
     """The GEMM-candidates route (:func:`recsys_kit.topk_engine.candidate_topk`): picks its
     GEMM kind (``"auto"``: bf16 only for large searches where it pays) and uses ``prepared``
-    when it was made for that kind."""
+    when it was made for that kind. ``free``: cores other processes left free
+    (:func:`recsys_kit.device.free_cores`; fewer than ``threads``: smaller blocks)."""
     n_q, n_items = qt.shape[0], it.shape[0]
     m = default_margin(k) if margin is None else int(margin)
     kind = precision
@@ -413,6 +416,13 @@ def _candidate_route(
         kind = _fast_kind(dev, prepared is not None, metric, qt.shape[1], k) if large else "fp32"
     if prepared is not None and prepared.kind != kind:
         prepared = None
+    busy = free < threads - 0.5
+    if busy and kind == "bf16" and dev.type == "cpu" and free >= 0.5:
+        # A CPU bf16 GEMM that pays is AMX's, and there a worker sharing its core with another
+        # process slows the search down (one busy-loop process, 2-core test machine, k=100:
+        # medians 78-98 ms with the free core only, 103-115 ms with both; with bf16 or float32
+        # on AVX-512 instead, both cores were faster: bench/RESULTS.md). Only the free cores.
+        threads, busy = int(free + 0.5), False
     res = engine.candidate_topk(
         qt, it, k, metric, kind=kind, chunk_size=chunk_size, margin=margin,
         prepared=prepared, threads=threads, blocks_per_worker=4 if busy else 2,

@@ -311,6 +311,30 @@ def test_index_route_follows_the_measurement_and_the_answer_does_not(monkeypatch
     np.testing.assert_array_equal(i1, i[4:5])
 
 
+def test_workers_fit_the_free_cores_only_on_the_bf16_route(monkeypatch):
+    """With a core busy but another free, the (AMX) bf16 route runs one worker per free core;
+    float32 keeps all of them (smaller blocks), as does bf16 when no core is free."""
+    rng = np.random.default_rng(9)
+    q, x = _unit(rng, 40, 16), _unit(rng, 5000, 16)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        answers = []
+        for free, precision, threads in (
+            (4.0, "bf16", 4), (1.2, "bf16", 1), (2.6, "bf16", 3), (0.2, "bf16", 4),
+            (1.2, "fp32", 4),
+        ):  # fmt: skip
+            monkeypatch.setattr(ranking, "free_cores", lambda f=free: f)
+            s, i, st = topk_with_stats(q, x, 7, "dot", device="cpu", precision=precision)
+            assert (st.route, st.threads) == (precision, threads)
+            answers.append((s, i))
+        for s, i in answers[1:]:
+            np.testing.assert_array_equal(i, answers[0][1])
+            np.testing.assert_array_equal(s, answers[0][0])
+    finally:
+        torch.set_num_threads(saved)
+
+
 def test_bad_options_raise():
     x = np.eye(4, dtype=np.float32)
     with pytest.raises(ValueError, match="unknown precision"):
