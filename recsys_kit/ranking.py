@@ -81,6 +81,7 @@ __all__ = [
     "BF16_MIN_ITEMS",
     "BF16_MIN_QUERIES",
     "BF16_MIN_SPEEDUP",
+    "AMX_MIN_SPEEDUP",
     "INT8_MAX_K",
     "INT8_MIN_SPEEDUP",
     "CHUNK_BYTES_CPU",
@@ -134,6 +135,11 @@ INT8_MIN_SPEEDUP = 3.0
 #: 129 / 211 ms at k = 10 / 32 / 100 / 300 / 1000; on tight clusters of 2,000 items 90 ms
 #: against 99 ms at k=10, 115 against 109 ms at k=100).
 INT8_MAX_K = 1000
+#: A CPU bf16 GEMM this many times faster than float32 runs on AMX tiles: AVX512-BF16 dot
+#: products do twice a float32 FMA's work per instruction, so at most ~2x (measured: AMX
+#: 3.5-5.4x, AVX512-BF16 0.5-0.9x). On such a CPU a busy machine's search keeps to the free
+#: cores (:func:`_candidate_route`).
+AMX_MIN_SPEEDUP = 2.5
 
 
 @dataclass(frozen=True)
@@ -417,11 +423,12 @@ def _candidate_route(
     if prepared is not None and prepared.kind != kind:
         prepared = None
     busy = free < threads - 0.5
-    if busy and kind == "bf16" and dev.type == "cpu" and free >= 0.5:
-        # A CPU bf16 GEMM that pays is AMX's, and there a worker sharing its core with another
-        # process slows the search down (one busy-loop process, 2-core test machine, k=100:
-        # medians 78-98 ms with the free core only, 103-115 ms with both; with bf16 or float32
-        # on AVX-512 instead, both cores were faster: bench/RESULTS.md). Only the free cores.
+    amx = kind == "bf16" and dev.type == "cpu" and bf16_matmul_speedup("cpu") >= AMX_MIN_SPEEDUP
+    if busy and amx and free >= 0.5:
+        # With AMX a worker sharing its core with another process slows the search down (one
+        # busy-loop process, 2-core test machine, k=100: medians 78-98 ms with the free core
+        # only, 103-115 ms with both; bf16 on AVX512-BF16 and float32 were faster on both
+        # cores: bench/RESULTS.md). Only the free cores.
         threads, busy = int(free + 0.5), False
     res = engine.candidate_topk(
         qt, it, k, metric, kind=kind, chunk_size=chunk_size, margin=margin,

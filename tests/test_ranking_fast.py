@@ -311,20 +311,22 @@ def test_index_route_follows_the_measurement_and_the_answer_does_not(monkeypatch
     np.testing.assert_array_equal(i1, i[4:5])
 
 
-def test_workers_fit_the_free_cores_only_on_the_bf16_route(monkeypatch):
-    """With a core busy but another free, the (AMX) bf16 route runs one worker per free core;
-    float32 keeps all of them (smaller blocks), as does bf16 when no core is free."""
+def test_workers_fit_the_free_cores_only_on_the_amx_bf16_route(monkeypatch):
+    """With a core busy but another free, the bf16 route on AMX (a measured bf16 speedup of
+    at least AMX_MIN_SPEEDUP) runs one worker per free core; float32 and bf16 without AMX keep
+    all of them (smaller blocks), as does AMX when no core is free."""
     rng = np.random.default_rng(9)
     q, x = _unit(rng, 40, 16), _unit(rng, 5000, 16)
     saved = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
         answers = []
-        for free, precision, threads in (
-            (4.0, "bf16", 4), (1.2, "bf16", 1), (2.6, "bf16", 3), (0.2, "bf16", 4),
-            (1.2, "fp32", 4),
+        for free, speedup, precision, threads in (
+            (4.0, 4.0, "bf16", 4), (1.2, 4.0, "bf16", 1), (2.6, 4.0, "bf16", 3),
+            (0.2, 4.0, "bf16", 4), (1.2, 1.8, "bf16", 4), (1.2, 4.0, "fp32", 4),
         ):  # fmt: skip
             monkeypatch.setattr(ranking, "free_cores", lambda f=free: f)
+            monkeypatch.setattr(ranking, "bf16_matmul_speedup", lambda dev, s=speedup: s)
             s, i, st = topk_with_stats(q, x, 7, "dot", device="cpu", precision=precision)
             assert (st.route, st.threads) == (precision, threads)
             answers.append((s, i))
