@@ -423,8 +423,7 @@ def _candidate_route(
     if prepared is not None and prepared.kind != kind:
         prepared = None
     busy = free < threads - 0.5
-    amx = kind == "bf16" and dev.type == "cpu" and bf16_matmul_speedup("cpu") >= AMX_MIN_SPEEDUP
-    if busy and amx and free >= 0.5:
+    if busy and free >= 0.5 and kind == "bf16" and dev.type == "cpu" and _amx():
         # With AMX a worker sharing its core with another process slows the search down (one
         # busy-loop process, 2-core test machine, k=100: medians 78-98 ms with the free core
         # only, 103-115 ms with both; bf16 on AVX512-BF16 and float32 were faster on both
@@ -454,6 +453,11 @@ def _fast_kind(dev: torch.device, prepared: bool, metric: str, dim: int, k: int)
     if prepared and _int8_pays(metric, dim, k):
         return "int8"
     return "fp32"
+
+
+def _amx() -> bool:
+    """Whether this CPU's bf16 GEMM runs on AMX tiles (:data:`AMX_MIN_SPEEDUP`, measured)."""
+    return bf16_matmul_speedup("cpu") >= AMX_MIN_SPEEDUP
 
 
 def _int8_pays(metric: str, dim: int, k: int) -> bool:
