@@ -425,8 +425,8 @@ def _candidate_route(
     busy = free < threads - 0.5
     if busy and free >= 0.5 and kind == "bf16" and dev.type == "cpu" and _amx():
         # With AMX a worker sharing its core with another process slows the search down (one
-        # busy-loop process, 2-core test machine, k=100: medians 78-98 ms with the free core
-        # only, 103-115 ms with both; bf16 on AVX512-BF16 and float32 were faster on both
+        # busy-loop process, 2-core test machine, k=100: medians 69-98 ms with the free core
+        # only, 94-115 ms with both; bf16 on AVX512-BF16 and float32 were faster on both
         # cores: bench/RESULTS.md). Only the free cores.
         threads, busy = int(free + 0.5), False
     res = engine.candidate_topk(
