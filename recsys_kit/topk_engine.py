@@ -937,10 +937,11 @@ def _select_pool_int8(
 
 
 #: The int8 route computes one product per tile (and the second digit for its candidates)
-#: for k up to this; above, both. At Q=256, N=100k on the test machine's 2 cores, interleaved:
-#: one product 37-40 / 53-56 / 62 / 74 ms, both 50-54 / 58-63 / 62-63 / 71 ms at k = 10 / 64 /
-#: 100 / 150 (the second digits' gathers grow with k).
-INT8_ONE_PRODUCT_MAX_K = 64
+#: for k up to this; above, both. At Q=256, N=100k on 2 cores (VNNI, no AMX: the
+#: ``avx512-no-bf16`` kind), interleaved medians after the second digits were taken in item
+#: order: one product 33.7 / 44.4 / 50.2 / 61.1 / 67.8 ms, both 46.2 / 52.6 / 57.0 / 63.2 /
+#: 67.3 ms at k = 10 / 64 / 100 / 150 / 200 (the second digits' gathers grow with k).
+INT8_ONE_PRODUCT_MAX_K = 150
 
 
 def _one_product_pool(
@@ -966,7 +967,7 @@ def _one_product_pool(
     3. So the k-th ``s`` found is ``a_k`` where it is above ``left`` (the caller checks).
 
     Half the GEMM work of both digits, for ~1 + 5k int8 rows gathered per query (measured
-    at Q=256, N=100k: ~100 at k=10, ~640 at k=100).
+    at Q=256, N=100k: ~100 at k=10, ~470 at k=100).
 
     Returns:
         ``(s, cols, left, a_k)``: int32 scores (``INT32_MIN + column`` where not computed),

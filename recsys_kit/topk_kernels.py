@@ -32,6 +32,7 @@ from recsys_kit.jit import jit, prefetch
 __all__ = [
     "SELECT_GROUPS",
     "PREFETCH_AHEAD",
+    "ROW_BUCKET",
     "METRIC_CODES",
     "select_tile",
     "union_rows",
@@ -46,6 +47,10 @@ __all__ = [
 SELECT_GROUPS = 16
 #: Pairs ahead whose item row :func:`canonical_pairs` asks for (4: measured best of 2-16).
 PREFETCH_AHEAD = 4
+#: :func:`second_digit` takes its pairs in item order, by buckets of ``2^ROW_BUCKET_SHIFT``
+#: rows (16 measured as fast as 1, and the counts fit in cache).
+ROW_BUCKET_SHIFT = 4
+ROW_BUCKET = 1 << ROW_BUCKET_SHIFT
 #: ``metric`` argument of :func:`canonical_pairs`.
 METRIC_CODES = {"dot": 0, "cosine": 1, "l2": 2}
 
@@ -141,6 +146,7 @@ def select_tile(
     wm = wg * g
     mul = np.int32(base)
     one = mul == 0  # the scores are a itself
+    hit = np.empty(wg, np.int32)  # the groups that reach the floor
     for r in range(n_rows):
         f = floor[r]
         c = cnt[r]
@@ -154,8 +160,22 @@ def select_tile(
                 v = ar[off + j] if one else ar[off + j] * mul + br[off + j]
                 if v > gmax[j]:
                     gmax[j] = v
+        # Branch-free where a branch would mispredict (measured: ~40 % of the groups reach
+        # the floor at k=100 with one digit): the groups that do are listed, and a group's
+        # columns are appended unconditionally, the count rising only for those kept.
+        n_hit = 0
         for j in range(wg):
-            if gmax[j] < f:
+            hit[n_hit] = j
+            n_hit += gmax[j] >= f
+        for h in range(n_hit):
+            j = hit[h]
+            if c + g <= cap and gmax[j] >= f:  # room for all: no shrink on the way
+                for s in range(g):
+                    i = s * wg + j
+                    t = ar[i] if one else ar[i] * mul + br[i]
+                    vals[r, c] = t
+                    cols[r, c] = col0 + i
+                    c += t >= f
                 continue
             for s in range(g):
                 i = s * wg + j
@@ -248,11 +268,12 @@ def keep_above(
     ``INT32_MIN + column`` / -1; ``cnt[r]`` the number kept."""
     for r in range(r0, r1):
         n = 0
-        for i in range(vals.shape[1]):
-            if cols[r, i] >= 0 and vals[r, i] >= thr[r]:
-                vals[r, n] = vals[r, i]
-                cols[r, n] = cols[r, i]
-                n += 1
+        t = thr[r]
+        for i in range(vals.shape[1]):  # branch-free (n <= i): about half the entries stay,
+            v, c = vals[r, i], cols[r, i]  # a branch mispredicts; measured 3.7x faster
+            vals[r, n] = v
+            cols[r, n] = c
+            n += (c >= 0) & (v >= t)
         cnt[r] = n
         _pad_row(vals, cols, r, n)
 
@@ -332,8 +353,14 @@ def second_digit(
 ) -> None:
     """The int8 route's full int32 score ``base * a + q1[r] . x2[cols[r, c]]`` of the
     candidates with ``lo[r] <= a[r, c] < hi[r]`` (the first digit's product ``a`` already
-    known): one int8 row each, asked for :data:`PREFETCH_AHEAD` columns ahead. With ``drop``,
-    candidates below ``lo`` are dropped (``cols`` set to -1).
+    known): one int8 row each. With ``drop``, candidates below ``lo`` are dropped (``cols``
+    set to -1).
+
+    The pairs are taken in item order (a counting sort by buckets of :data:`ROW_BUCKET`
+    rows), not query by query: the rows are then read at rising addresses, which the
+    hardware prefetcher follows, and the row of the pair :data:`PREFETCH_AHEAD` ahead is
+    asked for too. Both passes that sort them are branch-free. Measured on one thread, 128
+    queries with ~470 pairs each over 100k items: 2.8 ms against 4.1 ms query by query.
 
     Args:
         q1: (Q, d) int8 queries.
@@ -346,30 +373,44 @@ def second_digit(
     """
     n_q, n_c = cols.shape
     d = q1.shape[1]
-    flat = x2.reshape(-1)
+    n_b = (x2.shape[0] >> ROW_BUCKET_SHIFT) + 2
+    at = np.zeros(n_b, np.int64)  # pairs per bucket, then each bucket's next slot
+    # both passes branch-free (about a quarter of the entries are in range: a branch would
+    # mispredict); an entry out of range counts 0 and writes to the spare slot m
     for r in range(n_q):
         for c in range(n_c):
-            ahead = c + PREFETCH_AHEAD  # inline: a call here measured 2x slower
-            if ahead < n_c and cols[r, ahead] >= 0 and lo[r] <= a[r, ahead] < hi[r]:
-                for o in range(0, d, 64):  # int8: 64 per 64-byte line
-                    prefetch(flat, cols[r, ahead] * d + o)
-            if cols[r, c] < 0 or a[r, c] >= hi[r]:
-                continue
-            if a[r, c] < lo[r]:
-                if drop:
-                    cols[r, c] = -1
-                continue
-            row = x2[cols[r, c]]
-            acc = np.int32(0)
-            for j in range(d):
-                acc += np.int32(q1[r, j]) * np.int32(row[j])
-            out[r, c] = acc
+            i, v = cols[r, c], a[r, c]
+            if drop:
+                cols[r, c] = -1 if (i >= 0) & (v < lo[r]) else i
+            at[(max(i, 0) >> ROW_BUCKET_SHIFT) + 1] += (i >= 0) & (v >= lo[r]) & (v < hi[r])
+    for b in range(n_b - 1):
+        at[b + 1] += at[b]
+    m = at[n_b - 1]
+    pr, pc = np.empty(m + 1, np.int32), np.empty(m + 1, np.int32)
+    pi = np.empty(m + 1, np.int64)
+    for r in range(n_q):
+        for c in range(n_c):
+            i, v = cols[r, c], a[r, c]
+            inside = (i >= 0) & (v >= lo[r]) & (v < hi[r])
+            b = max(i, 0) >> ROW_BUCKET_SHIFT
+            t = at[b] if inside else m
+            at[b] += inside
+            pr[t], pc[t], pi[t] = r, c, i
+    flat = x2.reshape(-1)
+    for t in range(m):
+        if t + PREFETCH_AHEAD < m:  # inline: a call here measured 2x slower
+            for o in range(0, d, 64):  # int8: 64 per 64-byte line
+                prefetch(flat, pi[t + PREFETCH_AHEAD] * d + o)
+        r = pr[t]
+        row = x2[pi[t]]
+        acc = np.int32(0)
+        for j in range(d):
+            acc += np.int32(q1[r, j]) * np.int32(row[j])
+        out[r, pc[t]] = acc
     # the first digit's part in a loop of its own: in the loop above, it kept LLVM from
     # vectorising the dot product (2.3x slower, measured)
-    for r in range(n_q):
-        for c in range(n_c):
-            if cols[r, c] >= 0 and lo[r] <= a[r, c] < hi[r]:
-                out[r, c] += a[r, c] * np.int32(base)
+    for t in range(m):
+        out[pr[t], pc[t]] += a[pr[t], pc[t]] * np.int32(base)
 
 
 @jit

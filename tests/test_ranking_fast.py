@@ -37,7 +37,7 @@ def _routes(q, x, k, metric, **kw):
     np.testing.assert_array_equal(i1, i0)
     np.testing.assert_array_equal(s1, s0)
     if metric != "l2" and int8_runs(np.atleast_2d(q).shape[1]):
-        # 16: the sampled starting floor runs here too; one product per tile (k <= 64 by
+        # 16: the sampled starting floor runs here too; one product per tile (k <= 150 by
         # default) or both (one_max 0)
         for sample, one_max in ((eng.INT8_SAMPLE, eng.INT8_ONE_PRODUCT_MAX_K), (16, 10**6),
                                 (eng.INT8_SAMPLE, 0), (16, 0)):  # fmt: skip
