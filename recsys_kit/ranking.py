@@ -301,8 +301,17 @@ def _topk_impl(
     q2, items2, is_torch = _checked_inputs(queries, items, k, metric, chunk_size, precision, margin)
     n_q = q2.shape[0]
     dev = _compute_device(device, is_torch, q2, items2)
+
+    # on CPU the parallel phases run on the engine's workers; the glue runs on one thread
+    # (also this check: after a two-thread op, torch's OpenMP thread spins for ~1.5 ms and
+    # held up the first parallel phase's second worker by as much, measured)
+    def glue() -> contextlib.AbstractContextManager:
+        return single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
+
     qt = torch.as_tensor(q2).to(dev, torch.float32)
-    if not bool(torch.isfinite(qt).all()):
+    with glue():
+        finite = bool(torch.isfinite(qt).all())
+    if not finite:
         raise ValueError("queries contain NaN or inf")
     it = torch.as_tensor(items2).to(dev)  # no copy when already there; cast per block
     # CPU: every thread the user allows, as workers that take blocks as they go; when other
@@ -312,11 +321,9 @@ def _topk_impl(
     # exception (_candidate_route).
     threads = torch.get_num_threads() if dev.type == "cpu" else 1
     free = free_cores() if dev.type == "cpu" else 1.0
-    # on CPU the parallel phases run on the engine's workers; the glue runs on one thread
-    glue = single_threaded() if dev.type == "cpu" else contextlib.nullcontext()
     if precision == "int8":
         _check_int8(dev, metric, qt.shape[1])
-    with torch.inference_mode(), glue:
+    with torch.inference_mode(), glue():
         if dev.type == "cpu" and n_q <= NUMPY_MAX_QUERIES and precision not in ("bf16", "int8"):
             xmax = prepared.xmax if prepared is not None and metric == "dot" else None
             vals, idx = engine.scan_topk(qt, it, k, metric, threads, xmax)
