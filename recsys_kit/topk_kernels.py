@@ -160,9 +160,8 @@ def select_tile(
                 v = ar[off + j] if one else ar[off + j] * mul + br[off + j]
                 if v > gmax[j]:
                     gmax[j] = v
-        # Branch-free where a branch would mispredict (measured: ~40 % of the groups reach
-        # the floor at k=100 with one digit): the groups that do are listed, and a group's
-        # columns are appended unconditionally, the count rising only for those kept.
+        # branch-free (~40 % of the groups reach the floor at k=100 with one digit): the
+        # groups that do are listed; their columns written, the count rising for those kept
         n_hit = 0
         for j in range(wg):
             hit[n_hit] = j
