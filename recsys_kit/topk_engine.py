@@ -1249,8 +1249,10 @@ class _Int8State:
     def __init__(
         self, vals: np.ndarray, cols: np.ndarray, cnt: np.ndarray, floor: np.ndarray, tile: int
     ) -> None:
+        from recsys_kit.topk_kernels import SELECT_GROUPS
+
         self.vals, self.cols, self.cnt, self.floor = vals, cols, cnt, floor
-        self.gmax = np.empty(tile // 16 + 1, dtype=np.int32)  # topk_kernels.SELECT_GROUPS
+        self.gmax = np.empty(tile // SELECT_GROUPS + 1, dtype=np.int32)
 
 
 def _rescore_pool(

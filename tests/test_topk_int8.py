@@ -62,7 +62,7 @@ def test_compiled_canonical_scores_are_the_same_bits(metric, dim):
 @pytest.mark.parametrize("base", [254, 0])  # 0: one digit, the scores are a itself
 @pytest.mark.parametrize("seed", range(6))
 def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed, base):
-    from recsys_kit.topk_kernels import select_tile
+    from recsys_kit.topk_kernels import SELECT_GROUPS, select_tile
 
     rng = np.random.default_rng(seed)
     rows, keep = 6, int(rng.integers(1, 80))
@@ -76,7 +76,7 @@ def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed, base):
     cols = np.empty((rows, cap), np.int64)
     cnt = np.zeros(rows, np.int64)
     floor = np.full(rows, np.iinfo(np.int32).min, np.int32)
-    gmax = np.empty(width // 16 + 1, np.int32)
+    gmax = np.empty(width // SELECT_GROUPS + 1, np.int32)
     cuts = sorted({0, width, *rng.integers(0, width, 3).tolist()})
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):  # several tiles, one running state
         ta, tb = a[:, lo:hi].copy(), b[:, lo:hi].copy()
