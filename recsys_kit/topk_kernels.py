@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys_kit.jit import jit, prefetch
+from recsys_kit.jit import jit, numba_available, prefetch
 
 __all__ = [
     "SELECT_GROUPS",
@@ -35,6 +35,8 @@ __all__ = [
     "ROW_BUCKET",
     "METRIC_CODES",
     "select_tile",
+    "bf16_keys",
+    "bf16_of_keys",
     "union_rows",
     "keep_above",
     "best_pairs",
@@ -101,6 +103,54 @@ def _shrink(
     return n, kv
 
 
+def _key(v: np.integer) -> np.integer:
+    """Order key of a tile entry in :func:`select_tile`: an int16 entry holds the bits of a
+    bf16 score, read as a signed number with a negative one's magnitude bits flipped
+    (``-1 - magnitude``), so that a larger key is never a smaller number (-0.0 just below
+    +0.0; :func:`bf16_of_keys` inverts it); int32 entries are their own keys. Compiled, the
+    choice is made by type (no branch in the loops)."""
+    if isinstance(v, np.int16):
+        w = np.int32(v)
+        return w ^ ((w >> 15) & np.int32(0x7FFF))
+    return v
+
+
+if numba_available():
+    from numba import types
+    from numba.extending import overload
+
+    @overload(_key, inline="always")
+    def _key_compiled(v):  # noqa: ANN001, ANN202 (numba's typing signature)
+        if isinstance(v, types.Integer) and v.bitwidth == 16:
+            return lambda v: np.int32(v) ^ ((np.int32(v) >> 15) & np.int32(0x7FFF))
+        return lambda v: v
+
+
+def bf16_keys(bits: np.ndarray) -> np.ndarray:
+    """:func:`_key` of int16 bf16 bits, for a whole array (int32).
+
+    Example:
+        >>> import torch
+        >>> bf16_keys(torch.tensor([1.0, -1.0, -0.0]).bfloat16().view(torch.int16).numpy())
+        array([ 16256, -16257,     -1], dtype=int32)
+    """
+    w = bits.astype(np.int32)
+    return w ^ ((w >> 15) & 0x7FFF)
+
+
+def bf16_of_keys(keys: np.ndarray) -> np.ndarray:
+    """float32 values of the bf16 order keys that :func:`select_tile` keeps from an int16
+    tile (the inverse of :func:`_key`).
+
+    Example:
+        >>> bf16_of_keys(np.array([16256, -16257, 0, -1], np.int32)).tolist()
+        [1.0, -1.0, 0.0, -0.0]
+    """
+    k = keys.astype(np.int32)
+    bits = (k ^ ((k >> 15) & 0x7FFF)).astype(np.uint32) << 16  # the low 16 bits: the bf16
+    return bits.view(np.float32)
+
+
 @jit
 def select_tile(
     a: np.ndarray,
@@ -120,7 +170,7 @@ def select_tile(
 
     The scores are ``a * base + b`` (int32, the int8 route's two digits), computed where they
     are read (writing them back measured slower), or ``a`` itself when ``base`` is 0 (``b``
-    is not read). Every value ``>=
+    is not read; an int16 ``a`` holds bf16 scores, compared by :func:`_key`). Every value ``>=
     floor[r]`` is appended to row ``r``'s buffer (``vals``, ``cols``: (R, cap), ``cnt`` (R,)
     entries used); a full buffer first shrinks (:func:`_shrink`): to the entries at or above
     its ``kth`` largest minus ``reach[r]`` where that frees half of it, else to its ``keep``
@@ -155,11 +205,11 @@ def select_tile(
         ar = a[r]
         br = b[r] if not one else a[r]
         for j in range(wg):
-            gmax[j] = ar[j] if one else ar[j] * mul + br[j]
+            gmax[j] = _key(ar[j]) if one else ar[j] * mul + br[j]
         for s in range(1, g):
             off = s * wg
             for j in range(wg):
-                v = ar[off + j] if one else ar[off + j] * mul + br[off + j]
+                v = _key(ar[off + j]) if one else ar[off + j] * mul + br[off + j]
                 if v > gmax[j]:
                     gmax[j] = v
         # branch-free (~40 % of the groups reach the floor at k=100 with one digit): the
@@ -173,14 +223,14 @@ def select_tile(
             if c + g <= cap and gmax[j] >= f:  # room for all: no shrink on the way
                 for s in range(g):
                     i = s * wg + j
-                    t = ar[i] if one else ar[i] * mul + br[i]
+                    t = _key(ar[i]) if one else ar[i] * mul + br[i]
                     vals[r, c] = t
                     cols[r, c] = col0 + i
                     c += t >= f
                 continue
             for s in range(g):
                 i = s * wg + j
-                t = ar[i] if one else ar[i] * mul + br[i]
+                t = _key(ar[i]) if one else ar[i] * mul + br[i]
                 if t >= f:
                     if c == cap:  # full: shrink to the keep largest, raise the floor
                         c, f = _shrink(vals, cols, r, c, keep, kth, reach[r])
@@ -190,7 +240,7 @@ def select_tile(
                     cols[r, c] = col0 + i
                     c += 1
         for j in range(wm, width):  # the ragged tail
-            t = ar[j] if one else ar[j] * mul + br[j]
+            t = _key(ar[j]) if one else ar[j] * mul + br[j]
             if t >= f:
                 if c == cap:
                     c, f = _shrink(vals, cols, r, c, keep, kth, reach[r])

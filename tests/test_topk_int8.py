@@ -94,6 +94,40 @@ def test_tile_selection_keeps_everything_that_can_be_in_the_top(seed, base):
         assert (full[r, left] <= top[-1]).all() and (full[r, left] <= floor[r]).all()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_tile_selection_of_bf16_bits_keeps_the_largest_numbers(seed):
+    """int16 tiles hold bf16 scores: selected by order keys that order as the numbers do
+    (negatives, -0.0 and +0.0, ties), and the kept keys turn back into the same numbers."""
+    from recsys_kit.topk_kernels import SELECT_GROUPS, bf16_keys, bf16_of_keys, select_tile
+
+    rng = np.random.default_rng(seed)
+    rows, keep, width = 5, int(rng.integers(1, 60)), int(rng.integers(1, 3000))
+    f = rng.standard_normal((rows, width)).astype(np.float32) * 10.0 ** rng.integers(-3, 3)
+    f[:, ::7] = rng.choice([0.0, -0.0, 1.0, -1.0], (rows, len(range(0, width, 7))))
+    bits = torch.from_numpy(f).bfloat16().view(torch.int16).numpy()
+    num = torch.from_numpy(f).bfloat16().float().numpy()  # the bf16 numbers
+    keys = bf16_keys(bits)
+    np.testing.assert_array_equal(bf16_of_keys(keys).view(np.int32), num.view(np.int32))
+    order = np.argsort(keys, axis=1, kind="stable")
+    assert (np.diff(np.take_along_axis(num, order, axis=1), axis=1) >= 0).all()
+    cap = 4 * keep
+    vals, cols = np.empty((rows, cap), np.int32), np.empty((rows, cap), np.int64)
+    cnt, floor = np.zeros(rows, np.int64), np.full(rows, np.iinfo(np.int32).min, np.int32)
+    gmax = np.empty(width // SELECT_GROUPS + 1, np.int32)
+    for lo, hi in zip([0, width // 2], [width // 2, width], strict=True):
+        t = bits[:, lo:hi].copy()
+        select_tile(t, t, 0, lo, floor, vals, cols, cnt, keep, gmax, keep, np.zeros(rows, np.int64))
+    for r in range(rows):
+        v, c = vals[r, : cnt[r]], cols[r, : cnt[r]]
+        np.testing.assert_array_equal(keys[r, c], v)
+        top = np.sort(keys[r])[::-1][: min(keep, width)]
+        np.testing.assert_array_equal(np.sort(v)[::-1][: len(top)], top)
+        left = np.setdiff1d(np.arange(width), c)
+        assert (keys[r, left] <= floor[r]).all() and (
+            num[r, left] <= bf16_of_keys(floor[r : r + 1])[0]
+        ).all()
+
+
 def test_union_and_keep_above_move_the_right_entries():
     from recsys_kit.topk_kernels import keep_above, union_rows
 
@@ -264,7 +298,7 @@ def _clustered(rng: np.random.Generator, n: int, d: int, n_q: int):
     return q, x
 
 
-@pytest.mark.parametrize("k", [1, 10, 64, 100])  # 100: both products per tile
+@pytest.mark.parametrize("k", [1, 10, 64, 200])  # 200: both products per tile
 def test_the_sampled_floor_path_gives_the_float32_answer(k, monkeypatch):
     """Large searches start each query from a floor estimated on a sample (here a sample of
     64 items, so that it runs): the answer is the float32 route's, and more tasks
@@ -321,6 +355,37 @@ def test_a_floor_estimate_that_misses_costs_time_not_exactness(miss, one_max, mo
     np.testing.assert_array_equal(r.scores.numpy(), s0)
     if miss != "above_everything":
         assert r.n_threshold > 0  # the settle test caught the floor
+
+
+@pytest.mark.parametrize("miss", [None, "above_everything", "mixed"])
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_the_compiled_bf16_selection_gives_the_float32_answer(k, miss, monkeypatch):
+    """The bf16 route on CPU selects the bf16 scores of each tile with compiled code
+    (``_select_pool_bf16``), from a floor estimated on a sample (64 items here, so that it
+    runs). Same answer as float32 and as the torch selection; a floor estimate above a
+    query's candidates sends it through again without one."""
+    monkeypatch.setattr(eng, "INT8_SAMPLE", 64)
+    rng = np.random.default_rng(k + 7)
+    q, x = _clustered(rng, ranking.BF16_MIN_ITEMS + 500, 48, 70)
+    s0, i0 = topk(q, x, k, "cosine", device="cpu", precision="fp32")
+    qt, xt = torch.from_numpy(q), torch.from_numpy(x)
+    prep = eng.PreparedItems.build(xt, "cosine", "bf16")
+    if miss is not None:
+        high = np.full(len(q), np.iinfo(np.int32).max - 1, np.int32)
+        floor = high if miss == "above_everything" else np.where(np.arange(len(q)) % 2, high, 0)
+        monkeypatch.setattr(eng, "_bf16_floor", lambda *a: torch.from_numpy(floor.astype(np.int32)))
+    picked = []
+    real = eng._select_pool_bf16
+    monkeypatch.setattr(eng, "_select_pool_bf16", lambda *a: picked.append(1) or real(*a))
+    for blocks in (2, 9):
+        r = eng.candidate_topk(qt, xt, k, "cosine", kind="bf16", prepared=prep, threads=2,
+                               blocks_per_worker=blocks)  # fmt: skip
+        np.testing.assert_array_equal(r.indices.numpy(), i0)
+        np.testing.assert_array_equal(r.scores.numpy(), s0)
+    assert picked
+    monkeypatch.setattr(eng, "_compiled_bf16", lambda *a: False)  # the torch selection
+    r = eng.candidate_topk(qt, xt, k, "cosine", kind="bf16", prepared=prep, threads=2)
+    np.testing.assert_array_equal(r.indices.numpy(), i0)
 
 
 def test_index_takes_int8_where_it_pays_and_the_answer_does_not_change(monkeypatch):
