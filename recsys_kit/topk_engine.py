@@ -12,7 +12,9 @@ for one query), the threads and the blocks change the speed, never the result.
 **How** (:func:`candidate_topk`):
 
 1. Approximate scores ``s^`` with a GEMM (bf16, or float32), block by block over the items;
-   per query keep the ``K = k + margin`` best (:func:`select_candidates`).
+   per query keep the ``K = k + margin`` best (:func:`select_candidates`; on the bf16 route
+   on a CPU with numba, compiled, a tile at a time as on the int8 route below:
+   :func:`_select_pool_bf16`).
 2. Settle each query: with ``a_k`` its k-th approximate score and ``e`` the error bound
    (:func:`error_bound`: ``|s^ - canonical| <= e``, measured input rounding included), the
    k-th canonical score is ``>= a_k - e``, so an item with ``s^ < T = a_k - 2e`` can neither
