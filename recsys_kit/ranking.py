@@ -41,9 +41,9 @@ read best next to them; the engine itself is :mod:`recsys_kit.topk_engine`.
 
 Memory bound: besides the inputs, one call holds one block of approximate scores per worker
 (:data:`recsys_kit.topk_engine.CPU_BLOCK_BYTES`, 32 MiB, or 256 MiB on a GPU), the candidates
-(``n_queries x (k + margin)`` scores and indices; on the int8 route up to
-``max(4 (k + margin), 2048)`` per query and worker, for at most 4,096 queries at a time:
-:data:`recsys_kit.topk_engine.INT8_MAX_QUERIES`), and a ~1 MiB CPU (64 MiB GPU) rescoring
+(``n_queries x (k + margin)`` scores and indices; on the int8 route and the compiled bf16
+selection up to ``max(4 (k + margin), 2048)`` per query and worker, for at most 4,096 queries
+at a time: :data:`recsys_kit.topk_engine.INT8_MAX_QUERIES`), and a ~1 MiB CPU (64 MiB GPU) rescoring
 buffer per worker; :class:`Index` adds its bf16 copy or its int8 digits (half the float32
 items) where it uses them.
 

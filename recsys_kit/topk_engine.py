@@ -794,7 +794,8 @@ def candidate_topk(
     """
     n_q, n = q.shape[0], items.shape[0]
     dev = q.device
-    if kind == "int8" and n_q > INT8_MAX_QUERIES:  # bounded buffers: queries in turns
+    tiles = kind == "int8" or _compiled_bf16(kind, dev, metric)  # per-worker tile buffers
+    if tiles and n_q > INT8_MAX_QUERIES:  # bounded buffers: queries in turns
         parts = [candidate_topk(q[a:b], items, k, metric, kind=kind, chunk_size=chunk_size,
                                 margin=margin, prepared=prepared, threads=threads,
                                 blocks_per_worker=blocks_per_worker)
@@ -818,7 +819,7 @@ def candidate_topk(
     parts = threads * max(1, blocks_per_worker // 2)
     if kind == "int8":
         vals, cand, a_k, left = _select_pool_int8(plan, n, k, n_cand, parts, threads)
-    elif _compiled_bf16(plan, dev):
+    elif tiles:
         vals, cand, left = _select_pool_bf16(plan, n, n_cand, parts, threads)
         a_k = vals[:, k - 1]
     else:
@@ -895,12 +896,12 @@ def _select_pool(
     return vals, cand
 
 
-def _compiled_bf16(plan: _Plan, dev: torch.device) -> bool:
+def _compiled_bf16(kind: str, dev: torch.device, metric: str) -> bool:
     """Whether the bf16 route selects with :func:`_select_pool_bf16` (CPU, numba, dot or
     cosine: the GEMM's bf16 output is the score; l2 adds float32 norms to it)."""
     from recsys_kit.jit import numba_available
 
-    return plan.kind == "bf16" and dev.type == "cpu" and plan.metric != "l2" and numba_available()
+    return kind == "bf16" and dev.type == "cpu" and metric != "l2" and numba_available()
 
 
 def _select_pool_bf16(
@@ -1216,8 +1217,9 @@ def _int8_floor(plan: _Plan, n: int, k: int, threads: int) -> torch.Tensor | Non
 #: Buffer entries per query and worker at least (int8 route): room for the candidates of
 #: dense clusters, which must all be kept (:func:`~recsys_kit.topk_kernels.select_tile`).
 INT8_MIN_CAP = 2048
-#: Queries per int8 search at most (more are searched in turns): the per-query buffers and
-#: candidate pools (~50 KiB per query and worker at most) stay bounded.
+#: Queries per int8 search (and compiled bf16 selection) at most; more are searched in turns,
+#: so that the per-query buffers and candidate pools (~50 KiB per query and worker at
+#: ``INT8_MIN_CAP`` entries) stay bounded.
 INT8_MAX_QUERIES = 4096
 
 

@@ -518,7 +518,7 @@ def test_dense_clusters_keep_every_candidate_instead_of_falling_back():
 
 def test_many_queries_are_searched_in_turns_with_bounded_buffers(monkeypatch):
     """More queries than INT8_MAX_QUERIES (here 7 of 50): searched in turns, the same
-    answer."""
+    answer (int8 and the compiled bf16 selection)."""
     _runs(24)
     rng = np.random.default_rng(24)
     x = rng.standard_normal((3000, 24)).astype(np.float32)
@@ -532,3 +532,6 @@ def test_many_queries_are_searched_in_turns_with_bounded_buffers(monkeypatch):
     np.testing.assert_array_equal(i1, i0)
     np.testing.assert_array_equal(s1, s0)
     assert st0.route == st1.route == "int8"
+    s2, i2, st2 = topk_with_stats(q, x, 8, "dot", device="cpu", precision="bf16")  # compiled
+    np.testing.assert_array_equal(i2, i0)
+    assert st2.route == "bf16"
