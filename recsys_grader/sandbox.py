@@ -279,7 +279,10 @@ def bwrap_command(
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     args += ["--ro-bind", str(passwd), "/etc/passwd"]
-    made = {Path("/"), Path("/usr"), Path("/etc")}
+    # the private /tmp before the read-only mounts, so that a course kept under /tmp (its
+    # venv, data, cache) is mounted on top of it rather than hidden by it
+    args += ["--perms", "1777", "--size", str(limits.disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    made = {Path("/"), Path("/usr"), Path("/etc"), Path("/tmp")}
     for path in _read_only_paths():
         for parent in reversed(path.parents):  # readable parents (bwrap would make them 0700)
             if parent not in made:
@@ -288,7 +291,6 @@ def bwrap_command(
         args += ["--ro-bind", str(path), str(path)]
         made.add(path)
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(limits.disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not limits.network:
         args.append("--unshare-net")
