@@ -508,6 +508,37 @@ def test_student_code_cannot_read_solutions_or_grades(tmp_path):
     assert any(solutions.iterdir()), "the host's solutions/ is untouched"
 
 
+def test_a_course_kept_under_tmp_stays_visible_in_the_sandbox(tmp_path, monkeypatch):
+    """The sandbox's /tmp is private, but a course cloned under /tmp (its venv, data, cache:
+    read-only paths) is mounted on top of it, not hidden by it; the rest of the host's /tmp
+    stays out of sight."""
+    import subprocess
+    import sys
+
+    from recsys_grader import sandbox
+
+    available, reason = sandbox_support()
+    if not available:
+        pytest.skip(f"no sandbox here: {reason}")
+    if not str(tmp_path).startswith("/tmp/"):
+        pytest.skip("pytest's temporary folder is not under /tmp here")
+    course = tmp_path / "course"
+    course.mkdir(mode=0o755)
+    (course / "data.txt").write_text("visible")
+    (tmp_path / "private.txt").write_text("secret")
+    real = sandbox._read_only_paths
+    monkeypatch.setattr(sandbox, "_read_only_paths", lambda: [*real(), course])
+    passwd = tmp_path / "passwd"
+    passwd.write_text("student:x:65534:65534::/tmp/home:/bin/false\n")
+    code = (
+        f"import os; print(open({str(course / 'data.txt')!r}).read(), "
+        f"os.path.exists({str(tmp_path / 'private.txt')!r}))"
+    )
+    cmd = sandbox.bwrap_command([sys.executable, "-c", code], Limits(), 65534, passwd)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["visible", "False"], out.stderr
+
+
 def test_secret_lines_skip_generic_code_and_keep_distinctive_lines():
     block = "for _ in range(20):\n    assert ndcg_at_k(_qrels, _run, 10) == 0.8172\n"
     assert nbs.secret_lines([block]) == ["assert ndcg_at_k(_qrels, _run, 10) == 0.8172"]
