@@ -924,8 +924,9 @@ def _select_pool_bf16(
     keys, cols, left = _int8_select(plan, plan.qlow, floor0, n, n_cand, n_parts, threads, n_cand,
                                     slice(None), 0)  # fmt: skip
     # a query the floor estimate cut short of n_cand candidates: again, without it (rare)
-    redo = torch.nonzero((cols >= 0).sum(dim=1) < min(n_cand, n)).flatten()
-    if floor0 is not None and redo.numel():
+    short = (cols >= 0).sum(dim=1) < min(n_cand, n) if floor0 is not None else None
+    redo = torch.nonzero(short).flatten() if short is not None else torch.zeros(0, dtype=torch.long)
+    if redo.numel():
         rk, rc, rl = _int8_select(plan, plan.qlow[redo], None, n, n_cand, n_parts, threads,
                                   n_cand, redo, 0)  # fmt: skip
         width = max(keys.shape[1], rk.shape[1])

@@ -532,11 +532,19 @@ def test_a_course_kept_under_tmp_stays_visible_in_the_sandbox(tmp_path, monkeypa
     passwd.write_text("student:x:65534:65534::/tmp/home:/bin/false\n")
     code = (
         f"import os; print(open({str(course / 'data.txt')!r}).read(), "
-        f"os.path.exists({str(tmp_path / 'private.txt')!r}))"
+        f"os.path.exists({str(tmp_path / 'private.txt')!r}))\n"
+        "for how in ('a', 'new'):  # the course stays read-only: no edit, no new file\n"
+        "    try:\n"
+        f"        open({str(course / 'data.txt')!r} if how == 'a' else "
+        f"{str(course / 'new.py')!r}, how[0] if how == 'a' else 'w').write('x')\n"
+        "        print('WRITTEN')\n"
+        "    except OSError:\n"
+        "        print('denied')\n"
     )
     cmd = sandbox.bwrap_command([sys.executable, "-c", code], Limits(), 65534, passwd)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["visible", "False"], out.stderr
+    assert out.stdout.split() == ["visible", "False", "denied", "denied"], out.stderr
+    assert (course / "data.txt").read_text() == "visible" and not (course / "new.py").exists()
 
 
 def test_secret_lines_skip_generic_code_and_keep_distinctive_lines():
